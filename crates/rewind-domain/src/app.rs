@@ -1,0 +1,50 @@
+//! An app: what Argo CD or Flux deploys from one path of the GitOps repo.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AppName, Source};
+
+/// One source of an app (Argo CD multi-source apps have several).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSource {
+    pub repo_url: String,
+    /// Path inside the repository; empty for the repository root.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_revision: Option<String>,
+    /// Helm chart name when the source is a chart repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+}
+
+/// An app as rewind knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub name: AppName,
+    pub source: Source,
+    /// Destination cluster (Argo CD `spec.destination.name` or `.server`;
+    /// from `[[apps]]` for Flux).
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Every source the app renders from; the first one whose `repo_url` is
+    /// `git.url` is the one rewind rolls back.
+    pub sources: Vec<AppSource>,
+    /// The app's path in the GitOps repository (`git.url`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// False when the app syncs from a repository other than `git.url`:
+    /// it is recorded, but never rolled back. `status` says why.
+    pub rollbackable: bool,
+    /// A human-readable note on the app's state (for example why it cannot be
+    /// rolled back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Set while the app is held after a verified rollback (see the
+    /// workflow): commits that bring back the reverted config are flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}

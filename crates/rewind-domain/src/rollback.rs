@@ -1,0 +1,263 @@
+//! The rollback proposal and its state machine.
+//!
+//! ```text
+//! proposed → pr_open → approved → merged → synced → verified
+//!     └──────────┴─────────┴─────────┴────────┴──→ failed | cancelled | superseded
+//! ```
+//! `proposed` may go straight to `approved` (local forge, no PR) or `merged`
+//! (auto-merge); `pr_open` may go straight to `merged` (a `/rewind merge`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AppName, CommitId, Deployment, DomainError, Risk, RollbackId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackState {
+    Proposed,
+    PrOpen,
+    Approved,
+    Merged,
+    Synced,
+    Verified,
+    Failed,
+    Cancelled,
+    Superseded,
+}
+
+impl RollbackState {
+    pub const ALL: [RollbackState; 9] = [
+        RollbackState::Proposed,
+        RollbackState::PrOpen,
+        RollbackState::Approved,
+        RollbackState::Merged,
+        RollbackState::Synced,
+        RollbackState::Verified,
+        RollbackState::Failed,
+        RollbackState::Cancelled,
+        RollbackState::Superseded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackState::Proposed => "proposed",
+            RollbackState::PrOpen => "pr_open",
+            RollbackState::Approved => "approved",
+            RollbackState::Merged => "merged",
+            RollbackState::Synced => "synced",
+            RollbackState::Verified => "verified",
+            RollbackState::Failed => "failed",
+            RollbackState::Cancelled => "cancelled",
+            RollbackState::Superseded => "superseded",
+        }
+    }
+
+    /// Terminal states never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RollbackState::Verified
+                | RollbackState::Failed
+                | RollbackState::Cancelled
+                | RollbackState::Superseded
+        )
+    }
+
+    /// An open rollback blocks a second one for the same app.
+    pub fn is_open(self) -> bool {
+        !self.is_terminal()
+    }
+
+    /// Not merged yet: people can still approve, merge or cancel it.
+    pub fn is_reviewable(self) -> bool {
+        matches!(
+            self,
+            RollbackState::Proposed | RollbackState::PrOpen | RollbackState::Approved
+        )
+    }
+
+    /// Whether the state machine allows `self → to`. Staying in the same
+    /// state is allowed so that every step can run twice.
+    pub fn can_become(self, to: RollbackState) -> bool {
+        use RollbackState::*;
+        if self == to {
+            return true;
+        }
+        if self.is_terminal() {
+            return false;
+        }
+        match to {
+            Failed | Superseded => true,
+            Cancelled => self.is_reviewable(),
+            PrOpen => self == Proposed,
+            Approved => matches!(self, Proposed | PrOpen),
+            Merged => self.is_reviewable(),
+            Synced => self == Merged,
+            Verified => matches!(self, Merged | Synced),
+            Proposed => false,
+        }
+    }
+
+    /// Checked transition.
+    pub fn transition(self, to: RollbackState) -> Result<RollbackState, DomainError> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(DomainError::Transition { from: self, to })
+        }
+    }
+}
+
+impl fmt::Display for RollbackState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RollbackState {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RollbackState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| DomainError::invalid("rollback state", s, "unknown state"))
+    }
+}
+
+/// How the rollback commit is built (`policy.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Every input of the app becomes its tree at the target commit.
+    #[default]
+    Restore,
+    /// `git revert` of the commits since the target that touched the app.
+    Revert,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Restore => "restore",
+            Strategy::Revert => "revert",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Trigger {
+    /// A firing alert; `group_key` is Alertmanager's group key.
+    Alert {
+        group_key: String,
+        alert_name: String,
+        fingerprint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        severity: Option<String>,
+    },
+    /// A person or script through the API or CLI; `caller` is the API
+    /// token's name.
+    Manual { caller: String },
+}
+
+/// A pull request on the forge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestRef {
+    pub number: u64,
+    pub url: String,
+}
+
+/// An approval that counts towards `policy.required_approvals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// `api`, `cli`, `ui` or `github-review`.
+    pub via: String,
+}
+
+/// One line of a rollback's story.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub detail: String,
+}
+
+/// The diff a rollback applies: semantic (objects and fields, as the manifest
+/// crate renders it to JSON) and textual (unified diff of the files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RollbackDiff {
+    pub semantic: serde_json::Value,
+    pub text: String,
+}
+
+/// A rollback, with the contract's JSON fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub id: RollbackId,
+    pub app: AppName,
+    pub from: Deployment,
+    pub to: Deployment,
+    pub state: RollbackState,
+    pub reason: String,
+    pub trigger: Trigger,
+    pub strategy: Strategy,
+    pub branch: Option<String>,
+    pub commit: Option<CommitId>,
+    pub pr: Option<PullRequestRef>,
+    pub diff: RollbackDiff,
+    pub risks: Vec<Risk>,
+    pub approvals: Vec<Approval>,
+    pub timeline: Vec<TimelineEntry>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RollbackState::*;
+
+    #[test]
+    fn happy_path_is_allowed() {
+        let path = [Proposed, PrOpen, Approved, Merged, Synced, Verified];
+        for pair in path.windows(2) {
+            assert!(pair[0].can_become(pair[1]), "{} → {}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn terminal_states_are_final_and_merges_cannot_be_cancelled() {
+        for from in [Verified, Failed, Cancelled, Superseded] {
+            for to in RollbackState::ALL {
+                assert_eq!(from.can_become(to), from == to, "{from} → {to}");
+            }
+        }
+        assert!(!Merged.can_become(Cancelled));
+        assert!(!Synced.can_become(Approved));
+        assert!(Merged.transition(Proposed).is_err());
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for state in RollbackState::ALL {
+            assert_eq!(state.as_str().parse::<RollbackState>().unwrap(), state);
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Forges: local (the ledger is the review) and GitHub (octocrab).
+
+#![forbid(unsafe_code)]

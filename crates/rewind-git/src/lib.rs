@@ -1,0 +1,3 @@
+//! git2: repository cache, rollback commits (restore, revert) built in memory, push and merge.
+
+#![forbid(unsafe_code)]

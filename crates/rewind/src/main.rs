@@ -1,0 +1,3 @@
+//! The `rewind` command.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Shared harness for the end-to-end tests.
+
+#![forbid(unsafe_code)]
