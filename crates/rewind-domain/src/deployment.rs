@@ -38,19 +38,3 @@ pub struct Deployment {
     /// Who or what started the deployment (Argo CD `initiatedBy`).
     pub initiated_by: Option<String>,
 }
-
-/// What a controller reported about a deployment, before the ledger gives it
-/// an id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewDeployment {
-    pub app: AppName,
-    pub cluster: String,
-    pub cluster_revision: i64,
-    pub revision: String,
-    pub commit: Option<CommitId>,
-    pub health: Health,
-    pub sync: SyncStatus,
-    pub deployed_at: DateTime<Utc>,
-    pub source: Source,
-    pub initiated_by: Option<String>,
-}

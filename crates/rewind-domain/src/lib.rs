@@ -9,6 +9,7 @@
 //! - [`app`]: an app as Argo CD or Flux describes it.
 //! - [`deployment`]: one revision a cluster ran.
 //! - [`alert`]: an alert as rewind records it.
+//! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
 //!
@@ -21,6 +22,7 @@
 pub mod alert;
 pub mod app;
 pub mod deployment;
+pub mod event;
 pub mod ids;
 pub mod risk;
 pub mod rollback;
@@ -28,7 +30,11 @@ pub mod status;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
-pub use deployment::{Deployment, NewDeployment};
+pub use deployment::Deployment;
+pub use event::{
+    ChatCommand, CommentEvent, DeploymentObserved, HealthObserved, Observation, PullRequestAction,
+    PullRequestEvent, PushEvent, ReviewEvent, ReviewState,
+};
 pub use ids::{AppName, CommitId, ConfigHash, RollbackId, branch_slug};
 pub use risk::{Risk, RiskCode};
 pub use rollback::{

@@ -1,3 +1,8 @@
-//! git2: repository cache, rollback commits (restore, revert) built in memory, push and merge.
+//! git2: repository cache, rollback commits (restore, revert) built in
+//! memory, push and merge.
 
 #![forbid(unsafe_code)]
+
+pub mod tree_source;
+
+pub use tree_source::GitTree;
