@@ -1,3 +1,255 @@
-//! Configuration: built-in defaults, TOML file, REWIND__SECTION__KEY environment; secrets redacted.
+//! rewind's configuration, read as the contract says: built-in defaults
+//! (`config/default.toml`, compiled in), then the file given by `--config`,
+//! then `REWIND__SECTION__KEY` environment variables.
+//!
+//! # Layout
+//!
+//! - [`settings`]: the sections and keys, as serde structs.
+//! - [`secret`]: `Secret` and `SecretUrl`, redacted wherever shown.
+//! - [`duration`]: `"90s"`-style durations.
+//!
+//! Unknown keys and bad values are errors that name the key and where it
+//! came from (the file or the environment variable); loading never panics.
 
 #![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod secret;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use duration::HumanDuration;
+pub use secret::{REDACTED, Secret, SecretUrl, redact_url};
+pub use settings::*;
+
+/// The commented default configuration, as shipped in `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Prefix of environment variables that override keys.
+pub const ENV_PREFIX: &str = "REWIND";
+
+/// Why a configuration could not be loaded. Every variant names where the
+/// problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown key `{key}` in {origin}")]
+    UnknownKey { key: String, origin: String },
+    #[error("invalid value for `{key}` in {origin}: {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+/// Loads the configuration from the defaults, `file` and the process
+/// environment.
+pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+    load_from(file, std::env::vars())
+}
+
+/// Like [`load`], with the environment given explicitly (for tests).
+pub fn load_from(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let env: HashMap<String, String> = env
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}__")))
+        .collect();
+    let origins = Origins {
+        file: file.map(Path::to_path_buf),
+        env: env.keys().cloned().collect(),
+    };
+
+    let mut builder = config::Config::builder().add_source(config::File::from_str(
+        DEFAULT_TOML,
+        config::FileFormat::Toml,
+    ));
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        // Parse once ourselves: toml's errors carry line and column, the
+        // config crate's do not.
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: e.to_string().trim().to_string(),
+            });
+        }
+        builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("alerts.severities")
+            .source(Some(env.into_iter().collect())),
+    );
+    let merged = builder.build().map_err(|e| ConfigError::Invalid {
+        key: "(configuration)".into(),
+        origin: origins.describe(""),
+        message: e.to_string(),
+    })?;
+
+    let mut unknown = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let deserializer = serde_ignored::Deserializer::new(merged, &mut note_unknown);
+    let settings: Settings = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError::Invalid {
+            origin: origins.describe(&key),
+            message: e.into_inner().to_string(),
+            key,
+        }
+    })?;
+    if let Some(key) = unknown.into_iter().next() {
+        return Err(ConfigError::UnknownKey {
+            origin: origins.describe(&key),
+            key,
+        });
+    }
+    validate(&settings).map_err(|(key, message)| ConfigError::Invalid {
+        origin: origins.describe(key),
+        key: key.to_string(),
+        message,
+    })?;
+    Ok(settings)
+}
+
+/// Where keys came from, to name the culprit in errors.
+struct Origins {
+    file: Option<PathBuf>,
+    env: Vec<String>,
+}
+
+impl Origins {
+    fn describe(&self, key: &str) -> String {
+        let section_key: Vec<&str> = key
+            .split('.')
+            .filter(|part| !part.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        let var = format!("{ENV_PREFIX}__{}", section_key.join("__").to_uppercase());
+        if !key.is_empty() && self.env.iter().any(|v| v.eq_ignore_ascii_case(&var)) {
+            return format!("environment variable {var}");
+        }
+        match &self.file {
+            Some(path) => format!("config file {}", path.display()),
+            None => "the built-in defaults".to_string(),
+        }
+    }
+}
+
+/// Checks that need more than a type: URLs, required combinations.
+fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
+    url::Url::parse(&s.server.public_url)
+        .map_err(|e| ("server.public_url", format!("not a URL: {e}")))?;
+    if s.server.max_body_bytes == 0 {
+        return Err(("server.max_body_bytes", "must be positive".into()));
+    }
+    let db = s.database.url.expose();
+    if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
+    {
+        return Err((
+            "database.url",
+            format!(
+                "{} is neither `sqlite://...` nor `postgres://...`",
+                s.database.url.redacted()
+            ),
+        ));
+    }
+    if s.database.max_connections == 0 {
+        return Err(("database.max_connections", "must be positive".into()));
+    }
+    if s.git.url.expose().trim().is_empty() {
+        return Err(("git.url", "must not be empty".into()));
+    }
+    let branch = &s.git.branch;
+    if branch.is_empty()
+        || branch.starts_with('-')
+        || branch.contains("..")
+        || branch.chars().any(|c| c.is_whitespace() || "~^:?*[\\".contains(c))
+    {
+        return Err(("git.branch", format!("{branch:?} is not a valid branch name")));
+    }
+    if s.forge.kind == ForgeKind::Github {
+        if s.forge.owner.as_deref().unwrap_or("").is_empty() {
+            return Err(("forge.owner", "required when forge.kind = \"github\"".into()));
+        }
+        if s.forge.repo.as_deref().unwrap_or("").is_empty() {
+            return Err(("forge.repo", "required when forge.kind = \"github\"".into()));
+        }
+        let app_auth = s.forge.app_id.is_some()
+            && s.forge.private_key_path.is_some()
+            && s.forge.installation_id.is_some();
+        if s.forge.token.is_none() && !app_auth {
+            return Err((
+                "forge.token",
+                "github needs a token, or app_id + private_key_path + installation_id".into(),
+            ));
+        }
+        if let Some(api) = &s.forge.api_url {
+            url::Url::parse(api).map_err(|e| ("forge.api_url", format!("not a URL: {e}")))?;
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut tokens = std::collections::HashSet::new();
+    for token in &s.api.tokens {
+        if token.name.is_empty() || token.token.expose().len() < 8 {
+            return Err((
+                "api.tokens",
+                format!("token {:?} needs a name and a token of at least 8 characters", token.name),
+            ));
+        }
+        if !names.insert(token.name.as_str()) || !tokens.insert(token.token.expose()) {
+            return Err((
+                "api.tokens",
+                format!("token {:?} is listed twice (names and tokens must be unique)", token.name),
+            ));
+        }
+    }
+    if s.policy.max_rollbacks_per_hour == 0 {
+        return Err((
+            "policy.max_rollbacks_per_hour",
+            "must be at least 1 (0 would refuse every rollback)".into(),
+        ));
+    }
+    for app in &s.apps {
+        if app.name.is_empty() {
+            return Err(("apps", "every [[apps]] entry needs a name".into()));
+        }
+        if app.path.starts_with('/') || app.path.split('/').any(|c| c == "..") {
+            return Err((
+                "apps",
+                format!("app {:?}: path {:?} must be relative to the repository root", app.name, app.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The effective configuration as TOML, secrets redacted: what
+    /// `rewind config show` prints.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Built-in defaults only.
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        load_from(None, std::iter::empty())
+    }
+}
+
+#[cfg(test)]
+mod tests;

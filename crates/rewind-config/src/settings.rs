@@ -1,0 +1,177 @@
+//! The configuration's shape: one struct per section of the contract's TOML.
+//!
+//! Every struct denies nothing by itself: unknown keys are caught while
+//! loading (see `load`), so the error can name the key and where it came
+//! from. Defaults live in `config/default.toml`, compiled in.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{HumanDuration, Secret, SecretUrl};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub git: GitSettings,
+    pub forge: ForgeSettings,
+    pub webhooks: WebhookSettings,
+    pub api: ApiSettings,
+    pub policy: PolicySettings,
+    pub alerts: AlertSettings,
+    #[serde(default)]
+    pub apps: Vec<AppMapping>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub request_timeout: HumanDuration,
+    pub shutdown_grace: HumanDuration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretUrl,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GitSettings {
+    pub url: SecretUrl,
+    pub branch: String,
+    pub cache_dir: PathBuf,
+    pub author_name: String,
+    pub author_email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    Local,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMethod {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForgeSettings {
+    pub kind: ForgeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
+    pub merge_method: MergeMethod,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux_hmac_key: Option<Secret>,
+}
+
+/// API roles; each includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: Secret,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ApiSettings {
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategySetting {
+    Restore,
+    Revert,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoMerge {
+    Never,
+    Safe,
+    Always,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicySettings {
+    pub strategy: StrategySetting,
+    pub revert_fallback_to_restore: bool,
+    pub healthy_for: HumanDuration,
+    pub verify_for: HumanDuration,
+    pub max_rollbacks_per_hour: u32,
+    pub required_approvals: u32,
+    pub auto_merge: AutoMerge,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertSettings {
+    pub app_label: String,
+    pub cluster_label: String,
+    pub severities: Vec<String>,
+}
+
+/// An app rewind should know without (or before) Argo CD telling it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppMapping {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub cluster: String,
+}
