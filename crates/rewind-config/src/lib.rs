@@ -113,6 +113,8 @@ pub fn load_from(
             key,
         }
     })?;
+    let mut settings = settings;
+    drop_empty_secrets(&mut settings);
     if let Some(key) = unknown.into_iter().next() {
         return Err(ConfigError::UnknownKey {
             origin: origins.describe(&key),
@@ -146,6 +148,23 @@ impl Origins {
         match &self.file {
             Some(path) => format!("config file {}", path.display()),
             None => "the built-in defaults".to_string(),
+        }
+    }
+}
+
+/// An empty secret (`REWIND__WEBHOOKS__ARGOCD_TOKEN=` from a compose file)
+/// means "not set": it must never authenticate an empty credential.
+fn drop_empty_secrets(s: &mut Settings) {
+    for secret in [
+        &mut s.webhooks.argocd_token,
+        &mut s.webhooks.alertmanager_token,
+        &mut s.webhooks.flux_hmac_key,
+        &mut s.forge.webhook_secret,
+        &mut s.forge.token,
+        &mut s.git.token,
+    ] {
+        if secret.as_ref().is_some_and(|v| v.expose().is_empty()) {
+            *secret = None;
         }
     }
 }

@@ -170,3 +170,9 @@ fn the_shipped_default_file_loads_as_a_file_too() {
     assert_eq!(s.server.listen.port(), 8080);
 }
 
+
+#[test]
+fn empty_secrets_count_as_unset() {
+    let s = load_from(None, env(&[("REWIND__WEBHOOKS__ARGOCD_TOKEN", "")])).unwrap();
+    assert!(s.webhooks.argocd_token.is_none());
+}
