@@ -1,0 +1,64 @@
+//! What the parsers need to know about the installation: secrets, the GitOps
+//! repository, how alerts name apps, and the `[[apps]]` table. Plain structs,
+//! filled by the caller from `rewind-config`, so this crate stays free of
+//! configuration loading.
+
+/// Everything the verify and parse functions read from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSettings {
+    /// `[webhooks] argocd_token`: the bearer token Argo CD sends.
+    pub argocd_token: Option<String>,
+    /// `[webhooks] alertmanager_token`: the bearer token Alertmanager sends.
+    pub alertmanager_token: Option<String>,
+    /// `[webhooks] flux_hmac_key`: the `token` of the Flux provider's Secret.
+    pub flux_hmac_key: Option<String>,
+    /// `[forge] webhook_secret`: the GitHub webhook secret.
+    pub github_webhook_secret: Option<String>,
+    /// `[git] url`: the GitOps repository rewind writes to. Argo CD apps whose
+    /// sources all point elsewhere are recorded but not rollbackable.
+    pub git_url: String,
+    /// `[git] branch`: pushes to other branches are ignored.
+    pub git_branch: String,
+    pub alerts: AlertSettings,
+    /// `[[apps]]`: Flux apps and alert label values map onto these.
+    pub apps: Vec<AppMapping>,
+}
+
+/// `[alerts]`: how an Alertmanager alert names its app.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// Label whose value names the app.
+    pub app_label: String,
+    /// Label whose value names the cluster; optional.
+    pub cluster_label: Option<String>,
+    /// Severities (label `severity`) whose firing alerts open rollback
+    /// proposals. Empty means every firing alert does.
+    pub severities: Vec<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            app_label: "app".to_owned(),
+            cluster_label: Some("cluster".to_owned()),
+            severities: vec!["critical".to_owned()],
+        }
+    }
+}
+
+/// One `[[apps]]` entry: an app rewind knows without Argo CD telling it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppMapping {
+    /// The app key (`namespace/name` for Flux).
+    pub name: String,
+    /// The app's path in the GitOps repository.
+    pub path: String,
+    /// The cluster it runs on; empty when not configured.
+    pub cluster: String,
+}
+
+/// A configured secret, treating an empty string as unset: an empty token
+/// would otherwise authorize every request that sends an empty header.
+pub(crate) fn configured(secret: &Option<String>) -> Option<&str> {
+    secret.as_deref().filter(|s| !s.is_empty())
+}
