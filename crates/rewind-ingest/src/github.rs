@@ -201,7 +201,7 @@ pub fn parse_github(
 /// merge` or `/rewind cancel` (a quoted `> /rewind merge` is not one).
 pub fn chat_command(body: &str) -> Option<ChatCommand> {
     body.lines().find_map(|line| {
-        let mut words = line.trim().split_whitespace();
+        let mut words = line.split_whitespace();
         if words.next() != Some("/rewind") {
             return None;
         }

@@ -1,0 +1,11 @@
+//! Webhook ingestion tests, driven by the real payloads in `tests/fixtures/`
+//! (see its README for where each one comes from). One test binary keeps the
+//! link step cheap.
+
+mod alertmanager;
+mod argocd;
+mod common;
+mod flux;
+mod github;
+mod robustness;
+mod verify;
