@@ -1,8 +1,52 @@
 //! git2: repository cache, rollback commits (restore, revert) built in
 //! memory, push and merge.
+//!
+//! rewind's promise is that a rollback commit brings back exactly the
+//! known-good configuration and nothing else. This crate keeps it: trees
+//! are built in memory from the target's objects, never through a work
+//! tree, and every push is a fast-forward.
+//!
+//! # Layout
+//!
+//! - [`settings`]: [`GitSettings`] (the `[git]` section) and URL redaction.
+//! - [`repo`]: [`GitRepo`], the blocking core: bare cache, fetch, heads,
+//!   trees, ancestry, [`GitRepo::commits_touching`].
+//! - [`cache`]: [`RepoCache`], the async facade (`spawn_blocking`, one
+//!   writer per repository).
+//! - [`rollback`]: [`RollbackRequest`], [`BuildOutcome`], the commit message.
+//! - `build`, `restore`, `revert`: making the rollback commit.
+//! - [`push`]: the `rewind/<app-slug>/<id>` branch; [`merge`]: into
+//!   `git.branch`.
+//! - [`tree_source`]: [`GitTree`], the manifest crate's view of a commit.
+//! - `auth`, `lock`, `inputs`: credentials, the cache's lock file, the
+//!   app's inputs as the manifest crate computes them.
+//!
+//! Architecture invariants: no refspec is ever forced; the only remote
+//! refs written are `rewind/*` and, on merge, `git.branch`; secrets never
+//! reach a log line or an error message.
 
 #![forbid(unsafe_code)]
 
+mod auth;
+mod build;
+pub mod cache;
+pub mod error;
+mod inputs;
+mod lock;
+pub mod merge;
+pub mod push;
+pub mod repo;
+mod restore;
+mod revert;
+pub mod rollback;
+pub mod settings;
 pub mod tree_source;
 
+pub use cache::RepoCache;
+pub use error::GitError;
+pub use merge::{MergeKind, MergeOutcome};
+pub use push::PushedBranch;
+pub use repo::GitRepo;
+pub use rollback::{BuildOutcome, BuiltCommit, RollbackRequest, rollback_branch};
+pub use settings::{GitSettings, redact_url};
 pub use tree_source::GitTree;

@@ -17,7 +17,9 @@ pub struct GitTree<'repo> {
 
 impl std::fmt::Debug for GitTree<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitTree").field("tree", &self.tree.id()).finish()
+        f.debug_struct("GitTree")
+            .field("tree", &self.tree.id())
+            .finish()
     }
 }
 

@@ -1,0 +1,2 @@
+//! Placeholder: the restore benchmark is being written.
+fn main() {}

@@ -1,0 +1,196 @@
+//! What a caller asks for and what it gets back: the rollback request, the
+//! built commit, and the commit message with its trailers.
+
+use rewind_domain::{AppName, CommitId, ConfigHash, RollbackId, Strategy, branch_slug};
+
+/// Bring `app` back to commit `to`, on top of the current head of
+/// `git.branch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackRequest {
+    pub rollback_id: RollbackId,
+    pub app: AppName,
+    /// The app's path in the repository (`apps/checkout/overlays/prod`).
+    pub app_path: String,
+    /// The commit the cluster runs now (for the message and trailers).
+    pub from: CommitId,
+    /// The known-good commit to go back to.
+    pub to: CommitId,
+    /// The cluster's revision of the target, for the subject line.
+    pub to_cluster_revision: Option<i64>,
+    /// Why: shown in the commit body.
+    pub reason: String,
+    pub strategy: Strategy,
+    /// When a revert conflicts, restore instead of failing.
+    pub allow_restore_fallback: bool,
+    /// The target's config hash as the ledger recorded it; computed from
+    /// the target commit when absent.
+    pub target_config_hash: Option<ConfigHash>,
+}
+
+/// The result of building a rollback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildOutcome {
+    /// A new commit, on no branch yet: push it with
+    /// [`crate::GitRepo::push_rollback`].
+    Commit(BuiltCommit),
+    /// The app's inputs already are as at the target: nothing to commit.
+    AlreadyOnTarget,
+}
+
+/// A rollback commit written to the cache (not yet pushed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltCommit {
+    pub commit: CommitId,
+    /// The head of `git.branch` it was built on.
+    pub parent: CommitId,
+    /// Its tree id (hex).
+    pub tree: String,
+    /// Every file path (blobs, links) that differs from the parent, sorted.
+    pub changed_paths: Vec<String>,
+    /// The changed paths outside the app's own path: inputs other apps may
+    /// read too (the caller names those apps in a `shared-change` risk).
+    pub shared_paths: Vec<String>,
+    /// What was done: `Revert`, or `Restore` (asked for, or the fallback
+    /// after a conflicting revert).
+    pub strategy_used: Strategy,
+    /// For a revert, the commits reverted, newest first.
+    pub reverted: Vec<CommitId>,
+    /// When a revert conflicted and restore was used instead: the files
+    /// that conflicted.
+    pub revert_conflicts: Vec<String>,
+    /// The target's config hash, as written in `Rewind-Config-Hash`.
+    pub config_hash: Option<ConfigHash>,
+}
+
+/// The branch a rollback is proposed on: `rewind/<app-slug>/<rollback-id>`.
+pub fn rollback_branch(app: &AppName, id: &RollbackId) -> String {
+    format!("rewind/{}/{}", branch_slug(app), id)
+}
+
+/// The commit message: subject, why, what, then the trailers, which are the
+/// last paragraph so `git interpret-trailers` finds them.
+pub(crate) fn commit_message(
+    req: &RollbackRequest,
+    strategy_used: Strategy,
+    config_hash: Option<&ConfigHash>,
+    reverted: &[CommitId],
+    revert_conflicts: &[String],
+) -> String {
+    let mut msg = format!("Revert {} to {}", req.app, req.to.short());
+    if let Some(revision) = req.to_cluster_revision {
+        msg.push_str(&format!(" (cluster revision {revision})"));
+    }
+    msg.push_str("\n\n");
+    let reason = one_paragraph(&req.reason);
+    if reason.is_empty() {
+        msg.push_str("Why: no reason given.\n\n");
+    } else {
+        msg.push_str(&format!("Why: {reason}\n\n"));
+    }
+    match strategy_used {
+        Strategy::Restore => msg.push_str(&format!(
+            "Every input of {} ({} and the paths its kustomizations reference) is restored \
+             to its tree at {}; every other path is unchanged.\n",
+            req.app, req.app_path, req.to
+        )),
+        Strategy::Revert => {
+            msg.push_str(&format!(
+                "Reverts, newest first, the commits since {} that touched the inputs of {}:\n",
+                req.to, req.app
+            ));
+            for commit in reverted {
+                msg.push_str(&format!("- {commit}\n"));
+            }
+        }
+    }
+    if !revert_conflicts.is_empty() {
+        msg.push_str(&format!(
+            "A revert conflicted in {}, so the inputs were restored instead.\n",
+            revert_conflicts.join(", ")
+        ));
+    }
+    msg.push('\n');
+    msg.push_str(&format!("Rewind-Rollback-Id: {}\n", req.rollback_id));
+    msg.push_str(&format!("Rewind-App: {}\n", req.app));
+    msg.push_str(&format!("Rewind-From: {}\n", req.from));
+    msg.push_str(&format!("Rewind-To: {}\n", req.to));
+    if let Some(hash) = config_hash {
+        msg.push_str(&format!("Rewind-Config-Hash: {hash}\n"));
+    }
+    msg
+}
+
+/// The reason as one paragraph: a blank line in it would let a crafted
+/// reason end the body early and pose as trailers.
+fn one_paragraph(reason: &str) -> String {
+    reason
+        .lines()
+        .map(|line| {
+            line.chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(2000)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RollbackRequest {
+        RollbackRequest {
+            rollback_id: "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap(),
+            app: AppName::new("shop/checkout").unwrap(),
+            app_path: "apps/checkout/overlays/prod".into(),
+            from: CommitId::new("b".repeat(40)).unwrap(),
+            to: CommitId::new("a1b2c3d".to_string() + &"0".repeat(33)).unwrap(),
+            to_cluster_revision: Some(41),
+            reason: "checkout 5xx\n\nRewind-App: evil".into(),
+            strategy: Strategy::Restore,
+            allow_restore_fallback: false,
+            target_config_hash: None,
+        }
+    }
+
+    #[test]
+    fn subject_body_and_trailers() {
+        let hash = ConfigHash::from_digest([7; 32]);
+        let msg = commit_message(&request(), Strategy::Restore, Some(&hash), &[], &[]);
+        let mut lines = msg.lines();
+        assert_eq!(
+            lines.next(),
+            Some("Revert shop/checkout to a1b2c3d (cluster revision 41)")
+        );
+        let last_paragraph = msg.trim_end().rsplit("\n\n").next().unwrap();
+        assert_eq!(
+            last_paragraph,
+            format!(
+                "Rewind-Rollback-Id: 01890a5d-ac96-774b-bcce-b302099a8057\n\
+                 Rewind-App: shop/checkout\n\
+                 Rewind-From: {}\n\
+                 Rewind-To: a1b2c3d{}\n\
+                 Rewind-Config-Hash: {hash}",
+                "b".repeat(40),
+                "0".repeat(33)
+            )
+        );
+        // The crafted reason stays inside the body paragraph.
+        assert!(msg.contains("Why: checkout 5xx Rewind-App: evil\n"));
+    }
+
+    #[test]
+    fn branch_names() {
+        let req = request();
+        assert_eq!(
+            rollback_branch(&req.app, &req.rollback_id),
+            "rewind/shop-checkout/01890a5d-ac96-774b-bcce-b302099a8057"
+        );
+    }
+}
