@@ -1,0 +1,221 @@
+//! The storage trait every other crate talks to. One implementation
+//! ([`crate::store::SqlLedger`]) serves both databases.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use rewind_domain::{
+    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
+    SyncStatus, TimelineEntry,
+};
+
+use crate::{
+    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
+    JobCount, LedgerError, StoredAlert,
+};
+
+/// The ledger: what rewind knows about apps, deployments, alerts, rollbacks,
+/// its own audit log and its background jobs.
+///
+/// Times are stored with microsecond precision.
+#[async_trait]
+pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs.
+    fn backend(&self) -> &'static str;
+
+    /// A round-trip to the database (readiness).
+    async fn ping(&self) -> Result<(), LedgerError>;
+
+    // --- deliveries -------------------------------------------------------
+
+    /// Records a webhook delivery and applies its observations, in one
+    /// transaction, exactly once per `(source, key)`.
+    ///
+    /// Observations are applied by kind: apps, then deployments (Argo CD
+    /// history back-filled in `cluster_revision` order), then health, then
+    /// alerts, then forge events. Follow-up jobs are enqueued in the same
+    /// transaction.
+    async fn record_delivery(&self, delivery: Delivery) -> Result<DeliveryOutcome, LedgerError>;
+
+    /// Records several deliveries in one transaction (group commit), each
+    /// in its own savepoint: one bad delivery fails alone. A whole-batch
+    /// failure (database down) is reported for every delivery.
+    async fn record_deliveries(
+        &self,
+        batch: Vec<Delivery>,
+    ) -> Vec<Result<DeliveryOutcome, LedgerError>>;
+
+    // --- apps -------------------------------------------------------------
+
+    /// Creates or updates an app. An existing app keeps its `held_since`:
+    /// only [`Ledger::set_app_hold`] changes that.
+    async fn upsert_app(&self, app: &App) -> Result<(), LedgerError>;
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, LedgerError>;
+    /// Every app by name, with its current and newest known-good deployment.
+    async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError>;
+    async fn set_app_hold(
+        &self,
+        name: &AppName,
+        held_since: Option<DateTime<Utc>>,
+    ) -> Result<(), LedgerError>;
+
+    // --- deployments ------------------------------------------------------
+
+    /// The deployment with the app's highest cluster revision.
+    async fn current_deployment(&self, app: &AppName) -> Result<Option<Deployment>, LedgerError>;
+    /// Newest first (by cluster revision).
+    async fn history(&self, app: &AppName, limit: u32) -> Result<Vec<Deployment>, LedgerError>;
+    async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError>;
+    async fn deployment_by_revision(
+        &self,
+        app: &AppName,
+        cluster_revision: i64,
+    ) -> Result<Option<Deployment>, LedgerError>;
+    /// Deployments of `commit`, newest first.
+    async fn deployments_by_commit(
+        &self,
+        app: &AppName,
+        commit: &CommitId,
+    ) -> Result<Vec<Deployment>, LedgerError>;
+    /// What was running at `at`: the latest deployment with
+    /// `deployed_at <= at`.
+    async fn deployment_at(
+        &self,
+        app: &AppName,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Deployment>, LedgerError>;
+    /// The known-good deployment with the highest cluster revision below
+    /// `cluster_revision`.
+    async fn last_known_good_before(
+        &self,
+        app: &AppName,
+        cluster_revision: i64,
+    ) -> Result<Option<Deployment>, LedgerError>;
+    /// Fills in what resolving the deployment's commit found.
+    async fn set_deployment_resolution(
+        &self,
+        id: i64,
+        tree: String,
+        config_hash: ConfigHash,
+        images: Vec<String>,
+    ) -> Result<(), LedgerError>;
+    /// Sets a deployment's health (and sync, when given), keeping
+    /// `healthy_since` (set when it turns Healthy, cleared otherwise).
+    async fn update_health(
+        &self,
+        id: i64,
+        health: Health,
+        sync: Option<SyncStatus>,
+        at: DateTime<Utc>,
+    ) -> Result<Deployment, LedgerError>;
+    /// Marks as known good every app's *current* deployment that is Healthy
+    /// since at least `healthy_for` before `now`, was never alerted, and
+    /// whose app has no firing alert. Returns the promoted ids.
+    async fn promote_known_good(
+        &self,
+        now: DateTime<Utc>,
+        healthy_for: Duration,
+    ) -> Result<Vec<i64>, LedgerError>;
+
+    // --- alerts -----------------------------------------------------------
+
+    /// Newest first.
+    async fn alerts_for_app(&self, app: &AppName, limit: u32)
+    -> Result<Vec<StoredAlert>, LedgerError>;
+    async fn alert(&self, id: i64) -> Result<Option<StoredAlert>, LedgerError>;
+    async fn firing_alerts(&self, app: &AppName) -> Result<Vec<StoredAlert>, LedgerError>;
+
+    // --- rollbacks --------------------------------------------------------
+
+    /// Inserts a rollback with its timeline. At most one open rollback per
+    /// app: a second gives `Conflict` naming the open one.
+    async fn insert_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
+    async fn rollback(&self, id: RollbackId) -> Result<Option<Rollback>, LedgerError>;
+    async fn open_rollback(&self, app: &AppName) -> Result<Option<Rollback>, LedgerError>;
+    /// Newest first.
+    async fn list_rollbacks(
+        &self,
+        app: Option<&AppName>,
+        state: Option<RollbackState>,
+        limit: u32,
+    ) -> Result<Vec<Rollback>, LedgerError>;
+    /// Compare-and-set `from → to`, appending `entry` in the same
+    /// transaction. Already in `to`: a no-op that returns the rollback.
+    /// In another state: `Conflict`. A move the state machine forbids:
+    /// `Invalid`.
+    async fn transition_rollback(
+        &self,
+        id: RollbackId,
+        from: RollbackState,
+        to: RollbackState,
+        entry: TimelineEntry,
+    ) -> Result<Rollback, LedgerError>;
+    /// Saves the fields that change along the way (branch, commit, pr,
+    /// approvals, diff, risks, reason, strategy); never state or timeline.
+    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
+    async fn append_timeline(&self, id: RollbackId, entry: TimelineEntry)
+    -> Result<(), LedgerError>;
+    /// Rollbacks created for `app` since `since` (the breaker).
+    async fn count_rollbacks_since(
+        &self,
+        app: &AppName,
+        since: DateTime<Utc>,
+    ) -> Result<u64, LedgerError>;
+    async fn rollback_by_pr(&self, number: u64) -> Result<Option<Rollback>, LedgerError>;
+    async fn rollback_by_branch(&self, branch: &str) -> Result<Option<Rollback>, LedgerError>;
+
+    // --- audit ------------------------------------------------------------
+
+    /// Appends to the audit log (it has no update or delete).
+    async fn audit(&self, entry: &AuditEntry) -> Result<i64, LedgerError>;
+    /// Newest first, optionally for one subject.
+    async fn audit_log(
+        &self,
+        subject: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, LedgerError>;
+
+    // --- jobs -------------------------------------------------------------
+
+    /// Enqueues a job. With a `dedup_key` that a queued or running job
+    /// already has, nothing happens and `None` is returned.
+    async fn enqueue(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        dedup_key: Option<String>,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError>;
+    /// Claims the oldest due job of one of `kinds` (none given: nothing is
+    /// claimed) that is queued or whose lease expired, for `lease`.
+    async fn claim(
+        &self,
+        worker_id: &str,
+        kinds: &[&str],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, LedgerError>;
+    /// Marks the job done. `NotFound` when this worker does not hold it.
+    async fn complete(&self, job_id: i64, worker_id: &str) -> Result<(), LedgerError>;
+    /// Records a failure: with `retry_at` and attempts left the job is
+    /// queued again for then, else it is `dead`. Returns the new state.
+    async fn fail(
+        &self,
+        job_id: i64,
+        worker_id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<crate::JobState, LedgerError>;
+    /// Hands back every job this worker holds (graceful shutdown).
+    async fn release(&self, worker_id: &str) -> Result<u64, LedgerError>;
+    async fn job(&self, id: i64) -> Result<Option<Job>, LedgerError>;
+    async fn job_counts(&self) -> Result<Vec<JobCount>, LedgerError>;
+
+    // --- forge events -----------------------------------------------------
+
+    /// Oldest first.
+    async fn forge_events_for_pr(&self, number: u64)
+    -> Result<Vec<ForgeEventRecord>, LedgerError>;
+}

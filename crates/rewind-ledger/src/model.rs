@@ -1,0 +1,216 @@
+//! The values the ledger takes and returns beyond the domain's own types:
+//! deliveries, stored alerts, audit entries, jobs, forge events.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use rewind_domain::{Alert, App, Deployment, Observation};
+
+/// One webhook delivery: its idempotency key and what it said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Which webhook (`argocd`, `flux`, `alertmanager`, `github`).
+    pub source: String,
+    /// The sender's delivery id, or a digest of the body when it has none.
+    pub key: String,
+    pub received_at: DateTime<Utc>,
+    pub observations: Vec<Observation>,
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// First time: every observation was applied.
+    Recorded {
+        /// Ids of deployments this delivery inserted.
+        new_deployments: Vec<i64>,
+        /// Ids of alert episodes this delivery inserted (firing or resolved).
+        new_alerts: Vec<i64>,
+        /// Jobs enqueued for follow-up work.
+        jobs: usize,
+    },
+    /// The same `(source, key)` was recorded before; nothing changed.
+    Duplicate,
+}
+
+/// An app with the deployments an overview shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub app: App,
+    /// The deployment with the highest cluster revision.
+    pub current: Option<Deployment>,
+    /// The newest known-good deployment (may be `current` itself).
+    pub known_good: Option<Deployment>,
+}
+
+/// An alert episode as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    pub id: i64,
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The app's current deployment when the alert was first recorded.
+    pub deployment_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One line of the audit log: who did what to what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// API token name, `system`, or a webhook source.
+    pub actor: String,
+    /// Dotted verb, for example `rollback.approve`.
+    pub action: String,
+    /// What was acted on, for example `rollback/<id>` or `app/<name>`.
+    pub subject: String,
+    pub detail: serde_json::Value,
+    pub trace_id: Option<String>,
+}
+
+/// An audit entry with its position in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for `run_at`, or claimed by a worker whose lease expired.
+    Queued,
+    /// Claimed by a worker until `locked_until`.
+    Running,
+    Done,
+    /// Failed for good (out of attempts, or failed without retry).
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown job state {s:?}"))
+    }
+}
+
+/// Job kinds the ledger itself enqueues while recording deliveries.
+pub mod job_kind {
+    /// Payload `{"deployment_id", "app", "commit"}`: resolve the commit's
+    /// tree, config hash and images.
+    pub const RESOLVE_DEPLOYMENT: &str = "resolve_deployment";
+    /// Payload `{"alert_id", "app", "deployment_id"}`: decide whether to
+    /// propose a rollback.
+    pub const ALERT_FIRED: &str = "alert_fired";
+    /// Payload `{"forge_event_id", "kind", "pr_number"}`: act on a pull
+    /// request, review, comment or push.
+    pub const FORGE_EVENT: &str = "forge_event";
+}
+
+/// Attempts a job gets before it is `dead`, unless enqueued otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// A durable unit of background work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub dedup_key: Option<String>,
+    pub state: JobState,
+    /// Claims so far, this one included: a worker that died mid-job used up
+    /// an attempt too.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How many jobs of a kind are in a state (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCount {
+    pub kind: String,
+    pub state: JobState,
+    pub count: u64,
+}
+
+/// The delay before retry number `attempts` (1 for the first retry):
+/// exponential from 5 seconds, capped at 10 minutes.
+pub fn backoff(attempts: u32) -> Duration {
+    const BASE_SECS: u64 = 5;
+    const CAP_SECS: u64 = 600;
+    let exponent = attempts.saturating_sub(1).min(16);
+    Duration::from_secs((BASE_SECS << exponent).min(CAP_SECS))
+}
+
+/// A pull-request, review, comment or push event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgeEventRecord {
+    pub id: i64,
+    /// `pull_request`, `review`, `comment` or `push`.
+    pub kind: String,
+    pub pr_number: Option<u64>,
+    pub observation: Observation,
+    pub at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_secs(5));
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(30), Duration::from_secs(600));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn job_states_round_trip() {
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+        }
+        assert!("zombie".parse::<JobState>().is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Apps: upserts from webhooks and configuration, holds, and the
+//! placeholder row a deployment of a not-yet-known app creates.
+
+use chrono::{DateTime, Utc};
+
+use rewind_domain::{App, AppName, Source};
+
+use crate::LedgerError;
+use crate::db::{Arg, Conn, Dialect, Row, sql};
+
+macro_rules! app_columns {
+    () => {
+        "name, source, cluster, project, sources, path, rollbackable, status, held_since, \
+         updated_at"
+    };
+}
+
+fn from_row(row: &Row) -> Result<App, LedgerError> {
+    let source = row.text("source")?;
+    Ok(App {
+        name: row.parsed("name")?,
+        source: Source::parse(&source).ok_or_else(|| {
+            LedgerError::corrupt(sqlx::Error::ColumnDecode {
+                index: "source".into(),
+                source: format!("unknown source {source:?}").into(),
+            })
+        })?,
+        cluster: row.text("cluster")?,
+        project: row.opt_text("project")?,
+        sources: row.json("sources")?,
+        path: row.opt_text("path")?,
+        rollbackable: row.bool("rollbackable")?,
+        status: row.opt_text("status")?,
+        held_since: row.opt_time("held_since")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// Creates or updates an app; an existing app keeps its hold.
+pub(crate) async fn upsert(c: &mut Conn<'_>, app: &App) -> Result<(), LedgerError> {
+    let q = sql("INSERT INTO apps (name, source, cluster, project, sources, path, rollbackable, \
+                     status, held_since, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (name) DO UPDATE SET source = excluded.source, \
+                     cluster = excluded.cluster, project = excluded.project, \
+                     sources = excluded.sources, path = excluded.path, \
+                     rollbackable = excluded.rollbackable, status = excluded.status, \
+                     updated_at = excluded.updated_at")
+    .bind(app.name.as_str())
+    .bind(app.source.as_str())
+    .bind(app.cluster.as_str())
+    .bind(app.project.clone())
+    .bind(Arg::json(&app.sources)?)
+    .bind(app.path.clone())
+    .bind(app.rollbackable)
+    .bind(app.status.clone())
+    .bind(app.held_since)
+    .bind(app.updated_at);
+    c.execute(q).await?;
+    Ok(())
+}
+
+/// Makes sure the app has a row (a deployment may arrive before anything
+/// describes its app), then locks it for the rest of the transaction so that
+/// deliveries for the same app apply one after the other. SQLite needs no
+/// row lock: it has one writer at a time.
+pub(crate) async fn ensure_and_lock(
+    c: &mut Conn<'_>,
+    name: &AppName,
+    source: Source,
+    cluster: &str,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let q = sql("INSERT INTO apps (name, source, cluster, sources, rollbackable, status, updated_at) \
+                 VALUES ($1, $2, $3, $4, FALSE, $5, $6) ON CONFLICT (name) DO NOTHING")
+    .bind(name.as_str())
+    .bind(source.as_str())
+    .bind(cluster)
+    .bind(Arg::json(&Vec::<()>::new())?)
+    .bind("seen in a deployment before its app was configured or reported")
+    .bind(now);
+    c.execute(q).await?;
+    if c.dialect() == Dialect::Postgres {
+        let lock = sql("SELECT name FROM apps WHERE name = $1 FOR UPDATE").bind(name.as_str());
+        c.fetch_optional(lock).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn get(c: &mut Conn<'_>, name: &AppName) -> Result<Option<App>, LedgerError> {
+    let q = sql(concat!("SELECT ", app_columns!(), " FROM apps WHERE name = $1")).bind(name.as_str());
+    c.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+}
+
+pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
+    let q = sql(concat!("SELECT ", app_columns!(), " FROM apps ORDER BY name"));
+    c.fetch_all(q).await?.iter().map(from_row).collect()
+}
+
+pub(crate) async fn set_hold(
+    c: &mut Conn<'_>,
+    name: &AppName,
+    held_since: Option<DateTime<Utc>>,
+) -> Result<(), LedgerError> {
+    let q = sql("UPDATE apps SET held_since = $2 WHERE name = $1")
+        .bind(name.as_str())
+        .bind(held_since);
+    if c.execute(q).await? == 0 {
+        return Err(LedgerError::not_found("app", name));
+    }
+    Ok(())
+}

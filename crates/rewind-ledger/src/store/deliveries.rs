@@ -1,0 +1,153 @@
+//! Recording a webhook delivery: the idempotency row, every observation it
+//! carries, and the follow-up jobs, inside the caller's transaction.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use rewind_domain::{AlertStatus, AppName, CommitId, Observation};
+
+use crate::db::{Conn, sql};
+use crate::store::{alerts, apps, deployments, forge, jobs};
+use crate::{Delivery, DeliveryOutcome, LedgerError, job_kind};
+
+/// Longest accepted delivery key; senders' ids are far shorter, and a
+/// digest of the body is 64 hex digits.
+const MAX_KEY_LEN: usize = 512;
+
+fn validate(d: &Delivery) -> Result<(), LedgerError> {
+    if d.source.is_empty() || d.key.is_empty() {
+        return Err(LedgerError::Invalid(
+            "a delivery needs a source and a key".into(),
+        ));
+    }
+    if d.key.len() > MAX_KEY_LEN || d.source.len() > MAX_KEY_LEN {
+        return Err(LedgerError::Invalid(format!(
+            "delivery key longer than {MAX_KEY_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies one delivery. Returns `Duplicate` without changing anything else
+/// when `(source, key)` was recorded before; the caller then rolls back.
+pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutcome, LedgerError> {
+    validate(d)?;
+    let now = d.received_at;
+    // In PostgreSQL a concurrent transaction inserting the same key makes
+    // this statement wait for it; once it commits, DO NOTHING applies and
+    // this delivery is a duplicate. That is the whole concurrency story.
+    let claim = sql("INSERT INTO webhook_deliveries (source, key, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (source, key) DO NOTHING RETURNING id")
+    .bind(d.source.as_str())
+    .bind(d.key.as_str())
+    .bind(now);
+    if c.fetch_optional(claim).await?.is_none() {
+        return Ok(DeliveryOutcome::Duplicate);
+    }
+
+    let mut new_deployments = Vec::new();
+    let mut new_alerts = Vec::new();
+    let mut job_count = 0usize;
+
+    for o in &d.observations {
+        if let Observation::App(app) = o {
+            apps::upsert(c, app).await?;
+        }
+    }
+
+    // Deployments: by app name (a stable lock order across deliveries),
+    // then by cluster revision so back-filled history gets ids in order;
+    // Flux ones (no revision) keep their order, after the numbered ones.
+    let mut observed: Vec<_> = d
+        .observations
+        .iter()
+        .filter_map(|o| match o {
+            Observation::Deployment(dep) => Some(dep),
+            _ => None,
+        })
+        .collect();
+    observed.sort_by_key(|dep| (dep.app.clone(), dep.cluster_revision.unwrap_or(i64::MAX)));
+    let mut locked: BTreeSet<&AppName> = BTreeSet::new();
+    for dep in observed {
+        if locked.insert(&dep.app) {
+            apps::ensure_and_lock(c, &dep.app, dep.source, &dep.cluster, now).await?;
+        }
+        if let Some(id) = deployments::insert_observed(c, dep, now).await? {
+            tracing::debug!(
+                app.name = %dep.app,
+                deployment.id = id,
+                deployment.revision = %dep.revision,
+                "recorded deployment"
+            );
+            new_deployments.push(id);
+            if let Some(commit) = &dep.commit {
+                job_count += enqueue_resolve(c, id, &dep.app, commit, now).await?;
+            }
+        }
+    }
+
+    for o in &d.observations {
+        if let Observation::Health(h) = o {
+            let target =
+                deployments::health_target(c, &h.app, h.revision.as_deref(), h.commit.as_ref())
+                    .await?;
+            if let Some(id) = target {
+                deployments::set_health(c, id, h.health, h.sync, h.at).await?;
+            }
+        }
+    }
+
+    for o in &d.observations {
+        if let Observation::Alert(alert) = o {
+            let current = deployments::current(c, &alert.app).await?.map(|d| d.id);
+            if let alerts::Recorded::New(id) = alerts::record(c, alert, current, now).await? {
+                new_alerts.push(id);
+                if alert.status == AlertStatus::Firing {
+                    let spoiled = deployments::mark_alerted(c, &alert.app).await?;
+                    let payload =
+                        json!({"alert_id": id, "app": alert.app, "deployment_id": spoiled});
+                    let key = format!("{}:{id}", job_kind::ALERT_FIRED);
+                    job_count += enqueue(c, job_kind::ALERT_FIRED, payload, &key, now).await?;
+                }
+            }
+        }
+    }
+
+    for o in &d.observations {
+        if let Some((id, kind, pr_number)) = forge::insert(c, o, now).await? {
+            let payload = json!({"forge_event_id": id, "kind": kind, "pr_number": pr_number});
+            let key = format!("{}:{id}", job_kind::FORGE_EVENT);
+            job_count += enqueue(c, job_kind::FORGE_EVENT, payload, &key, now).await?;
+        }
+    }
+
+    Ok(DeliveryOutcome::Recorded {
+        new_deployments,
+        new_alerts,
+        jobs: job_count,
+    })
+}
+
+async fn enqueue_resolve(
+    c: &mut Conn<'_>,
+    id: i64,
+    app: &AppName,
+    commit: &CommitId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let payload = json!({"deployment_id": id, "app": app, "commit": commit});
+    let key = format!("{}:{id}", job_kind::RESOLVE_DEPLOYMENT);
+    enqueue(c, job_kind::RESOLVE_DEPLOYMENT, payload, &key, now).await
+}
+
+async fn enqueue(
+    c: &mut Conn<'_>,
+    kind: &str,
+    payload: serde_json::Value,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let id = jobs::enqueue(c, kind, &payload, Some(key), now, now).await?;
+    Ok(usize::from(id.is_some()))
+}

@@ -1,0 +1,340 @@
+//! Deployments: reading them, inserting observed ones (Argo CD history and
+//! Flux's assigned sequence), health, resolution and known-good promotion.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use rewind_domain::{
+    AppName, CommitId, ConfigHash, Deployment, DeploymentObserved, Health, SyncStatus,
+};
+
+use crate::LedgerError;
+use crate::db::{Arg, Conn, Row, sql};
+
+/// The columns `from_row` reads, in `SELECT` lists.
+macro_rules! deployment_columns {
+    () => {
+        "id, app, cluster, cluster_revision, revision, commit_sha, tree, config_hash, images, \
+         health, sync, deployed_at, source, known_good, healthy_since, alerted, initiated_by"
+    };
+}
+
+pub(crate) fn from_row(row: &Row) -> Result<Deployment, LedgerError> {
+    let source = row.text("source")?;
+    Ok(Deployment {
+        id: row.i64("id")?,
+        app: row.parsed("app")?,
+        cluster: row.text("cluster")?,
+        cluster_revision: row.i64("cluster_revision")?,
+        revision: row.text("revision")?,
+        commit: row.opt_parsed::<CommitId>("commit_sha")?,
+        tree: row.opt_text("tree")?,
+        config_hash: row.opt_parsed::<ConfigHash>("config_hash")?,
+        images: row.json("images")?,
+        health: Health::parse_lenient(&row.text("health")?),
+        sync: SyncStatus::parse_lenient(&row.text("sync")?),
+        deployed_at: row.time("deployed_at")?,
+        source: rewind_domain::Source::parse(&source).ok_or_else(|| {
+            LedgerError::corrupt(sqlx::Error::ColumnDecode {
+                index: "source".into(),
+                source: format!("unknown source {source:?}").into(),
+            })
+        })?,
+        known_good: row.bool("known_good")?,
+        healthy_since: row.opt_time("healthy_since")?,
+        alerted: row.bool("alerted")?,
+        initiated_by: row.opt_text("initiated_by")?,
+    })
+}
+
+fn all(rows: Vec<Row>) -> Result<Vec<Deployment>, LedgerError> {
+    rows.iter().map(from_row).collect()
+}
+
+fn one(row: Option<Row>) -> Result<Option<Deployment>, LedgerError> {
+    row.as_ref().map(from_row).transpose()
+}
+
+pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE id = $1"
+    ))
+    .bind(id);
+    one(c.fetch_optional(q).await?)
+}
+
+pub(crate) async fn current(
+    c: &mut Conn<'_>,
+    app: &AppName,
+) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 ORDER BY cluster_revision DESC LIMIT 1"
+    ))
+    .bind(app.as_str());
+    one(c.fetch_optional(q).await?)
+}
+
+pub(crate) async fn newest_known_good(
+    c: &mut Conn<'_>,
+    app: &AppName,
+) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND known_good \
+         ORDER BY cluster_revision DESC LIMIT 1"
+    ))
+    .bind(app.as_str());
+    one(c.fetch_optional(q).await?)
+}
+
+pub(crate) async fn history(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    limit: u32,
+) -> Result<Vec<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 ORDER BY cluster_revision DESC LIMIT $2"
+    ))
+    .bind(app.as_str())
+    .bind(i64::from(limit));
+    all(c.fetch_all(q).await?)
+}
+
+pub(crate) async fn by_revision(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    cluster_revision: i64,
+) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND cluster_revision = $2"
+    ))
+    .bind(app.as_str())
+    .bind(cluster_revision);
+    one(c.fetch_optional(q).await?)
+}
+
+pub(crate) async fn by_commit(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    commit: &CommitId,
+) -> Result<Vec<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND commit_sha = $2 ORDER BY cluster_revision DESC"
+    ))
+    .bind(app.as_str())
+    .bind(commit.as_str());
+    all(c.fetch_all(q).await?)
+}
+
+pub(crate) async fn at(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    at: DateTime<Utc>,
+) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND deployed_at <= $2 \
+         ORDER BY deployed_at DESC, cluster_revision DESC LIMIT 1"
+    ))
+    .bind(app.as_str())
+    .bind(at);
+    one(c.fetch_optional(q).await?)
+}
+
+pub(crate) async fn last_known_good_before(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    cluster_revision: i64,
+) -> Result<Option<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND known_good AND cluster_revision < $2 \
+         ORDER BY cluster_revision DESC LIMIT 1"
+    ))
+    .bind(app.as_str())
+    .bind(cluster_revision);
+    one(c.fetch_optional(q).await?)
+}
+
+/// The newest deployment of `app` whose reported revision is `revision`.
+async fn by_reported_revision(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    revision: &str,
+) -> Result<Option<i64>, LedgerError> {
+    let q = sql("SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
+                 ORDER BY cluster_revision DESC LIMIT 1")
+    .bind(app.as_str())
+    .bind(revision);
+    c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+}
+
+/// Inserts an observed deployment unless the ledger has it already.
+/// Returns the new row's id when it inserted one.
+///
+/// Argo CD names the cluster revision (its history id): the row is new when
+/// `(app, cluster_revision)` is. Flux does not: the next number of the
+/// app's sequence is assigned, but only when the revision differs from the
+/// app's current one (Flux re-announces the same revision on every
+/// reconciliation). The caller holds the app's lock, so two deliveries
+/// cannot assign the same number.
+pub(crate) async fn insert_observed(
+    c: &mut Conn<'_>,
+    d: &DeploymentObserved,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, LedgerError> {
+    let cluster_revision = match d.cluster_revision {
+        Some(n) => n,
+        None => {
+            let latest = sql("SELECT cluster_revision, revision FROM deployments \
+                              WHERE app = $1 ORDER BY cluster_revision DESC LIMIT 1")
+            .bind(d.app.as_str());
+            match c.fetch_optional(latest).await? {
+                Some(row) if row.text("revision")? == d.revision => return Ok(None),
+                Some(row) => row.i64("cluster_revision")?.saturating_add(1),
+                None => 1,
+            }
+        }
+    };
+    let q = sql(
+        "INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, images, \
+             health, sync, deployed_at, source, known_good, alerted, initiated_by, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, FALSE, $11, $12) \
+         ON CONFLICT (app, cluster_revision) DO NOTHING \
+         RETURNING id",
+    )
+    .bind(d.app.as_str())
+    .bind(d.cluster.as_str())
+    .bind(cluster_revision)
+    .bind(d.revision.as_str())
+    .bind(d.commit.as_ref().map(CommitId::as_str))
+    .bind(Arg::json(&Vec::<String>::new())?)
+    .bind(Health::Unknown.as_str())
+    .bind(SyncStatus::Unknown.as_str())
+    .bind(d.deployed_at)
+    .bind(d.source.as_str())
+    .bind(d.initiated_by.clone())
+    .bind(now);
+    c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+}
+
+/// Which deployment a health report is about: the newest one with the
+/// reported revision, else with the reported commit, else the current one.
+pub(crate) async fn health_target(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    revision: Option<&str>,
+    commit: Option<&CommitId>,
+) -> Result<Option<i64>, LedgerError> {
+    if let Some(revision) = revision
+        && let Some(id) = by_reported_revision(c, app, revision).await?
+    {
+        return Ok(Some(id));
+    }
+    if let Some(commit) = commit
+        && let Some(d) = by_commit(c, app, commit).await?.first()
+    {
+        return Ok(Some(d.id));
+    }
+    Ok(current(c, app).await?.map(|d| d.id))
+}
+
+/// Sets health (and sync when given). `healthy_since` keeps the start of the
+/// current Healthy streak: set on the first Healthy report, kept on the
+/// next ones, cleared by anything else.
+pub(crate) async fn set_health(
+    c: &mut Conn<'_>,
+    id: i64,
+    health: Health,
+    sync: Option<SyncStatus>,
+    at: DateTime<Utc>,
+) -> Result<bool, LedgerError> {
+    let q = sql("UPDATE deployments SET health = $2, sync = COALESCE($3, sync), \
+                 healthy_since = CASE WHEN $2 = 'Healthy' THEN COALESCE(healthy_since, $4) \
+                                      ELSE NULL END \
+                 WHERE id = $1")
+    .bind(id)
+    .bind(health.as_str())
+    .bind(sync.map(|s| s.as_str()))
+    .bind(at);
+    Ok(c.execute(q).await? > 0)
+}
+
+/// A firing alert spoils the app's current deployment: it is not, and can
+/// no longer become, known good. Returns the deployment's id.
+pub(crate) async fn mark_alerted(
+    c: &mut Conn<'_>,
+    app: &AppName,
+) -> Result<Option<i64>, LedgerError> {
+    let Some(current) = current(c, app).await? else {
+        return Ok(None);
+    };
+    let q = sql("UPDATE deployments SET alerted = TRUE, known_good = FALSE WHERE id = $1")
+        .bind(current.id);
+    c.execute(q).await?;
+    Ok(Some(current.id))
+}
+
+pub(crate) async fn set_resolution(
+    c: &mut Conn<'_>,
+    id: i64,
+    tree: String,
+    config_hash: &ConfigHash,
+    images: &[String],
+) -> Result<(), LedgerError> {
+    let q = sql("UPDATE deployments SET tree = $2, config_hash = $3, images = $4 WHERE id = $1")
+        .bind(id)
+        .bind(tree)
+        .bind(config_hash.as_str())
+        .bind(Arg::json(images)?);
+    if c.execute(q).await? == 0 {
+        return Err(LedgerError::not_found("deployment", id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn promote_known_good(
+    c: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    healthy_for: Duration,
+) -> Result<Vec<i64>, LedgerError> {
+    let healthy_for = chrono::Duration::from_std(healthy_for)
+        .map_err(|_| LedgerError::Invalid("healthy_for is too long".into()))?;
+    let cutoff = now
+        .checked_sub_signed(healthy_for)
+        .ok_or_else(|| LedgerError::Invalid("healthy_for reaches before the epoch".into()))?;
+    // Start from each app's current deployment (one index probe per app)
+    // rather than from all Healthy rows, which grow with history.
+    let q = sql("UPDATE deployments SET known_good = TRUE \
+                 WHERE id IN (SELECT (SELECT d.id FROM deployments d WHERE d.app = a.name \
+                                      ORDER BY d.cluster_revision DESC LIMIT 1) \
+                              FROM apps a) \
+                   AND NOT known_good AND NOT alerted AND health = 'Healthy' \
+                   AND healthy_since <= $1 \
+                   AND NOT EXISTS (SELECT 1 FROM alerts al \
+                                   WHERE al.app = deployments.app AND al.status = 'firing') \
+                 RETURNING id")
+    .bind(cutoff);
+    let mut ids = c
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.i64("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}

@@ -1,0 +1,506 @@
+//! [`SqlLedger`]: the [`Ledger`] over SQLite or PostgreSQL. Each submodule
+//! holds the statements of one table group as functions over a [`Conn`],
+//! so the same function runs alone or inside a larger transaction.
+
+mod alerts;
+mod apps;
+mod audit;
+mod deliveries;
+pub(crate) mod deployments;
+mod forge;
+mod jobs;
+mod rollbacks;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use rewind_domain::{
+    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
+    SyncStatus, TimelineEntry,
+};
+
+use crate::db::{Conn, Dialect, Pools, sql};
+use crate::error::is_retryable;
+use crate::{
+    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
+    JobCount, JobState, Ledger, LedgerError, StoredAlert,
+};
+
+/// Times a delivery is tried again inside its batch after a deadlock.
+const DEADLOCK_RETRIES: usize = 2;
+
+/// The ledger over a SQLite or PostgreSQL pool.
+#[derive(Debug, Clone)]
+pub struct SqlLedger {
+    pub(crate) db: Pools,
+}
+
+impl SqlLedger {
+    pub(crate) fn new(db: Pools) -> Self {
+        SqlLedger { db }
+    }
+
+    /// Closes the pools (tests that drop their database first).
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Runs a batch in the open transaction, one savepoint per delivery.
+    async fn apply_batch(
+        c: &mut Conn<'_>,
+        batch: &[Delivery],
+    ) -> Result<Vec<Result<DeliveryOutcome, LedgerError>>, LedgerError> {
+        let mut results = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let mut tries = 0;
+            let result = loop {
+                c.execute(sql("SAVEPOINT rewind_delivery")).await?;
+                let result = deliveries::apply(c, delivery).await;
+                let keep = matches!(result, Ok(DeliveryOutcome::Recorded { .. }));
+                if !keep {
+                    // Duplicates leave nothing behind either: their
+                    // idempotency row was not inserted, but nothing else
+                    // should be half-applied.
+                    c.execute(sql("ROLLBACK TO SAVEPOINT rewind_delivery")).await?;
+                }
+                c.execute(sql("RELEASE SAVEPOINT rewind_delivery")).await?;
+                match result {
+                    Err(e) if is_retryable(&e) && tries < DEADLOCK_RETRIES => tries += 1,
+                    other => break other,
+                }
+            };
+            if let Err(e) = &result {
+                tracing::warn!(
+                    delivery.source = %delivery.source,
+                    delivery.key = %delivery.key,
+                    error = %e,
+                    "delivery not recorded"
+                );
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    async fn summary(c: &mut Conn<'_>, app: App) -> Result<AppSummary, LedgerError> {
+        let current = deployments::current(c, &app.name).await?;
+        let known_good = match &current {
+            Some(d) if d.known_good => Some(d.clone()),
+            _ => deployments::newest_known_good(c, &app.name).await?,
+        };
+        Ok(AppSummary {
+            app,
+            current,
+            known_good,
+        })
+    }
+}
+
+#[async_trait]
+impl Ledger for SqlLedger {
+    fn backend(&self) -> &'static str {
+        match self.db.dialect() {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> Result<(), LedgerError> {
+        let mut c = self.db.read().await?;
+        c.conn().fetch_one(sql("SELECT 1 AS one")).await?;
+        Ok(())
+    }
+
+    async fn record_delivery(&self, delivery: Delivery) -> Result<DeliveryOutcome, LedgerError> {
+        self.record_deliveries(vec![delivery])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(LedgerError::Invalid("empty batch".into())))
+    }
+
+    async fn record_deliveries(
+        &self,
+        batch: Vec<Delivery>,
+    ) -> Vec<Result<DeliveryOutcome, LedgerError>> {
+        let everyone = |e: LedgerError| vec![Err(e); batch.len()];
+        let mut tx = match self.db.begin().await {
+            Ok(tx) => tx,
+            Err(e) => return everyone(e),
+        };
+        let results = match Self::apply_batch(&mut tx.conn(), &batch).await {
+            Ok(results) => results,
+            Err(e) => {
+                // The connection itself failed: best effort to end the
+                // transaction; nothing of the batch is committed.
+                let _ = tx.rollback().await;
+                return everyone(e);
+            }
+        };
+        match tx.commit().await {
+            Ok(()) => results,
+            Err(e) => everyone(e),
+        }
+    }
+
+    async fn upsert_app(&self, app: &App) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        apps::upsert(&mut tx.conn(), app).await?;
+        tx.commit().await
+    }
+
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, LedgerError> {
+        apps::get(&mut self.db.read().await?.conn(), name).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError> {
+        let mut pooled = self.db.read().await?;
+        let mut c = pooled.conn();
+        let mut out = Vec::new();
+        for app in apps::list(&mut c).await? {
+            out.push(Self::summary(&mut c, app).await?);
+        }
+        Ok(out)
+    }
+
+    async fn set_app_hold(
+        &self,
+        name: &AppName,
+        held_since: Option<DateTime<Utc>>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        apps::set_hold(&mut tx.conn(), name, held_since).await?;
+        tx.commit().await
+    }
+
+    async fn current_deployment(&self, app: &AppName) -> Result<Option<Deployment>, LedgerError> {
+        deployments::current(&mut self.db.read().await?.conn(), app).await
+    }
+
+    async fn history(&self, app: &AppName, limit: u32) -> Result<Vec<Deployment>, LedgerError> {
+        deployments::history(&mut self.db.read().await?.conn(), app, limit).await
+    }
+
+    async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError> {
+        deployments::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn deployment_by_revision(
+        &self,
+        app: &AppName,
+        cluster_revision: i64,
+    ) -> Result<Option<Deployment>, LedgerError> {
+        deployments::by_revision(&mut self.db.read().await?.conn(), app, cluster_revision).await
+    }
+
+    async fn deployments_by_commit(
+        &self,
+        app: &AppName,
+        commit: &CommitId,
+    ) -> Result<Vec<Deployment>, LedgerError> {
+        deployments::by_commit(&mut self.db.read().await?.conn(), app, commit).await
+    }
+
+    async fn deployment_at(
+        &self,
+        app: &AppName,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Deployment>, LedgerError> {
+        deployments::at(&mut self.db.read().await?.conn(), app, at).await
+    }
+
+    async fn last_known_good_before(
+        &self,
+        app: &AppName,
+        cluster_revision: i64,
+    ) -> Result<Option<Deployment>, LedgerError> {
+        deployments::last_known_good_before(&mut self.db.read().await?.conn(), app, cluster_revision)
+            .await
+    }
+
+    async fn set_deployment_resolution(
+        &self,
+        id: i64,
+        tree: String,
+        config_hash: ConfigHash,
+        images: Vec<String>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        deployments::set_resolution(&mut tx.conn(), id, tree, &config_hash, &images).await?;
+        tx.commit().await
+    }
+
+    async fn update_health(
+        &self,
+        id: i64,
+        health: Health,
+        sync: Option<SyncStatus>,
+        at: DateTime<Utc>,
+    ) -> Result<Deployment, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if !deployments::set_health(&mut c, id, health, sync, at).await? {
+            return Err(LedgerError::not_found("deployment", id));
+        }
+        let deployment = deployments::by_id(&mut c, id)
+            .await?
+            .ok_or_else(|| LedgerError::not_found("deployment", id))?;
+        tx.commit().await?;
+        Ok(deployment)
+    }
+
+    async fn promote_known_good(
+        &self,
+        now: DateTime<Utc>,
+        healthy_for: Duration,
+    ) -> Result<Vec<i64>, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let ids = deployments::promote_known_good(&mut tx.conn(), now, healthy_for).await?;
+        tx.commit().await?;
+        for id in &ids {
+            tracing::info!(deployment.id = id, "deployment is known good");
+        }
+        Ok(ids)
+    }
+
+    async fn alerts_for_app(
+        &self,
+        app: &AppName,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, LedgerError> {
+        alerts::for_app(&mut self.db.read().await?.conn(), app, limit).await
+    }
+
+    async fn alert(&self, id: i64) -> Result<Option<StoredAlert>, LedgerError> {
+        alerts::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn firing_alerts(&self, app: &AppName) -> Result<Vec<StoredAlert>, LedgerError> {
+        alerts::firing(&mut self.db.read().await?.conn(), app).await
+    }
+
+    async fn insert_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        match rollbacks::insert(&mut tx.conn(), rollback).await {
+            Ok(()) => tx.commit().await,
+            Err(LedgerError::Conflict { reason, .. }) => {
+                let _ = tx.rollback().await;
+                // Which unique index refused it: the app's open rollback,
+                // or the same id recorded before.
+                let open = rollbacks::open_for(&mut self.db.read().await?.conn(), &rollback.app)
+                    .await?
+                    .map(|r| r.id);
+                Err(LedgerError::Conflict {
+                    reason: match open {
+                        Some(id) => format!("app {} has an open rollback {id}", rollback.app),
+                        None => reason,
+                    },
+                    open_rollback: open,
+                })
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn rollback(&self, id: RollbackId) -> Result<Option<Rollback>, LedgerError> {
+        rollbacks::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn open_rollback(&self, app: &AppName) -> Result<Option<Rollback>, LedgerError> {
+        rollbacks::open_for(&mut self.db.read().await?.conn(), app).await
+    }
+
+    async fn list_rollbacks(
+        &self,
+        app: Option<&AppName>,
+        state: Option<RollbackState>,
+        limit: u32,
+    ) -> Result<Vec<Rollback>, LedgerError> {
+        rollbacks::list(&mut self.db.read().await?.conn(), app, state, limit).await
+    }
+
+    async fn transition_rollback(
+        &self,
+        id: RollbackId,
+        from: RollbackState,
+        to: RollbackState,
+        entry: TimelineEntry,
+    ) -> Result<Rollback, LedgerError> {
+        if !from.can_become(to) {
+            return Err(LedgerError::Invalid(format!(
+                "rollback cannot go from {from} to {to}"
+            )));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let state = rollbacks::state_of(&mut c, id)
+            .await?
+            .ok_or_else(|| LedgerError::not_found("rollback", id))?;
+        if state != to {
+            // Compare-and-set: the UPDATE only matches while the row is still
+            // in `from`, also against a concurrent transition.
+            if state != from || !rollbacks::set_state(&mut c, id, from, to, entry.at).await? {
+                let now = rollbacks::state_of(&mut c, id).await?.unwrap_or(state);
+                if now != to {
+                    return Err(LedgerError::conflict(format!(
+                        "rollback {id} is {now}, not {from}"
+                    )));
+                }
+            } else {
+                rollbacks::append(&mut c, id, &entry).await?;
+                tracing::info!(
+                    rollback.id = %id,
+                    rollback.from = %from,
+                    rollback.to = %to,
+                    "rollback state changed"
+                );
+            }
+        }
+        let rollback = rollbacks::by_id(&mut c, id)
+            .await?
+            .ok_or_else(|| LedgerError::not_found("rollback", id))?;
+        tx.commit().await?;
+        Ok(rollback)
+    }
+
+    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::update(&mut tx.conn(), rollback).await?;
+        tx.commit().await
+    }
+
+    async fn append_timeline(
+        &self,
+        id: RollbackId,
+        entry: TimelineEntry,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if rollbacks::state_of(&mut c, id).await?.is_none() {
+            return Err(LedgerError::not_found("rollback", id));
+        }
+        rollbacks::append(&mut c, id, &entry).await?;
+        tx.commit().await
+    }
+
+    async fn count_rollbacks_since(
+        &self,
+        app: &AppName,
+        since: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        rollbacks::count_since(&mut self.db.read().await?.conn(), app, since).await
+    }
+
+    async fn rollback_by_pr(&self, number: u64) -> Result<Option<Rollback>, LedgerError> {
+        rollbacks::by_pr(&mut self.db.read().await?.conn(), number).await
+    }
+
+    async fn rollback_by_branch(&self, branch: &str) -> Result<Option<Rollback>, LedgerError> {
+        rollbacks::by_branch(&mut self.db.read().await?.conn(), branch).await
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<i64, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let id = audit::append(&mut tx.conn(), entry).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn audit_log(
+        &self,
+        subject: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, LedgerError> {
+        audit::log(&mut self.db.read().await?.conn(), subject, limit).await
+    }
+
+    async fn enqueue(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        dedup_key: Option<String>,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let id = jobs::enqueue(
+            &mut tx.conn(),
+            kind,
+            &payload,
+            dedup_key.as_deref(),
+            run_at,
+            Utc::now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn claim(
+        &self,
+        worker_id: &str,
+        kinds: &[&str],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let job = jobs::claim(&mut tx.conn(), worker_id, kinds, lease, now).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn complete(&self, job_id: i64, worker_id: &str) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        jobs::complete(&mut tx.conn(), job_id, worker_id, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn fail(
+        &self,
+        job_id: i64,
+        worker_id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<JobState, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let state =
+            jobs::fail(&mut tx.conn(), job_id, worker_id, error, retry_at, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    async fn release(&self, worker_id: &str) -> Result<u64, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let n = jobs::release(&mut tx.conn(), worker_id, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<Job>, LedgerError> {
+        jobs::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>, LedgerError> {
+        jobs::counts(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn forge_events_for_pr(
+        &self,
+        number: u64,
+    ) -> Result<Vec<ForgeEventRecord>, LedgerError> {
+        forge::for_pr(&mut self.db.read().await?.conn(), number).await
+    }
+}
+
+/// Gives `app` a row if it has none (benchmark seeding).
+#[cfg(feature = "testing")]
+pub(crate) async fn ensure_app(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    apps::ensure_and_lock(c, app, rewind_domain::Source::Argocd, "bench", now).await
+}
