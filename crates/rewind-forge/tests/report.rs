@@ -1,0 +1,295 @@
+//! Snapshots of the rollback report: what a reviewer of a rollback pull
+//! request sees, for an alert-triggered rollback with risks, a manual one
+//! without, and the body after the merge.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rewind_domain::{
+    Alert, AlertStatus, AppName, CommitId, ConfigHash, Deployment, Health, PullRequestRef, Risk,
+    RiskCode, Rollback, RollbackDiff, RollbackId, RollbackState, Source, Strategy, SyncStatus,
+    TimelineEntry, Trigger,
+};
+use rewind_forge::{ReportStage, RollbackReport, render_pull_request_body, render_title};
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, hour, minute, 0)
+        .single()
+        .expect("time")
+}
+
+fn app() -> AppName {
+    AppName::new("shop/checkout").expect("app")
+}
+
+fn deployment(
+    id: i64,
+    revision: i64,
+    sha_digit: char,
+    image: &str,
+    health: Health,
+    known_good: bool,
+    minute: u32,
+) -> Deployment {
+    let sha = sha_digit.to_string().repeat(40);
+    Deployment {
+        id,
+        app: app(),
+        cluster: "prod-eu".to_owned(),
+        cluster_revision: revision,
+        revision: format!("main@sha1:{sha}"),
+        commit: Some(CommitId::new(&sha).expect("sha")),
+        tree: None,
+        config_hash: Some(ConfigHash::from_digest([sha_digit as u8; 32])),
+        images: vec![image.to_owned()],
+        health,
+        sync: SyncStatus::Synced,
+        deployed_at: at(9, minute),
+        source: Source::Argocd,
+        known_good,
+        healthy_since: None,
+        alerted: !known_good && health == Health::Degraded,
+        initiated_by: None,
+    }
+}
+
+fn deployments() -> Vec<Deployment> {
+    vec![
+        deployment(
+            3,
+            12,
+            'c',
+            "registry.example/shop/checkout:2.0.0",
+            Health::Degraded,
+            false,
+            40,
+        ),
+        deployment(
+            2,
+            11,
+            'b',
+            "registry.example/shop/checkout:1.9.3",
+            Health::Healthy,
+            true,
+            20,
+        ),
+        deployment(
+            1,
+            10,
+            'a',
+            "registry.example/shop/checkout:1.9.2",
+            Health::Healthy,
+            true,
+            0,
+        ),
+    ]
+}
+
+fn alert() -> Alert {
+    Alert {
+        app: app(),
+        cluster: Some("prod-eu".to_owned()),
+        name: "CheckoutErrorRate".to_owned(),
+        status: AlertStatus::Firing,
+        severity: Some("critical".to_owned()),
+        fingerprint: "5a1b2c3d4e5f".to_owned(),
+        group_key: "{}:{alertname=\"CheckoutErrorRate\"}".to_owned(),
+        starts_at: at(9, 45),
+        ends_at: None,
+        generator_url: Some("http://prometheus.example/graph?g0.expr=rate(errors[5m])".to_owned()),
+        labels: BTreeMap::from([
+            ("alertname".to_owned(), "CheckoutErrorRate".to_owned()),
+            ("app".to_owned(), "shop/checkout".to_owned()),
+            ("cluster".to_owned(), "prod-eu".to_owned()),
+            ("severity".to_owned(), "critical".to_owned()),
+        ]),
+        annotations: BTreeMap::from([(
+            "summary".to_owned(),
+            "5xx ratio above 5% for 5 minutes <script>|".to_owned(),
+        )]),
+    }
+}
+
+fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
+    let recent = deployments();
+    let id = RollbackId::from_uuid(
+        "01936f4e-8b2a-7c3d-9e4f-a1b2c3d4e5f6"
+            .parse()
+            .expect("uuid"),
+    );
+    Rollback {
+        id,
+        app: app(),
+        from: recent[0].clone(),
+        to: recent[1].clone(),
+        state: RollbackState::PrOpen,
+        reason: "Error rate doubled after 2.0.0".to_owned(),
+        trigger,
+        strategy: Strategy::Restore,
+        branch: Some(format!("rewind/shop-checkout/{id}")),
+        commit: Some(CommitId::new("d".repeat(40)).expect("sha")),
+        pr: Some(PullRequestRef { number: 7, url: "https://github.com/acme/gitops/pull/7".to_owned() }),
+        diff: RollbackDiff {
+            semantic: serde_json::json!([
+                {
+                    "kind": "Deployment",
+                    "name": "checkout",
+                    "namespace": "shop",
+                    "change": "modified",
+                    "fields": [
+                        { "path": "spec.template.spec.containers[0].image", "from": "registry.example/shop/checkout:2.0.0", "to": "registry.example/shop/checkout:1.9.3" },
+                        { "path": "spec.replicas", "from": 6, "to": 4 }
+                    ]
+                },
+                { "kind": "ConfigMap", "name": "checkout-flags", "namespace": "shop", "change": "modified" }
+            ]),
+            text: "--- a/apps/checkout/deployment.yaml\n+++ b/apps/checkout/deployment.yaml\n@@ -5,7 +5,7 @@\n-  replicas: 6\n+  replicas: 4\n-        image: registry.example/shop/checkout:2.0.0\n+        image: registry.example/shop/checkout:1.9.3\n".to_owned(),
+        },
+        risks,
+        approvals: vec![],
+        timeline: vec![
+            TimelineEntry { at: at(9, 46), event: "proposed".to_owned(), detail: "alert CheckoutErrorRate fired".to_owned() },
+            TimelineEntry { at: at(9, 47), event: "pr_open".to_owned(), detail: "pull request #7 opened".to_owned() },
+        ],
+        created_at: at(9, 46),
+        updated_at: at(9, 47),
+    }
+}
+
+fn alert_trigger() -> Trigger {
+    Trigger::Alert {
+        group_key: "{}:{alertname=\"CheckoutErrorRate\"}".to_owned(),
+        alert_name: "CheckoutErrorRate".to_owned(),
+        fingerprint: "5a1b2c3d4e5f".to_owned(),
+        severity: Some("critical".to_owned()),
+    }
+}
+
+fn report<'a>(
+    rollback: &'a Rollback,
+    alert: Option<&'a Alert>,
+    recent: &'a [Deployment],
+    stage: ReportStage,
+) -> RollbackReport<'a> {
+    RollbackReport {
+        rollback,
+        alert,
+        recent_deployments: recent,
+        public_url: "https://rewind.example.com/",
+        verify_for: Duration::from_secs(180),
+        stage,
+    }
+}
+
+#[test]
+fn alert_triggered_with_risks() {
+    let risks = vec![
+        Risk::new(
+            RiskCode::Scale,
+            "spec.replicas of Deployment shop/checkout changes 6 → 4",
+        ),
+        Risk::new(
+            RiskCode::MutableImage,
+            "registry.example/shop/sidecar:latest is a mutable tag",
+        ),
+    ];
+    let rollback = rollback(alert_trigger(), risks);
+    let alert = alert();
+    let recent = deployments();
+    let body = render_pull_request_body(&report(
+        &rollback,
+        Some(&alert),
+        &recent,
+        ReportStage::Opened,
+    ));
+
+    assert!(body.starts_with(&format!("<!-- rewind:rollback-id={} -->", rollback.id)));
+    assert_eq!(
+        body.matches("<!--").count(),
+        1,
+        "alert text cannot add markers"
+    );
+    assert_eq!(
+        render_title(&rollback),
+        "Roll back shop/checkout to revision 11 (bbbbbbb): CheckoutErrorRate"
+    );
+    insta::assert_snapshot!(body);
+}
+
+#[test]
+fn manual_without_risks() {
+    let mut rollback = rollback(
+        Trigger::Manual {
+            caller: "oncall".to_owned(),
+        },
+        vec![],
+    );
+    rollback.reason = "Customers report failed payments".to_owned();
+    let recent = deployments();
+    let body = render_pull_request_body(&report(&rollback, None, &recent, ReportStage::Opened));
+
+    assert_eq!(
+        render_title(&rollback),
+        "Roll back shop/checkout to revision 11 (bbbbbbb)"
+    );
+    insta::assert_snapshot!(body);
+}
+
+#[test]
+fn update_after_merge() {
+    let mut rollback = rollback(alert_trigger(), vec![]);
+    rollback.state = RollbackState::Merged;
+    rollback.timeline.push(TimelineEntry {
+        at: at(9, 55),
+        event: "merged".to_owned(),
+        detail: "merged by /rewind merge from alice as eeeeeee".to_owned(),
+    });
+    let alert = alert();
+    let recent = deployments();
+    let body = render_pull_request_body(&report(
+        &rollback,
+        Some(&alert),
+        &recent,
+        ReportStage::Update,
+    ));
+
+    assert!(
+        !body.contains("/rewind merge` to merge"),
+        "no commands once merged"
+    );
+    insta::assert_snapshot!(body);
+}
+
+#[test]
+fn a_huge_text_diff_is_cut_and_the_body_stays_under_githubs_limit() {
+    let mut rollback = rollback(
+        Trigger::Manual {
+            caller: "oncall".to_owned(),
+        },
+        vec![],
+    );
+    rollback.diff.text = "+ a line of a very large generated manifest\n".repeat(5_000);
+    let body = render_pull_request_body(&report(&rollback, None, &[], ReportStage::Opened));
+
+    assert!(body.len() < 65_536, "{} bytes", body.len());
+    assert!(body.contains("Text diff (5000 lines)"));
+    assert!(body.contains("Cut here"));
+}
+
+#[test]
+fn backticks_in_the_diff_cannot_close_its_fence() {
+    let mut rollback = rollback(
+        Trigger::Manual {
+            caller: "oncall".to_owned(),
+        },
+        vec![],
+    );
+    rollback.diff.text = "+ command: echo ```\n".to_owned();
+    let body = render_pull_request_body(&report(&rollback, None, &[], ReportStage::Opened));
+
+    assert!(
+        body.contains("````diff\n+ command: echo ```\n````"),
+        "{body}"
+    );
+}
