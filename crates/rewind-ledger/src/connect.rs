@@ -100,20 +100,22 @@ async fn connect_sqlite(url: &str) -> Result<Pools, LedgerError> {
             .await
             .map_err(classify)?
     };
-    tracing::info!(db.backend = "sqlite", db.in_memory = in_memory, "ledger ready");
+    tracing::info!(
+        db.backend = "sqlite",
+        db.in_memory = in_memory,
+        "ledger ready"
+    );
     Ok(Pools::Sqlite { write, read })
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), LedgerError> {
     match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                LedgerError::Invalid(format!(
-                    "cannot create the database directory {}: {e}",
-                    dir.display()
-                ))
-            })
-        }
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            LedgerError::Invalid(format!(
+                "cannot create the database directory {}: {e}",
+                dir.display()
+            ))
+        }),
         _ => Ok(()),
     }
 }

@@ -296,7 +296,10 @@ impl Row {
         get!(self, col, Json<T>).map(|Json(v)| v)
     }
 
-    pub(crate) fn opt_json<T: DeserializeOwned>(&self, col: &str) -> Result<Option<T>, LedgerError> {
+    pub(crate) fn opt_json<T: DeserializeOwned>(
+        &self,
+        col: &str,
+    ) -> Result<Option<T>, LedgerError> {
         get!(self, col, Option<Json<T>>).map(|v| v.map(|Json(v)| v))
     }
 
@@ -401,10 +404,9 @@ impl Pools {
     /// fail half-way with `SQLITE_BUSY` when another process writes.
     pub(crate) async fn begin(&self) -> Result<Tx, LedgerError> {
         match self {
-            Pools::Sqlite { write, .. } => write
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map(Tx::Sqlite),
+            Pools::Sqlite { write, .. } => {
+                write.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite)
+            }
             Pools::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
         }
         .map_err(classify)

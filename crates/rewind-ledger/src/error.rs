@@ -70,7 +70,9 @@ fn is_unavailable_code(code: &str) -> bool {
 pub(crate) fn is_retryable(err: &LedgerError) -> bool {
     match err {
         LedgerError::Database(e) => match e.as_ref() {
-            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001") | Some("40P01")),
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+            }
             _ => false,
         },
         _ => false,

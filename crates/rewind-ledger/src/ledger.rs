@@ -122,8 +122,11 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     // --- alerts -----------------------------------------------------------
 
     /// Newest first.
-    async fn alerts_for_app(&self, app: &AppName, limit: u32)
-    -> Result<Vec<StoredAlert>, LedgerError>;
+    async fn alerts_for_app(
+        &self,
+        app: &AppName,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, LedgerError>;
     async fn alert(&self, id: i64) -> Result<Option<StoredAlert>, LedgerError>;
     async fn firing_alerts(&self, app: &AppName) -> Result<Vec<StoredAlert>, LedgerError>;
 
@@ -155,8 +158,11 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Saves the fields that change along the way (branch, commit, pr,
     /// approvals, diff, risks, reason, strategy); never state or timeline.
     async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
-    async fn append_timeline(&self, id: RollbackId, entry: TimelineEntry)
-    -> Result<(), LedgerError>;
+    async fn append_timeline(
+        &self,
+        id: RollbackId,
+        entry: TimelineEntry,
+    ) -> Result<(), LedgerError>;
     /// Rollbacks created for `app` since `since` (the breaker).
     async fn count_rollbacks_since(
         &self,
@@ -216,6 +222,5 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     // --- forge events -----------------------------------------------------
 
     /// Oldest first.
-    async fn forge_events_for_pr(&self, number: u64)
-    -> Result<Vec<ForgeEventRecord>, LedgerError>;
+    async fn forge_events_for_pr(&self, number: u64) -> Result<Vec<ForgeEventRecord>, LedgerError>;
 }

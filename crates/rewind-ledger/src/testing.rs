@@ -239,6 +239,9 @@ mod tests {
             with_database("postgresql://u:p@h/db?sslmode=disable", "t2"),
             "postgresql://u:p@h/t2?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+        assert_eq!(
+            with_database("postgres://h:5432", "t3"),
+            "postgres://h:5432/t3"
+        );
     }
 }

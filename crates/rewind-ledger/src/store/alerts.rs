@@ -57,11 +57,13 @@ pub(crate) async fn record(
     deployment_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Recorded, LedgerError> {
-    let insert = sql("INSERT INTO alerts (app, cluster, name, status, severity, fingerprint, \
+    let insert = sql(
+        "INSERT INTO alerts (app, cluster, name, status, severity, fingerprint, \
                           group_key, starts_at, ends_at, generator_url, labels, annotations, \
                           deployment_id, received_at) \
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                      ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id")
+                      ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id",
+    )
     .bind(alert.app.as_str())
     .bind(alert.cluster.clone())
     .bind(alert.name.as_str())
@@ -108,8 +110,17 @@ pub(crate) async fn for_app(
 }
 
 pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<StoredAlert>, LedgerError> {
-    let q = sql(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = $1")).bind(id);
-    c.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    let q = sql(concat!(
+        "SELECT ",
+        alert_columns!(),
+        " FROM alerts WHERE id = $1"
+    ))
+    .bind(id);
+    c.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub(crate) async fn firing(

@@ -38,14 +38,16 @@ fn from_row(row: &Row) -> Result<App, LedgerError> {
 
 /// Creates or updates an app; an existing app keeps its hold.
 pub(crate) async fn upsert(c: &mut Conn<'_>, app: &App) -> Result<(), LedgerError> {
-    let q = sql("INSERT INTO apps (name, source, cluster, project, sources, path, rollbackable, \
+    let q = sql(
+        "INSERT INTO apps (name, source, cluster, project, sources, path, rollbackable, \
                      status, held_since, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (name) DO UPDATE SET source = excluded.source, \
                      cluster = excluded.cluster, project = excluded.project, \
                      sources = excluded.sources, path = excluded.path, \
                      rollbackable = excluded.rollbackable, status = excluded.status, \
-                     updated_at = excluded.updated_at")
+                     updated_at = excluded.updated_at",
+    )
     .bind(app.name.as_str())
     .bind(app.source.as_str())
     .bind(app.cluster.as_str())
@@ -71,8 +73,10 @@ pub(crate) async fn ensure_and_lock(
     cluster: &str,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
-    let q = sql("INSERT INTO apps (name, source, cluster, sources, rollbackable, status, updated_at) \
-                 VALUES ($1, $2, $3, $4, FALSE, $5, $6) ON CONFLICT (name) DO NOTHING")
+    let q = sql(
+        "INSERT INTO apps (name, source, cluster, sources, rollbackable, status, updated_at) \
+                 VALUES ($1, $2, $3, $4, FALSE, $5, $6) ON CONFLICT (name) DO NOTHING",
+    )
     .bind(name.as_str())
     .bind(source.as_str())
     .bind(cluster)
@@ -88,12 +92,25 @@ pub(crate) async fn ensure_and_lock(
 }
 
 pub(crate) async fn get(c: &mut Conn<'_>, name: &AppName) -> Result<Option<App>, LedgerError> {
-    let q = sql(concat!("SELECT ", app_columns!(), " FROM apps WHERE name = $1")).bind(name.as_str());
-    c.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    let q = sql(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM apps WHERE name = $1"
+    ))
+    .bind(name.as_str());
+    c.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
-    let q = sql(concat!("SELECT ", app_columns!(), " FROM apps ORDER BY name"));
+    let q = sql(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM apps ORDER BY name"
+    ));
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }
 

@@ -19,8 +19,10 @@ fn from_row(row: &Row) -> Result<AuditRecord, LedgerError> {
 }
 
 pub(crate) async fn append(c: &mut Conn<'_>, e: &AuditEntry) -> Result<i64, LedgerError> {
-    let q = sql("INSERT INTO audit_log (at, actor, action, subject, detail, trace_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+    let q = sql(
+        "INSERT INTO audit_log (at, actor, action, subject, detail, trace_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
     .bind(e.at)
     .bind(e.actor.as_str())
     .bind(e.action.as_str())
@@ -35,8 +37,10 @@ pub(crate) async fn log(
     subject: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, LedgerError> {
-    let q = sql("SELECT id, at, actor, action, subject, detail, trace_id FROM audit_log \
-                 WHERE ($1 IS NULL OR subject = $1) ORDER BY id DESC LIMIT $2")
+    let q = sql(
+        "SELECT id, at, actor, action, subject, detail, trace_id FROM audit_log \
+                 WHERE ($1 IS NULL OR subject = $1) ORDER BY id DESC LIMIT $2",
+    )
     .bind(subject)
     .bind(i64::from(limit));
     c.fetch_all(q).await?.iter().map(from_row).collect()

@@ -37,8 +37,10 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     // In PostgreSQL a concurrent transaction inserting the same key makes
     // this statement wait for it; once it commits, DO NOTHING applies and
     // this delivery is a duplicate. That is the whole concurrency story.
-    let claim = sql("INSERT INTO webhook_deliveries (source, key, received_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (source, key) DO NOTHING RETURNING id")
+    let claim = sql(
+        "INSERT INTO webhook_deliveries (source, key, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (source, key) DO NOTHING RETURNING id",
+    )
     .bind(d.source.as_str())
     .bind(d.key.as_str())
     .bind(now);

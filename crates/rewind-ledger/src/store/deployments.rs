@@ -176,8 +176,10 @@ async fn by_reported_revision(
     app: &AppName,
     revision: &str,
 ) -> Result<Option<i64>, LedgerError> {
-    let q = sql("SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
-                 ORDER BY cluster_revision DESC LIMIT 1")
+    let q = sql(
+        "SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
+                 ORDER BY cluster_revision DESC LIMIT 1",
+    )
     .bind(app.as_str())
     .bind(revision);
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
@@ -263,10 +265,12 @@ pub(crate) async fn set_health(
     sync: Option<SyncStatus>,
     at: DateTime<Utc>,
 ) -> Result<bool, LedgerError> {
-    let q = sql("UPDATE deployments SET health = $2, sync = COALESCE($3, sync), \
+    let q = sql(
+        "UPDATE deployments SET health = $2, sync = COALESCE($3, sync), \
                  healthy_since = CASE WHEN $2 = 'Healthy' THEN COALESCE(healthy_since, $4) \
                                       ELSE NULL END \
-                 WHERE id = $1")
+                 WHERE id = $1",
+    )
     .bind(id)
     .bind(health.as_str())
     .bind(sync.map(|s| s.as_str()))

@@ -32,11 +32,14 @@ pub(crate) async fn insert(
     };
     let pr = pr_number
         .map(|n| {
-            i64::try_from(n).map_err(|_| LedgerError::Invalid(format!("PR number {n} is too large")))
+            i64::try_from(n)
+                .map_err(|_| LedgerError::Invalid(format!("PR number {n} is too large")))
         })
         .transpose()?;
-    let q = sql("INSERT INTO forge_events (kind, repository, pr_number, doc, at, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+    let q = sql(
+        "INSERT INTO forge_events (kind, repository, pr_number, doc, at, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
     .bind(kind)
     .bind(repository)
     .bind(pr)
@@ -54,8 +57,10 @@ pub(crate) async fn for_pr(
     let Ok(number) = i64::try_from(number) else {
         return Ok(Vec::new());
     };
-    let q = sql("SELECT id, kind, pr_number, doc, at, received_at FROM forge_events \
-                 WHERE pr_number = $1 ORDER BY id")
+    let q = sql(
+        "SELECT id, kind, pr_number, doc, at, received_at FROM forge_events \
+                 WHERE pr_number = $1 ORDER BY id",
+    )
     .bind(number);
     c.fetch_all(q)
         .await?
@@ -64,7 +69,9 @@ pub(crate) async fn for_pr(
             Ok(ForgeEventRecord {
                 id: row.i64("id")?,
                 kind: row.text("kind")?,
-                pr_number: row.opt_i64("pr_number")?.and_then(|n| u64::try_from(n).ok()),
+                pr_number: row
+                    .opt_i64("pr_number")?
+                    .and_then(|n| u64::try_from(n).ok()),
                 observation: row.json("doc")?,
                 at: row.time("at")?,
                 received_at: row.time("received_at")?,

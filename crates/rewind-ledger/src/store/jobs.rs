@@ -50,10 +50,12 @@ pub(crate) async fn enqueue(
     }
     // No conflict target: the dedup index is partial (live jobs only), and
     // DO NOTHING without a target covers it in both dialects.
-    let q = sql("INSERT INTO jobs (kind, payload, dedup_key, state, attempts, max_attempts, \
+    let q = sql(
+        "INSERT INTO jobs (kind, payload, dedup_key, state, attempts, max_attempts, \
                      run_at, created_at, updated_at) \
                  VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6) \
-                 ON CONFLICT DO NOTHING RETURNING id")
+                 ON CONFLICT DO NOTHING RETURNING id",
+    )
     .bind(kind)
     .bind(Arg::Json(Some(payload.clone())))
     .bind(dedup_key)
@@ -82,10 +84,12 @@ pub(crate) async fn claim(
 
     // A job whose worker died with its last attempt will never be claimed
     // again: say so.
-    let bury = sql("UPDATE jobs SET state = 'dead', locked_by = NULL, locked_until = NULL, \
+    let bury = sql(
+        "UPDATE jobs SET state = 'dead', locked_by = NULL, locked_until = NULL, \
                         last_error = COALESCE(last_error, 'lease expired on the last attempt'), \
                         updated_at = $1 \
-                    WHERE state = 'running' AND locked_until < $1 AND attempts >= max_attempts")
+                    WHERE state = 'running' AND locked_until < $1 AND attempts >= max_attempts",
+    )
     .bind(now);
     c.execute(bury).await?;
 
@@ -117,7 +121,11 @@ pub(crate) async fn claim(
     .bind(locked_until)
     .bind(now)
     .bind(kinds);
-    c.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    c.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub(crate) async fn complete(
@@ -126,9 +134,11 @@ pub(crate) async fn complete(
     worker_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
-    let q = sql("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, \
+    let q = sql(
+        "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, \
                      updated_at = $3 \
-                 WHERE id = $1 AND locked_by = $2 AND state = 'running'")
+                 WHERE id = $1 AND locked_by = $2 AND state = 'running'",
+    )
     .bind(job_id)
     .bind(worker_id)
     .bind(now);
@@ -173,23 +183,36 @@ pub(crate) async fn release(
 ) -> Result<u64, LedgerError> {
     // The interrupted attempt is given back: shutting down is not the job's
     // fault.
-    let q = sql("UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until = NULL, \
+    let q = sql(
+        "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until = NULL, \
                      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
                      updated_at = $2 \
-                 WHERE locked_by = $1 AND state = 'running'")
+                 WHERE locked_by = $1 AND state = 'running'",
+    )
     .bind(worker_id)
     .bind(now);
     c.execute(q).await
 }
 
 pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<Job>, LedgerError> {
-    let q = sql(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1")).bind(id);
-    c.fetch_optional(q).await?.as_ref().map(from_row).transpose()
+    let q = sql(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE id = $1"
+    ))
+    .bind(id);
+    c.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub(crate) async fn counts(c: &mut Conn<'_>) -> Result<Vec<JobCount>, LedgerError> {
-    let q = sql("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state \
-                 ORDER BY kind, state");
+    let q = sql(
+        "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state \
+                 ORDER BY kind, state",
+    );
     c.fetch_all(q)
         .await?
         .iter()

@@ -63,7 +63,8 @@ impl SqlLedger {
                     // Duplicates leave nothing behind either: their
                     // idempotency row was not inserted, but nothing else
                     // should be half-applied.
-                    c.execute(sql("ROLLBACK TO SAVEPOINT rewind_delivery")).await?;
+                    c.execute(sql("ROLLBACK TO SAVEPOINT rewind_delivery"))
+                        .await?;
                 }
                 c.execute(sql("RELEASE SAVEPOINT rewind_delivery")).await?;
                 match result {
@@ -215,8 +216,12 @@ impl Ledger for SqlLedger {
         app: &AppName,
         cluster_revision: i64,
     ) -> Result<Option<Deployment>, LedgerError> {
-        deployments::last_known_good_before(&mut self.db.read().await?.conn(), app, cluster_revision)
-            .await
+        deployments::last_known_good_before(
+            &mut self.db.read().await?.conn(),
+            app,
+            cluster_revision,
+        )
+        .await
     }
 
     async fn set_deployment_resolution(
@@ -466,8 +471,15 @@ impl Ledger for SqlLedger {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<JobState, LedgerError> {
         let mut tx = self.db.begin().await?;
-        let state =
-            jobs::fail(&mut tx.conn(), job_id, worker_id, error, retry_at, Utc::now()).await?;
+        let state = jobs::fail(
+            &mut tx.conn(),
+            job_id,
+            worker_id,
+            error,
+            retry_at,
+            Utc::now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(state)
     }
@@ -487,10 +499,7 @@ impl Ledger for SqlLedger {
         jobs::counts(&mut self.db.read().await?.conn()).await
     }
 
-    async fn forge_events_for_pr(
-        &self,
-        number: u64,
-    ) -> Result<Vec<ForgeEventRecord>, LedgerError> {
+    async fn forge_events_for_pr(&self, number: u64) -> Result<Vec<ForgeEventRecord>, LedgerError> {
         forge::for_pr(&mut self.db.read().await?.conn(), number).await
     }
 }

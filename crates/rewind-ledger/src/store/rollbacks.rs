@@ -28,13 +28,14 @@ fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerE
         state: row.parsed("state")?,
         reason: row.text("reason")?,
         trigger: row.json("trigger")?,
-        strategy: serde_json::from_value::<Strategy>(serde_json::Value::String(strategy))
-            .map_err(|e| {
+        strategy: serde_json::from_value::<Strategy>(serde_json::Value::String(strategy)).map_err(
+            |e| {
                 LedgerError::corrupt(sqlx::Error::ColumnDecode {
                     index: "strategy".into(),
                     source: e.into(),
                 })
-            })?,
+            },
+        )?,
         branch: row.opt_text("branch")?,
         commit: row.opt_parsed::<CommitId>("commit_sha")?,
         pr: row.opt_json("pr")?,
@@ -82,11 +83,12 @@ pub(crate) async fn append(
     id: RollbackId,
     entry: &TimelineEntry,
 ) -> Result<(), LedgerError> {
-    let q = sql("INSERT INTO rollback_events (rollback_id, at, event, detail) VALUES ($1, $2, $3, $4)")
-        .bind(id.to_string())
-        .bind(entry.at)
-        .bind(entry.event.as_str())
-        .bind(entry.detail.as_str());
+    let q =
+        sql("INSERT INTO rollback_events (rollback_id, at, event, detail) VALUES ($1, $2, $3, $4)")
+            .bind(id.to_string())
+            .bind(entry.at)
+            .bind(entry.event.as_str())
+            .bind(entry.detail.as_str());
     c.execute(q).await?;
     Ok(())
 }
@@ -94,11 +96,13 @@ pub(crate) async fn append(
 /// Inserts the row; a unique violation is reported to the caller as is (it
 /// decides whether the open-rollback index or the id caused it).
 pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerError> {
-    let q = sql("INSERT INTO rollbacks (id, app, state, from_deployment_id, to_deployment_id, \
+    let q = sql(
+        "INSERT INTO rollbacks (id, app, state, from_deployment_id, to_deployment_id, \
                      from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, pr_number, \
                      pr, diff, risks, approvals, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19)")
+                     $17, $18, $19)",
+    )
     .bind(r.id.to_string())
     .bind(r.app.as_str())
     .bind(r.state.as_str())
@@ -142,10 +146,12 @@ fn optional_json<T: serde::Serialize>(value: Option<&T>) -> Result<Arg, LedgerEr
 }
 
 pub(crate) async fn update(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerError> {
-    let q = sql("UPDATE rollbacks SET reason = $2, strategy = $3, branch = $4, commit_sha = $5, \
+    let q = sql(
+        "UPDATE rollbacks SET reason = $2, strategy = $3, branch = $4, commit_sha = $5, \
                      pr_number = $6, pr = $7, diff = $8, risks = $9, approvals = $10, \
                      updated_at = $11 \
-                 WHERE id = $1")
+                 WHERE id = $1",
+    )
     .bind(r.id.to_string())
     .bind(r.reason.as_str())
     .bind(r.strategy.as_str())
@@ -167,8 +173,12 @@ pub(crate) async fn by_id(
     c: &mut Conn<'_>,
     id: RollbackId,
 ) -> Result<Option<Rollback>, LedgerError> {
-    let q = sql(concat!("SELECT ", rollback_columns!(), " FROM rollbacks WHERE id = $1"))
-        .bind(id.to_string());
+    let q = sql(concat!(
+        "SELECT ",
+        rollback_columns!(),
+        " FROM rollbacks WHERE id = $1"
+    ))
+    .bind(id.to_string());
     let row = c.fetch_optional(q).await?;
     load_one(c, row).await
 }

@@ -1,0 +1,69 @@
+//! Connecting: URL schemes, SQLite file creation and reopening, and a
+//! database that is down.
+
+use rewind_ledger::testing::TestDatabase;
+use rewind_ledger::{Backend, LedgerError, connect};
+
+use crate::fixtures::*;
+
+#[tokio::test]
+async fn unsupported_urls_are_invalid() {
+    for url in ["mysql://localhost/db", "", "file:///tmp/x.db"] {
+        let err = connect(url).await.unwrap_err();
+        assert!(matches!(err, LedgerError::Invalid(_)), "{url}: {err}");
+    }
+    assert_eq!(
+        Backend::from_url("postgresql://h/db").unwrap(),
+        Backend::Postgres
+    );
+    assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable() {
+    // Nothing listens on port 1. The outer timeout only keeps a broken
+    // implementation from hanging the suite.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        connect("postgres://postgres@127.0.0.1:1/postgres"),
+    )
+    .await
+    .expect("connect gave up within its acquire timeout");
+    let err = result.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_creates_its_directory_and_keeps_data_across_reconnects() {
+    let db = TestDatabase::sqlite();
+    {
+        let h = db.connect().await;
+        h.ledger.upsert_app(&app("shop")).await.unwrap();
+        h.ledger.ping().await.unwrap();
+        assert_eq!(h.ledger.backend(), "sqlite");
+    }
+    // Migrations run again at connect, and are a no-op the second time.
+    let again = connect(db.url()).await.unwrap();
+    assert_eq!(
+        again.get_app(&name("shop")).await.unwrap(),
+        Some(app("shop"))
+    );
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let l = connect("sqlite::memory:").await.unwrap();
+    l.upsert_app(&app("shop")).await.unwrap();
+    assert_eq!(l.list_apps().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_reports_its_backend() {
+    if let Some(db) = TestDatabase::postgres().await {
+        let h = db.connect().await;
+        assert_eq!(h.ledger.backend(), "postgres");
+        h.ledger.ping().await.unwrap();
+        drop(h);
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,261 @@
+//! Durable jobs: dedup, claim order and leases, retry, dead, release, and
+//! concurrent claimers.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+
+use rewind_ledger::testing::for_each_backend;
+use rewind_ledger::{DEFAULT_MAX_ATTEMPTS, JobState, LedgerError};
+
+use crate::fixtures::*;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn dedup_keys_are_unique_among_live_jobs() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let key = Some("resolve:1".to_string());
+        let first = l
+            .enqueue("resolve", json!({"n": 1}), key.clone(), t(0))
+            .await
+            .unwrap();
+        assert!(first.is_some());
+        assert_eq!(
+            l.enqueue("resolve", json!({"n": 2}), key.clone(), t(0))
+                .await
+                .unwrap(),
+            None
+        );
+        // Without a key, no dedup.
+        assert!(
+            l.enqueue("resolve", json!({}), None, t(0))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            l.enqueue("resolve", json!({}), None, t(0))
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let job = l
+            .claim("w1", &["resolve"], LEASE, t(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(Some(job.id), first);
+        assert_eq!(job.payload, json!({"n": 1}));
+        // Still live while running.
+        assert_eq!(
+            l.enqueue("resolve", json!({}), key.clone(), t(1))
+                .await
+                .unwrap(),
+            None
+        );
+        l.complete(job.id, "w1").await.unwrap();
+        assert!(
+            l.enqueue("resolve", json!({}), key, t(2))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(matches!(
+            l.enqueue("", json!({}), None, t(2)).await,
+            Err(LedgerError::Invalid(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn claims_follow_due_time_kind_and_lease() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let later = l
+            .enqueue("a", json!(1), None, t(10))
+            .await
+            .unwrap()
+            .unwrap();
+        let sooner = l.enqueue("a", json!(2), None, t(5)).await.unwrap().unwrap();
+        let other = l.enqueue("b", json!(3), None, t(0)).await.unwrap().unwrap();
+
+        assert_eq!(
+            l.claim("w1", &["a"], LEASE, t(4)).await.unwrap(),
+            None,
+            "nothing due yet"
+        );
+        assert_eq!(
+            l.claim("w1", &[], LEASE, t(99)).await.unwrap(),
+            None,
+            "no kinds, no job"
+        );
+        let job = l.claim("w1", &["a"], LEASE, t(20)).await.unwrap().unwrap();
+        assert_eq!(job.id, sooner, "oldest due first");
+        assert_eq!(job.state, JobState::Running);
+        assert_eq!(job.attempts, 1);
+        assert_eq!(job.locked_by.as_deref(), Some("w1"));
+        assert_eq!(job.locked_until, Some(t(21)));
+        let job2 = l
+            .claim("w2", &["a", "b"], LEASE, t(20))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job2.id, other);
+        let job3 = l.claim("w2", &["a"], LEASE, t(20)).await.unwrap().unwrap();
+        assert_eq!(job3.id, later);
+        assert_eq!(
+            l.claim("w3", &["a", "b"], LEASE, t(20)).await.unwrap(),
+            None
+        );
+
+        // w1 went silent: after its lease another worker takes the job.
+        let stolen = l.claim("w3", &["a"], LEASE, t(22)).await.unwrap().unwrap();
+        assert_eq!(stolen.id, sooner);
+        assert_eq!(stolen.attempts, 2);
+        assert!(matches!(
+            l.complete(sooner, "w1").await,
+            Err(LedgerError::NotFound { .. })
+        ));
+        l.complete(sooner, "w3").await.unwrap();
+        assert_eq!(l.job(sooner).await.unwrap().unwrap().state, JobState::Done);
+
+        // Retry later, then give up without a retry time.
+        let state = l
+            .fail(job2.id, "w2", "forge down", Some(t(30)))
+            .await
+            .unwrap();
+        assert_eq!(state, JobState::Queued);
+        let failed = l.job(job2.id).await.unwrap().unwrap();
+        assert_eq!(
+            (failed.run_at, failed.last_error.as_deref()),
+            (t(30), Some("forge down"))
+        );
+        assert_eq!(failed.locked_by, None);
+        assert_eq!(l.claim("w2", &["b"], LEASE, t(29)).await.unwrap(), None);
+        let retry = l.claim("w2", &["b"], LEASE, t(30)).await.unwrap().unwrap();
+        assert_eq!(retry.attempts, 2);
+        assert_eq!(
+            l.fail(retry.id, "w2", "bad payload", None).await.unwrap(),
+            JobState::Dead
+        );
+        assert_eq!(l.claim("w2", &["b"], LEASE, t(99)).await.unwrap(), None);
+
+        // Graceful shutdown hands the job back without using an attempt.
+        assert_eq!(l.release("w2").await.unwrap(), 1);
+        let back = l.job(later).await.unwrap().unwrap();
+        assert_eq!(
+            (back.state, back.attempts, back.locked_by),
+            (JobState::Queued, 0, None)
+        );
+        let again = l.claim("w4", &["a"], LEASE, t(20)).await.unwrap().unwrap();
+        assert_eq!(again.id, later);
+
+        let counts: Vec<(String, JobState, u64)> = l
+            .job_counts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.kind, c.state, c.count))
+            .collect();
+        assert!(
+            counts.contains(&("a".into(), JobState::Done, 1)),
+            "{counts:?}"
+        );
+        assert!(
+            counts.contains(&("a".into(), JobState::Running, 1)),
+            "{counts:?}"
+        );
+        assert!(
+            counts.contains(&("b".into(), JobState::Dead, 1)),
+            "{counts:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_dies_after_its_last_attempt() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let id = l
+            .enqueue("a", json!(null), None, t(0))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut now = 0;
+        for attempt in 1..=DEFAULT_MAX_ATTEMPTS {
+            let job = l.claim("w", &["a"], LEASE, t(now)).await.unwrap().unwrap();
+            assert_eq!(job.attempts, attempt);
+            now += 1;
+            let state = l.fail(id, "w", "boom", Some(t(now))).await.unwrap();
+            let expected = if attempt < DEFAULT_MAX_ATTEMPTS {
+                JobState::Queued
+            } else {
+                JobState::Dead
+            };
+            assert_eq!(state, expected);
+        }
+        assert_eq!(
+            l.claim("w", &["a"], LEASE, t(now + 100)).await.unwrap(),
+            None
+        );
+
+        // A worker that dies holding the last attempt: the job is buried.
+        let id = l
+            .enqueue("c", json!(null), None, t(0))
+            .await
+            .unwrap()
+            .unwrap();
+        for i in 0..DEFAULT_MAX_ATTEMPTS {
+            // Each claim happens after the previous lease expired.
+            let job = l
+                .claim("w", &["c"], LEASE, t(i64::from(i) * 2))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(job.id, id);
+        }
+        assert_eq!(l.claim("w", &["c"], LEASE, t(100)).await.unwrap(), None);
+        assert_eq!(l.job(id).await.unwrap().unwrap().state, JobState::Dead);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_a_job() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        for i in 0..40 {
+            l.enqueue("work", json!(i), None, t(0)).await.unwrap();
+        }
+        let workers: Vec<_> = (0..6)
+            .map(|w| {
+                let l = l.clone();
+                tokio::spawn(async move {
+                    let me = format!("worker-{w}");
+                    let mut mine = Vec::new();
+                    while let Some(job) = l.claim(&me, &["work"], LEASE, t(1)).await.unwrap() {
+                        mine.push(job.id);
+                        l.complete(job.id, &me).await.unwrap();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for worker in workers {
+            for id in worker.await.unwrap() {
+                total += 1;
+                assert!(seen.insert(id), "job {id} claimed twice");
+            }
+        }
+        assert_eq!(total, 40);
+    })
+    .await;
+}

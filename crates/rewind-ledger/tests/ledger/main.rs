@@ -1,0 +1,12 @@
+//! Ledger tests: every body runs on SQLite and, when
+//! `REWIND_TEST_POSTGRES_URL` is set, on PostgreSQL, each on a fresh
+//! database (`rewind_ledger::testing::for_each_backend`).
+
+mod apps;
+mod audit;
+mod connect;
+mod deliveries;
+mod deployments;
+mod fixtures;
+mod jobs;
+mod rollbacks;
