@@ -38,8 +38,8 @@ CREATE TABLE deployments (
     UNIQUE (app, cluster_revision)
 );
 CREATE INDEX deployments_known_good ON deployments (app, cluster_revision) WHERE known_good;
-CREATE INDEX deployments_app_deployed_at ON deployments (app, deployed_at);
-CREATE INDEX deployments_app_commit ON deployments (app, commit_sha);
+CREATE INDEX deployments_app_deployed_at ON deployments (app, deployed_at, cluster_revision);
+CREATE INDEX deployments_app_commit ON deployments (app, commit_sha, cluster_revision);
 
 CREATE TABLE webhook_deliveries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,

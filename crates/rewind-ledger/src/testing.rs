@@ -52,6 +52,13 @@ impl TestDatabase {
         let admin = std::env::var(POSTGRES_URL_VAR)
             .ok()
             .filter(|u| !u.is_empty())?;
+        Some(TestDatabase::postgres_from(&admin).await)
+    }
+
+    /// A fresh PostgreSQL database on the server of `admin` (a URL whose
+    /// user may create databases).
+    pub async fn postgres_from(admin: &str) -> TestDatabase {
+        let admin = admin.to_owned();
         let name = format!("rewind_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
@@ -61,12 +68,12 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let _ = conn.close().await;
-        Some(TestDatabase {
+        TestDatabase {
             backend: Backend::Postgres,
             url: with_database(&admin, &name),
             postgres: Some((admin, name)),
             _dir: None,
-        })
+        }
     }
 
     /// SQLite, plus PostgreSQL when configured.
