@@ -1,9 +1,50 @@
 //! What a commit means for an app: kustomize closure, config hash, semantic
 //! diff, images, risk findings. No I/O: trees come in through
 //! [`TreeSource`].
+//!
+//! # Layout
+//!
+//! - [`source`]: the read-only tree view callers implement.
+//! - [`parse`] and [`node`]: YAML/JSON files to a small value tree, with
+//!   limits (size, alias expansion, nesting); the canonical encoding.
+//! - [`path`]: repository-relative path arithmetic.
+//! - [`kustomization`] and [`inputs`]: which files an app reads.
+//! - [`hash`]: the config hash (algorithm in `docs/config-hash.md`).
+//! - [`patch`] and [`render`]: the built-in kustomize-lite renderer and
+//!   the images an app runs.
+//! - [`diff`]: semantic and textual diff between two commits.
+//! - [`risk`]: rollback risks with the contract's codes.
+//! - [`doctor`]: app discovery and rollback-readiness findings.
+//! - [`finding`]: findings (code, severity, file, detail).
+//!
+//! Architecture invariant: nothing here reads the network, the clock or the
+//! file system, and bad input yields a [`Finding`] or a [`ManifestError`]
+//! naming the file, never a panic.
 
 #![forbid(unsafe_code)]
 
+pub mod diff;
+pub mod doctor;
+pub mod error;
+pub mod finding;
+pub mod hash;
+pub mod inputs;
+pub mod kustomization;
+pub mod node;
+pub mod parse;
+pub mod patch;
+pub mod path;
+pub mod render;
+pub mod risk;
 pub mod source;
 
+pub use diff::{AppDiff, Comparison, FieldChange, FileChange, FileStatus, ObjectChange, compare, semantic_diff};
+pub use doctor::{check_app, discover_apps, doctor};
+pub use error::ManifestError;
+pub use finding::{Finding, FindingCode, Severity};
+pub use hash::{config_hash, hash_inputs};
+pub use inputs::{AppInputs, app_inputs};
+pub use node::Node;
+pub use render::{Object, ObjectId, Rendered, images, render};
+pub use risk::rollback_risks;
 pub use source::{DirEntry, EntryKind, MemoryTree, SourceError, TreeSource};

@@ -1,0 +1,94 @@
+//! Test support: a git2-backed `TreeSource` (the real one lives in
+//! `rewind-git`, which depends on this crate) and the repository generator.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use git2::{ObjectType, Repository, Tree};
+use rewind_manifest::{DirEntry, EntryKind, SourceError, TreeSource};
+
+pub struct GitTree<'r> {
+    repo: &'r Repository,
+    tree: Tree<'r>,
+}
+
+impl<'r> GitTree<'r> {
+    pub fn at(repo: &'r Repository, rev: &str) -> GitTree<'r> {
+        let tree = repo.revparse_single(rev).unwrap().peel_to_tree().unwrap();
+        GitTree { repo, tree }
+    }
+
+    fn entry(&self, path: &str) -> Option<git2::TreeEntry<'static>> {
+        if path.is_empty() {
+            return None;
+        }
+        self.tree.get_path(Path::new(path)).ok()
+    }
+}
+
+fn err(path: &str, e: git2::Error) -> SourceError {
+    SourceError { path: path.into(), message: e.message().into() }
+}
+
+impl TreeSource for GitTree<'_> {
+    fn list_dir(&self, path: &str) -> Result<Option<Vec<DirEntry>>, SourceError> {
+        let sub;
+        let tree = if path.is_empty() {
+            &self.tree
+        } else {
+            match self.entry(path) {
+                Some(e) if e.kind() == Some(ObjectType::Tree) => {
+                    sub = self.repo.find_tree(e.id()).map_err(|e| err(path, e))?;
+                    &sub
+                }
+                _ => return Ok(None),
+            }
+        };
+        let mut out: Vec<DirEntry> = tree
+            .iter()
+            .map(|e| DirEntry {
+                name: String::from_utf8_lossy(e.name_bytes()).into_owned(),
+                kind: match (e.kind(), e.filemode()) {
+                    (Some(ObjectType::Tree), _) => EntryKind::Dir,
+                    (_, 0o120000) => EntryKind::Symlink,
+                    (Some(ObjectType::Commit), _) => EntryKind::Submodule,
+                    _ => EntryKind::File,
+                },
+            })
+            .collect();
+        out.sort();
+        Ok(Some(out))
+    }
+
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.entry(path) {
+            Some(e) if e.kind() == Some(ObjectType::Blob) => {
+                Ok(Some(self.repo.find_blob(e.id()).map_err(|e| err(path, e))?.content().to_vec()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn object_id(&self, path: &str) -> Result<Option<String>, SourceError> {
+        Ok(self.entry(path).map(|e| e.id().to_string()))
+    }
+}
+
+pub const GENERATOR: &str = "/work/shared/tools/gen-gitops-repo";
+
+/// Generates a repository into `dir` and returns its summary.
+pub fn generate(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let summary: PathBuf = dir.with_extension("summary.json");
+    let status = Command::new(GENERATOR)
+        .arg(dir)
+        .args(args)
+        .arg("--bare")
+        .arg("--summary")
+        .arg(&summary)
+        .status()
+        .expect("run gen-gitops-repo");
+    assert!(status.success());
+    serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap()
+}
