@@ -30,4 +30,6 @@ pub use forge::{
     ROLLBACK_LABELS, StatusState,
 };
 pub use github::{DEFAULT_API_URL, GitHubAuth, GitHubForge, GitHubSettings, MergeMethod};
-pub use report::{ReportStage, RollbackReport, render_pull_request_body, render_title};
+pub use report::{
+    ReportStage, RollbackReport, render_pull_request_body, render_title, rollback_id_from_body,
+};

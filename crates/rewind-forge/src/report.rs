@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rewind_domain::{Alert, Deployment, Rollback, RollbackState, Trigger};
+use rewind_domain::{Alert, Deployment, Rollback, RollbackId, RollbackState, Trigger};
 
 /// The hidden marker that identifies rewind's pull requests.
 pub const MARKER_PREFIX: &str = "<!-- rewind:rollback-id=";
@@ -72,6 +72,19 @@ pub fn render_title(rollback: &Rollback) -> String {
         title.push('…');
     }
     title
+}
+
+/// The rollback a pull request body belongs to, read from its marker; `None`
+/// for bodies rewind did not write.
+pub fn rollback_id_from_body(body: &str) -> Option<RollbackId> {
+    body.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(MARKER_PREFIX)?
+            .strip_suffix("-->")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// The pull request body (Markdown).
@@ -519,7 +532,8 @@ fn inline(text: &str) -> String {
     out
 }
 
-/// A code span that survives backticks in the text.
+/// A code span that survives backticks in the text, and cannot carry a
+/// rewind marker.
 fn code(text: &str) -> String {
     let text: String = text
         .chars()
@@ -531,6 +545,8 @@ fn code(text: &str) -> String {
         })
         .filter(|c| !c.is_control())
         .collect();
+    // Last, so no later step can join the pieces of a marker again.
+    let text = text.replace("<!--", "<!- -");
     let ticks = "`".repeat(longest_run(&text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "

@@ -72,6 +72,66 @@ async fn a_concurrent_open_reuses_the_pull_request_github_says_exists() {
     assert_eq!(count(&setup, "POST", "/repos/acme/gitops/pulls", 422), 1);
 }
 
+fn quick_timeout(setup: &Setup) -> GitHubForge {
+    let mut settings = setup.settings();
+    settings.request_timeout = Duration::from_millis(300);
+    GitHubForge::new(&settings).expect("forge")
+}
+
+fn statuses_of(setup: &Setup, method: &str, path: &str) -> Vec<u16> {
+    setup
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_open_whose_answer_was_lost_reuses_the_pull_request() {
+    let setup = Setup::new().await;
+    let forge = quick_timeout(&setup);
+    setup.fake.lose_next_write_answer(Duration::from_secs(3));
+
+    let pr = forge.open_pull_request(&spec()).await.expect("open");
+
+    assert_eq!(pr.number, 1);
+    assert_eq!(setup.fake.pull_requests().len(), 1);
+    assert_eq!(setup.fake.pull_requests()[0].labels, ["rewind", "rollback"]);
+    // Created, answer lost; the retry hears "already exists" and reuses it.
+    assert_eq!(
+        statuses_of(&setup, "POST", "/repos/acme/gitops/pulls"),
+        [201, 422]
+    );
+}
+
+#[tokio::test]
+async fn a_merge_whose_answer_was_lost_returns_the_merge_commit() {
+    let setup = Setup::new().await;
+    let forge = quick_timeout(&setup);
+    let pr = forge.open_pull_request(&spec()).await.expect("open");
+    setup.fake.lose_next_write_answer(Duration::from_secs(3));
+
+    let merged = forge
+        .merge(pr.number, &commit_id(setup.head))
+        .await
+        .expect("merge");
+
+    assert_eq!(merged.as_str(), setup.tip("main").to_string());
+    let repo = setup.repo();
+    let merge = repo.find_commit(setup.tip("main")).expect("merge commit");
+    assert_eq!(
+        merge.parent_ids().collect::<Vec<_>>(),
+        [setup.base, setup.head],
+        "merged once"
+    );
+    assert_eq!(
+        statuses_of(&setup, "PUT", "/repos/acme/gitops/pulls/1/merge"),
+        [200, 405]
+    );
+}
+
 #[tokio::test]
 async fn a_missing_head_branch_is_refused_with_githubs_reason() {
     let setup = Setup::new().await;

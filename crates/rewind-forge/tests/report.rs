@@ -293,3 +293,60 @@ fn backticks_in_the_diff_cannot_close_its_fence() {
         "{body}"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever alerts, people and risks say, the body keeps exactly one
+        /// marker naming its rollback, and its tables keep their columns.
+        #[test]
+        fn outside_text_cannot_break_the_report(
+            reason in any::<String>(),
+            summary in any::<String>(),
+            label in "[<!>|`*\\-\\n a-z]{0,40}",
+            detail in any::<String>(),
+            event in any::<String>(),
+        ) {
+            let mut alert = alert();
+            alert.annotations.insert("summary".to_owned(), summary);
+            alert.labels.insert("team".to_owned(), label.clone());
+            alert.name = label.clone();
+            let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Drift, detail)]);
+            rollback.reason = reason;
+            rollback.from.images.push(label);
+            rollback.timeline.push(TimelineEntry { at: at(10, 0), event, detail: "x".to_owned() });
+            let recent = deployments();
+            for stage in [ReportStage::Opened, ReportStage::Update] {
+                let body = render_pull_request_body(&report(&rollback, Some(&alert), &recent, stage));
+                prop_assert_eq!(body.matches("<!--").count(), 1);
+                prop_assert_eq!(rewind_forge::rollback_id_from_body(&body), Some(rollback.id));
+                let what_rows: Vec<&str> = body
+                    .lines()
+                    .skip_while(|l| !l.starts_with("| | now"))
+                    .take_while(|l| l.starts_with('|'))
+                    .collect();
+                prop_assert_eq!(what_rows.len(), 8);
+                for row in what_rows {
+                    let cells = row.replace("\\|", "").matches('|').count();
+                    prop_assert_eq!(cells, 4, "{}", row);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bodies_rewind_did_not_write_have_no_rollback_id() {
+    assert_eq!(
+        rewind_forge::rollback_id_from_body("Fixes #3\n<!-- a comment -->"),
+        None
+    );
+    assert_eq!(
+        rewind_forge::rollback_id_from_body("<!-- rewind:rollback-id=nope -->"),
+        None
+    );
+}

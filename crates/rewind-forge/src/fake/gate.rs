@@ -72,7 +72,13 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
             status: 0,
             at,
         });
-        (state.requests.len() - 1, state.faults.pop_front())
+        let fault = state
+            .faults
+            .iter()
+            .position(|f| is_write || !f.writes_only)
+            .and_then(|i| state.faults.remove(i))
+            .map(|f| f.fault);
+        (state.requests.len() - 1, fault)
     };
 
     let mut response = match fault {
@@ -103,7 +109,7 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
             tokio::time::sleep(delay).await;
             None
         }
-        None => None,
+        Some(Fault::LoseAnswer(_)) | None => None,
     };
 
     if response.is_none()
@@ -130,22 +136,27 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
         }
     };
 
-    let mut state = lock(&shared);
-    state.rate_limit_used += 1;
-    let used = state.rate_limit_used;
-    let headers = response.headers_mut();
-    if !headers.contains_key("x-ratelimit-remaining") {
-        headers.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
-        headers.insert(
-            "x-ratelimit-remaining",
-            HeaderValue::from(RATE_LIMIT.saturating_sub(used)),
-        );
-        headers.insert("x-ratelimit-used", HeaderValue::from(used));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(epoch_secs() + 3600));
+    {
+        let mut state = lock(&shared);
+        state.rate_limit_used += 1;
+        let used = state.rate_limit_used;
+        let headers = response.headers_mut();
+        if !headers.contains_key("x-ratelimit-remaining") {
+            headers.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
+            headers.insert(
+                "x-ratelimit-remaining",
+                HeaderValue::from(RATE_LIMIT.saturating_sub(used)),
+            );
+            headers.insert("x-ratelimit-used", HeaderValue::from(used));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(epoch_secs() + 3600));
+        }
+        headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        if let Some(logged) = state.requests.get_mut(index) {
+            logged.status = response.status().as_u16();
+        }
     }
-    headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
-    if let Some(logged) = state.requests.get_mut(index) {
-        logged.status = response.status().as_u16();
+    if let Some(Fault::LoseAnswer(hold)) = fault {
+        tokio::time::sleep(hold).await;
     }
     response
 }

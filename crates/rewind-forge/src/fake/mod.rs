@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 pub use state::{FakeComment, FakePullRequest, FakeReview, FakeStatus, RecordedRequest};
 
 use gate::{Shared, lock};
-use state::{Fault, State};
+use state::{Fault, QueuedFault, State};
 
 /// A GitHub App the fake knows.
 #[derive(Debug, Clone)]
@@ -119,30 +119,42 @@ impl FakeGitHub {
     /// The next `n` requests fail with `status` (for example 502).
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut state = lock(&self.shared);
-        state
-            .faults
-            .extend(std::iter::repeat_n(Fault::Status(status), n));
+        let fault = QueuedFault {
+            fault: Fault::Status(status),
+            writes_only: false,
+        };
+        state.faults.extend(std::iter::repeat_n(fault, n));
     }
 
     /// The next request gets a secondary rate limit: 403 with `retry-after`.
     pub fn secondary_rate_limit_next(&self, retry_after_secs: u64) {
-        lock(&self.shared)
-            .faults
-            .push_back(Fault::SecondaryRateLimit { retry_after_secs });
+        self.push_fault(Fault::SecondaryRateLimit { retry_after_secs }, false);
     }
 
     /// The next request finds the primary rate limit exhausted: 403 with
     /// `x-ratelimit-remaining: 0` and a reset `reset_in_secs` from now.
     pub fn primary_rate_limit_next(&self, reset_in_secs: u64) {
-        lock(&self.shared)
-            .faults
-            .push_back(Fault::PrimaryRateLimit { reset_in_secs });
+        self.push_fault(Fault::PrimaryRateLimit { reset_in_secs }, false);
     }
 
-    /// The next request is answered only after `delay` (it is still carried
-    /// out, as on GitHub, if the client gave up).
+    /// The next request is handled only after `delay`; a client that gives
+    /// up first finds it not carried out (see
+    /// [`FakeGitHub::lose_next_write_answer`] for the opposite).
     pub fn delay_next(&self, delay: Duration) {
-        lock(&self.shared).faults.push_back(Fault::Delay(delay));
+        self.push_fault(Fault::Delay(delay), false);
+    }
+
+    /// The next write (not read) is carried out, but its answer is held back
+    /// for `hold`: set it longer than the client's request timeout to lose
+    /// the answer, as when a connection drops after GitHub acted.
+    pub fn lose_next_write_answer(&self, hold: Duration) {
+        self.push_fault(Fault::LoseAnswer(hold), true);
+    }
+
+    fn push_fault(&self, fault: Fault, writes_only: bool) {
+        lock(&self.shared)
+            .faults
+            .push_back(QueuedFault { fault, writes_only });
     }
 
     /// Every write takes at least `latency`, so overlapping writes show in

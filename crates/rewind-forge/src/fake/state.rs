@@ -85,9 +85,23 @@ pub struct FakeStatus {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Fault {
     Status(u16),
-    SecondaryRateLimit { retry_after_secs: u64 },
-    PrimaryRateLimit { reset_in_secs: u64 },
+    SecondaryRateLimit {
+        retry_after_secs: u64,
+    },
+    PrimaryRateLimit {
+        reset_in_secs: u64,
+    },
     Delay(Duration),
+    /// Carry the request out, then hold the answer back this long: the
+    /// client gives up, and the work is done anyway.
+    LoseAnswer(Duration),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueuedFault {
+    pub fault: Fault,
+    /// Skips reads: applies to the next write.
+    pub writes_only: bool,
 }
 
 #[derive(Debug)]
@@ -104,7 +118,7 @@ pub(crate) struct State {
     pub statuses: Vec<FakeStatus>,
     pub permissions: HashMap<String, String>,
     pub unmergeable: HashSet<u64>,
-    pub faults: VecDeque<Fault>,
+    pub faults: VecDeque<QueuedFault>,
     pub requests: Vec<RecordedRequest>,
     pub write_latency: Duration,
     pub writes_in_flight: usize,
