@@ -20,7 +20,7 @@ pub const ROLLBACK_LABELS: [&str; 2] = ["rewind", "rollback"];
 pub struct PullRequestSpec {
     /// Branch with the rollback commit (`rewind/<slug>/<id>`), already pushed.
     pub head_branch: String,
-    /// `git.branch`.
+    /// `git.branch`; empty means the forge's configured base branch.
     pub base_branch: String,
     pub title: String,
     pub body: String,

@@ -1,6 +1,6 @@
 //! What every request passes through before its handler, as on GitHub:
 //! the request log, injected faults, authentication (tokens, and GitHub App
-//! JWTs for the token exchange), per-write latency with a count of
+//! JWTs for the token exchange; a `User-Agent` is required), per-write latency with a count of
 //! concurrent writes, and the `x-ratelimit-*` headers on every answer.
 
 // Handlers answer refusals with ready responses; their size is no concern
@@ -162,6 +162,12 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
 }
 
 fn authorize(shared: &Shared, parts: &Parts) -> Result<(), Response> {
+    if !parts.headers.contains_key(http::header::USER_AGENT) {
+        return Err(github_error(
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        ));
+    }
     let credential = parts
         .headers
         .get(http::header::AUTHORIZATION)

@@ -33,6 +33,7 @@ pub struct GitHubForge {
     owner: String,
     repo: String,
     merge_method: MergeMethod,
+    base_branch: String,
 }
 
 impl GitHubForge {
@@ -50,6 +51,7 @@ impl GitHubForge {
             owner: settings.owner.clone(),
             repo: settings.repo.clone(),
             merge_method: settings.merge_method,
+            base_branch: settings.base_branch.clone(),
         })
     }
 
@@ -142,7 +144,7 @@ impl Forge for GitHubForge {
                 let body = json!({
                     "title": spec.title,
                     "head": spec.head_branch,
-                    "base": spec.base_branch,
+                    "base": if spec.base_branch.is_empty() { &self.base_branch } else { &spec.base_branch },
                     "body": spec.body,
                     "maintainer_can_modify": false,
                 });

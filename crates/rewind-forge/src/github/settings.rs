@@ -69,7 +69,8 @@ pub struct GitHubSettings {
     pub repo: String,
     pub auth: GitHubAuth,
     pub merge_method: MergeMethod,
-    /// `git.branch`: where pull requests go.
+    /// `git.branch`: where pull requests go when a [`crate::PullRequestSpec`]
+    /// names no base.
     pub base_branch: String,
     /// Longest total time one call may spend waiting out rate limits, server
     /// errors and timeouts before it fails with the reason.
