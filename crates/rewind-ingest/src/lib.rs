@@ -8,6 +8,8 @@
 //! - [`argocd`], [`flux`], [`alertmanager`], [`github`]: one parser per
 //!   sender, each taking a [`Verified`] body.
 //! - [`settings`]: what the parsers read from the configuration.
+//! - [`samples`]: payloads shaped like the real senders', for `rewind demo`,
+//!   end-to-end tests and benchmarks.
 //! - [`git_url`]: repository URL comparison (`git@host:org/repo` equals
 //!   `https://host/org/repo.git`).
 //! - `json`: JSON decoding whose errors name the field path.
@@ -43,6 +45,7 @@ pub mod flux;
 pub mod git_url;
 pub mod github;
 mod json;
+pub mod samples;
 pub mod settings;
 pub mod verify;
 

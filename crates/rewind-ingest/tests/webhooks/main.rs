@@ -7,5 +7,7 @@ mod argocd;
 mod common;
 mod flux;
 mod github;
+mod module_docs;
 mod robustness;
+mod samples;
 mod verify;
