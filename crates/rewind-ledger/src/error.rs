@@ -91,6 +91,18 @@ pub(crate) fn classify(err: sqlx::Error) -> LedgerError {
         sqlx::Error::Database(db) => {
             if db.is_unique_violation() {
                 LedgerError::conflict(db.message().to_owned())
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY / SQLITE_LOCKED (primary codes 5 and 6) after
+                // the busy timeout: another process holds the write lock.
+                let busy = db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+                if busy {
+                    LedgerError::Unavailable(Arc::new(err))
+                } else {
+                    LedgerError::Database(Arc::new(err))
+                }
             } else if db.code().is_some_and(|c| is_unavailable_code(&c)) {
                 LedgerError::Unavailable(Arc::new(err))
             } else {

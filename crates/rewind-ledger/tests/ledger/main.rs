@@ -9,4 +9,5 @@ mod deliveries;
 mod deployments;
 mod fixtures;
 mod jobs;
+mod properties;
 mod rollbacks;
