@@ -656,3 +656,11 @@ async fn a_bad_private_key_is_a_settings_error() {
         "secrets stay out of Debug"
     );
 }
+
+#[test]
+fn outside_a_runtime_the_forge_is_refused_not_a_panic() {
+    let settings =
+        rewind_forge::GitHubSettings::new("acme", "gitops", GitHubAuth::Token("t".to_owned()));
+    let error = GitHubForge::new(&settings).unwrap_err();
+    assert!(matches!(error, ForgeError::Config(_)), "{error}");
+}

@@ -37,8 +37,14 @@ pub struct GitHubForge {
 }
 
 impl GitHubForge {
-    /// Builds the client; makes no request yet.
+    /// Builds the client; makes no request yet. Call it inside a Tokio
+    /// runtime: octocrab starts its request worker there.
     pub fn new(settings: &GitHubSettings) -> Result<Self, ForgeError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ForgeError::Config(
+                "the GitHub client must be created inside a Tokio runtime".to_owned(),
+            ));
+        }
         for (what, value) in [("owner", &settings.owner), ("repo", &settings.repo)] {
             if !is_safe_path_segment(value) {
                 return Err(ForgeError::Config(format!(
@@ -129,6 +135,7 @@ impl GitHubForge {
 
 #[async_trait]
 impl Forge for GitHubForge {
+    #[tracing::instrument(name = "github.open_pull_request", skip_all, fields(git.branch = %spec.head_branch))]
     async fn open_pull_request(
         &self,
         spec: &PullRequestSpec,
@@ -179,6 +186,7 @@ impl Forge for GitHubForge {
         Ok(reference(&pr))
     }
 
+    #[tracing::instrument(name = "github.update_pull_request_body", skip_all, fields(pr.number = number))]
     async fn update_pull_request_body(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         const OP: &str = "update a pull request's body";
         let answer = self
@@ -193,6 +201,7 @@ impl Forge for GitHubForge {
         expect_success(OP, answer).map(drop)
     }
 
+    #[tracing::instrument(name = "github.comment", skip_all, fields(pr.number = number))]
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         const OP: &str = "comment on a pull request";
         let answer = self
@@ -207,6 +216,7 @@ impl Forge for GitHubForge {
         expect_status(OP, answer, StatusCode::CREATED).map(drop)
     }
 
+    #[tracing::instrument(name = "github.merge", skip_all, fields(pr.number = number, commit.sha = %expected_head_sha))]
     async fn merge(
         &self,
         number: u64,
@@ -265,6 +275,7 @@ impl Forge for GitHubForge {
         }
     }
 
+    #[tracing::instrument(name = "github.close_pull_request", skip_all, fields(pr.number = number))]
     async fn close_pull_request(&self, number: u64) -> Result<(), ForgeError> {
         const OP: &str = "close a pull request";
         let answer = self
@@ -279,6 +290,7 @@ impl Forge for GitHubForge {
         expect_success(OP, answer).map(drop)
     }
 
+    #[tracing::instrument(name = "github.pull_request", skip_all, fields(pr.number = number))]
     async fn pull_request(&self, number: u64) -> Result<PullRequestInfo, ForgeError> {
         const OP: &str = "read a pull request";
         let pr = self.get_pull_request(number).await?;
@@ -299,6 +311,7 @@ impl Forge for GitHubForge {
         })
     }
 
+    #[tracing::instrument(name = "github.has_write_access", skip_all, fields(github.user = %user))]
     async fn has_write_access(&self, user: &str) -> Result<bool, ForgeError> {
         const OP: &str = "read a collaborator's permission";
         #[derive(Deserialize)]
@@ -328,6 +341,7 @@ impl Forge for GitHubForge {
         Ok(writes(&permission.permission) || permission.role_name.as_deref().is_some_and(writes))
     }
 
+    #[tracing::instrument(name = "github.approvals", skip_all, fields(pr.number = number))]
     async fn approvals(&self, number: u64) -> Result<Vec<String>, ForgeError> {
         const OP: &str = "list a pull request's reviews";
         #[derive(Deserialize)]
@@ -376,6 +390,7 @@ impl Forge for GitHubForge {
         Ok(approvers)
     }
 
+    #[tracing::instrument(name = "github.set_commit_status", skip_all, fields(commit.sha = %sha, status.context = context))]
     async fn set_commit_status(
         &self,
         sha: &CommitId,
