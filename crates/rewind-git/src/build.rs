@@ -35,23 +35,31 @@ impl GitRepo {
         let target_commit = self.commit(&req.to)?;
         let head_tree = head_commit.tree().map_err(|e| self.git_error(e))?;
         let target_tree = target_commit.tree().map_err(|e| self.git_error(e))?;
+        // One view per tree for the whole build: each caches the
+        // directories it has read.
+        let head_view = GitTree::new(&self.repo, head_tree.clone());
+        let target_view = GitTree::new(&self.repo, target_tree);
 
-        let inputs =
-            self.inputs_union(&app_path, &[(head, &head_tree), (&req.to, &target_tree)])?;
+        let target_inputs = inputs::app_inputs(&target_view, &req.to, &app_path)?;
+        let head_inputs = inputs::app_inputs(&head_view, head, &app_path)?;
+        let inputs = outermost(
+            target_inputs
+                .paths
+                .iter()
+                .chain(head_inputs.paths.iter())
+                .cloned()
+                .collect(),
+        );
         let target_hash = match &req.target_config_hash {
             Some(hash) => Some(hash.clone()),
-            None => inputs::config_hash(
-                &GitTree::new(&self.repo, target_tree.clone()),
-                &req.to,
-                &app_path,
-            )?,
+            None => inputs::config_hash(&target_view, &req.to, &app_path, &target_inputs)?,
         };
 
         let mut strategy_used = req.strategy;
         let mut reverted = Vec::new();
         let mut revert_conflicts = Vec::new();
         let tree_id = match req.strategy {
-            Strategy::Restore => self.restore(&head_tree, &target_tree, &inputs)?,
+            Strategy::Restore => self.restore(&head_view, &target_view, &inputs)?,
             Strategy::Revert => match self.revert(&head_commit, &target_commit, &inputs)? {
                 Ok((tree, commits)) => {
                     reverted = commits;
@@ -63,7 +71,7 @@ impl GitRepo {
                         revert_conflicts = paths.clone();
                     }
                     strategy_used = Strategy::Restore;
-                    self.restore(&head_tree, &target_tree, &inputs)?
+                    self.restore(&head_view, &target_view, &inputs)?
                 }
                 Err(conflict) => return Err(conflict),
             },
@@ -77,12 +85,18 @@ impl GitRepo {
             .repo
             .find_tree(tree_id)
             .map_err(|e| self.git_error(e))?;
+        let new_view = GitTree::new(&self.repo, new_tree.clone());
 
         if strategy_used == Strategy::Restore {
-            self.check_hash(&app_path, &req.to, &new_tree, target_hash.as_ref())?;
+            self.check_hash(&app_path, &req.to, &new_view, target_hash.as_ref())?;
         }
 
-        let changed_paths = self.changed_paths(&head_tree, &new_tree)?;
+        // A restore changes nothing outside the inputs, so only their
+        // subtrees are compared; a revert may touch any path.
+        let changed_paths = match strategy_used {
+            Strategy::Restore => self.changed_paths_within(&head_view, &new_view, &inputs)?,
+            Strategy::Revert => self.changed_paths(&head_tree, &new_tree)?,
+        };
         let shared_paths = changed_paths
             .iter()
             .filter(|path| !is_within(path, &app_path))
@@ -115,20 +129,19 @@ impl GitRepo {
     pub(crate) fn inputs_union(
         &self,
         app_path: &str,
-        trees: &[(&CommitId, &Tree<'_>)],
+        trees: &[(&CommitId, &GitTree<'_>)],
     ) -> Result<Vec<String>, GitError> {
         let mut all = BTreeSet::new();
-        for (commit, tree) in trees {
-            let view = GitTree::new(&self.repo, (*tree).clone());
-            all.extend(inputs::app_inputs(&view, commit, app_path)?);
+        for (commit, view) in trees {
+            all.extend(inputs::app_inputs(view, commit, app_path)?.paths);
         }
         Ok(outermost(all))
     }
 
     fn restore(
         &self,
-        head: &Tree<'_>,
-        target: &Tree<'_>,
+        head: &GitTree<'_>,
+        target: &GitTree<'_>,
         inputs: &[String],
     ) -> Result<Oid, GitError> {
         restore_tree(&self.repo, head, target, inputs).map_err(|e| {
@@ -175,14 +188,14 @@ impl GitRepo {
         &self,
         app_path: &str,
         target: &CommitId,
-        new_tree: &Tree<'_>,
+        new_view: &GitTree<'_>,
         want: Option<&ConfigHash>,
     ) -> Result<(), GitError> {
         let Some(want) = want else {
             return Ok(());
         };
-        let view = GitTree::new(&self.repo, new_tree.clone());
-        if let Some(got) = inputs::config_hash(&view, target, app_path)?
+        let new_inputs = inputs::app_inputs(new_view, target, app_path)?;
+        if let Some(got) = inputs::config_hash(new_view, target, app_path, &new_inputs)?
             && &got != want
         {
             return Err(GitError::ConfigHashMismatch {
@@ -194,18 +207,60 @@ impl GitRepo {
         Ok(())
     }
 
+    /// File paths under `inputs` that differ between two views, sorted.
+    /// Only the inputs' subtrees are read, whatever the repository's size.
+    fn changed_paths_within(
+        &self,
+        old: &GitTree<'_>,
+        new: &GitTree<'_>,
+        inputs: &[String],
+    ) -> Result<Vec<String>, GitError> {
+        let mut paths = BTreeSet::new();
+        for input in inputs {
+            let before = old.entry_info(input).map_err(|e| self.git_error(e))?;
+            let after = new.entry_info(input).map_err(|e| self.git_error(e))?;
+            if before == after {
+                continue;
+            }
+            let old_dir = old.subtree(input).map_err(|e| self.git_error(e))?;
+            let new_dir = new.subtree(input).map_err(|e| self.git_error(e))?;
+            // A file (or link) on either side is itself a changed path.
+            let is_file =
+                |entry: Option<(Oid, i32)>| entry.is_some_and(|(_, mode)| mode != 0o040000);
+            if is_file(before) || is_file(after) {
+                paths.insert(input.clone());
+            }
+            if old_dir.is_some() || new_dir.is_some() {
+                for path in self.diff_paths(old_dir.as_ref(), new_dir.as_ref())? {
+                    paths.insert(format!("{input}/{path}"));
+                }
+            }
+        }
+        Ok(paths.into_iter().collect())
+    }
+
     /// File paths that differ between two trees, sorted. Equal subtrees
-    /// are skipped by id, so this is cheap however large the repository.
+    /// are skipped by id.
     pub(crate) fn changed_paths(
         &self,
         old: &Tree<'_>,
         new: &Tree<'_>,
     ) -> Result<Vec<String>, GitError> {
+        self.diff_paths(Some(old), Some(new))
+    }
+
+    /// Paths (relative to the trees) of every file added, removed or
+    /// changed; a missing tree is empty.
+    fn diff_paths(
+        &self,
+        old: Option<&Tree<'_>>,
+        new: Option<&Tree<'_>>,
+    ) -> Result<Vec<String>, GitError> {
         let mut options = DiffOptions::new();
         options.ignore_submodules(true);
         let diff = self
             .repo
-            .diff_tree_to_tree(Some(old), Some(new), Some(&mut options))
+            .diff_tree_to_tree(old, new, Some(&mut options))
             .map_err(|e| self.git_error(e))?;
         let mut paths = BTreeSet::new();
         for delta in diff.deltas() {

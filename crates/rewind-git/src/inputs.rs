@@ -34,26 +34,77 @@ pub(crate) fn normalize_path(path: &str) -> Result<String, GitError> {
     Ok(trimmed.to_string())
 }
 
-/// Every path the app at `app_path` reads at this tree: its own directory
-/// and the local directories and files its kustomizations reference,
-/// recursively.
-///
-/// Until `rewind_manifest::app_inputs` lands this is the app path alone.
-pub(crate) fn app_inputs(
-    _tree: &GitTree<'_>,
-    _commit: &CommitId,
-    app_path: &str,
-) -> Result<BTreeSet<String>, GitError> {
-    Ok(BTreeSet::from([app_path.to_string()]))
+/// What an app reads at one tree.
+#[derive(Debug)]
+pub(crate) struct ViewInputs {
+    /// The app path and every directory and file it reads.
+    pub(crate) paths: BTreeSet<String>,
+    /// The manifest layer's answer; `None` when the app does not exist in
+    /// this tree.
+    pub(crate) manifest: Option<rewind_manifest::AppInputs>,
 }
 
-/// The app's config hash at this tree, when the manifest layer can tell.
+/// Every path the app at `app_path` reads at this tree: its own directory
+/// and the local directories and files its kustomizations reference,
+/// recursively (`rewind_manifest::app_inputs`). An app missing at this
+/// commit reads only its own (absent) path, so a restore removes or adds
+/// it whole.
+pub(crate) fn app_inputs(
+    tree: &GitTree<'_>,
+    commit: &CommitId,
+    app_path: &str,
+) -> Result<ViewInputs, GitError> {
+    let mut paths = BTreeSet::from([app_path.to_string()]);
+    match rewind_manifest::app_inputs(tree, app_path) {
+        Ok(inputs) => {
+            // Paths the manifest layer returns are already normalised; a
+            // malformed one is skipped rather than trusted.
+            paths.extend(
+                inputs
+                    .dirs
+                    .iter()
+                    .chain(inputs.files.iter())
+                    .filter_map(|p| normalize_path(p).ok()),
+            );
+            Ok(ViewInputs {
+                paths,
+                manifest: Some(inputs),
+            })
+        }
+        Err(rewind_manifest::ManifestError::AppNotFound { .. }) => Ok(ViewInputs {
+            paths,
+            manifest: None,
+        }),
+        Err(e) => Err(manifest_error(commit, app_path, &e)),
+    }
+}
+
+/// The app's config hash at this tree, from inputs already computed on the
+/// same tree; `None` when the app does not exist there.
 pub(crate) fn config_hash(
-    _tree: &GitTree<'_>,
-    _commit: &CommitId,
-    _app_path: &str,
+    tree: &GitTree<'_>,
+    commit: &CommitId,
+    app_path: &str,
+    inputs: &ViewInputs,
 ) -> Result<Option<ConfigHash>, GitError> {
-    Ok(None)
+    match &inputs.manifest {
+        Some(manifest) => rewind_manifest::hash_inputs(tree, manifest)
+            .map(Some)
+            .map_err(|e| manifest_error(commit, app_path, &e)),
+        None => Ok(None),
+    }
+}
+
+fn manifest_error(
+    commit: &CommitId,
+    app_path: &str,
+    e: &rewind_manifest::ManifestError,
+) -> GitError {
+    GitError::Manifest {
+        app_path: app_path.to_string(),
+        commit: commit.clone(),
+        message: e.to_string(),
+    }
 }
 
 /// Drops paths that lie inside another path of the set: restoring the

@@ -8,9 +8,9 @@ use git2::MergeOptions;
 use rewind_domain::CommitId;
 
 use crate::inputs::normalize_path;
-use crate::repo::{commit_id, entry_at, oid};
+use crate::repo::{commit_id, oid};
 use crate::rollback::{BuildOutcome, BuiltCommit, RollbackRequest, rollback_branch};
-use crate::{GitError, GitRepo};
+use crate::{GitError, GitRepo, GitTree};
 
 /// How many times a merge restarts when `git.branch` moves under it.
 const MERGE_ATTEMPTS: u32 = 3;
@@ -161,19 +161,26 @@ impl GitRepo {
             .write_tree_to(&self.repo)
             .map_err(|e| self.git_error(e))?;
         let merged = self.repo.find_tree(merged).map_err(|e| self.git_error(e))?;
+        let merged_view = GitTree::new(&self.repo, merged);
+        let reviewed_view = GitTree::new(&self.repo, reviewed_tree.clone());
         let inputs = self.inputs_union(
             &app_path,
             &[
-                (&req.to, &target_tree),
-                (head, &head_tree),
-                (reviewed, &reviewed_tree),
+                (&req.to, &GitTree::new(&self.repo, target_tree)),
+                (head, &GitTree::new(&self.repo, head_tree)),
+                (reviewed, &reviewed_view),
             ],
         )?;
-        if inputs
-            .iter()
-            .any(|path| entry_at(&merged, path) != entry_at(&reviewed_tree, path))
-        {
-            return Ok(None);
+        for path in &inputs {
+            let merged_entry = merged_view
+                .entry_info(path)
+                .map_err(|e| self.git_error(e))?;
+            let reviewed_entry = reviewed_view
+                .entry_info(path)
+                .map_err(|e| self.git_error(e))?;
+            if merged_entry != reviewed_entry {
+                return Ok(None);
+            }
         }
         let message = format!(
             "Merge {} into {}\n\nRollback of {} reviewed as {}.\n\nRewind-Rollback-Id: {}\nRewind-App: {}\n",
@@ -184,7 +191,11 @@ impl GitRepo {
             req.rollback_id,
             req.app,
         );
-        self.write_commit(&message, &merged, &[&head_commit, &reviewed_commit])
-            .map(Some)
+        self.write_commit(
+            &message,
+            merged_view.tree(),
+            &[&head_commit, &reviewed_commit],
+        )
+        .map(Some)
     }
 }

@@ -6,7 +6,7 @@
 //! holds it behind a mutex) and every write also takes the cross-process
 //! [`CacheLock`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{AutotagOption, Commit, FetchOptions, FetchPrune, Oid, Repository, Tree};
@@ -212,17 +212,22 @@ impl GitRepo {
         walk.simplify_first_parent()
             .map_err(|e| self.git_error(e))?;
         let mut touching = Vec::new();
+        let mut trees = TreeMemo::new(&self.repo);
         for oid in walk {
             let oid = oid.map_err(|e| self.git_error(e))?;
             let commit = self.repo.find_commit(oid).map_err(|e| self.git_error(e))?;
-            let tree = commit.tree().map_err(|e| self.git_error(e))?;
-            let parent_tree = match commit.parents().next() {
-                Some(parent) => Some(parent.tree().map_err(|e| self.git_error(e))?),
-                None => None,
-            };
-            let changed = paths.iter().any(|path| {
-                entry_at(&tree, path) != parent_tree.as_ref().and_then(|t| entry_at(t, path))
-            });
+            let tree = Some(commit.tree_id());
+            let parent_tree = commit.parents().next().map(|parent| parent.tree_id());
+            let mut changed = false;
+            for path in &paths {
+                if trees
+                    .path_differs(tree, parent_tree, path)
+                    .map_err(|e| self.git_error(e))?
+                {
+                    changed = true;
+                    break;
+                }
+            }
             if changed {
                 touching.push(commit_id(oid)?);
             }
@@ -231,11 +236,86 @@ impl GitRepo {
     }
 }
 
-/// The id and mode of the entry at `path`, or `None` when absent.
-pub(crate) fn entry_at(tree: &Tree<'_>, path: &str) -> Option<(Oid, i32)> {
-    tree.get_path(Path::new(path))
-        .ok()
-        .map(|entry| (entry.id(), entry.filemode()))
+/// Compares paths between trees one directory level at a time, loading
+/// only the subtrees that differ, and keeping recently loaded trees: in a
+/// walk a commit's parent is the next commit, so its trees are reused.
+struct TreeMemo<'repo> {
+    repo: &'repo Repository,
+    trees: HashMap<Oid, Tree<'repo>>,
+}
+
+impl<'repo> TreeMemo<'repo> {
+    /// Bounds memory on long walks over large trees.
+    const CAPACITY: usize = 512;
+
+    fn new(repo: &'repo Repository) -> Self {
+        TreeMemo {
+            repo,
+            trees: HashMap::new(),
+        }
+    }
+
+    fn tree(&mut self, id: Oid) -> Result<Tree<'repo>, git2::Error> {
+        if let Some(tree) = self.trees.get(&id) {
+            return Ok(tree.clone());
+        }
+        if self.trees.len() >= Self::CAPACITY {
+            self.trees.clear();
+        }
+        let tree = self.repo.find_tree(id)?;
+        self.trees.insert(id, tree.clone());
+        Ok(tree)
+    }
+
+    /// Whether the entry at `path` differs between the trees `a` and `b`
+    /// (`None`: an empty tree).
+    fn path_differs(
+        &mut self,
+        a: Option<Oid>,
+        b: Option<Oid>,
+        path: &str,
+    ) -> Result<bool, git2::Error> {
+        let (mut a, mut b) = (a, b);
+        let mut components = path.split('/').peekable();
+        while let Some(name) = components.next() {
+            if a == b {
+                return Ok(false);
+            }
+            let entry_a = match a {
+                Some(id) => self
+                    .tree(id)?
+                    .get_name(name)
+                    .map(|e| (e.id(), e.filemode())),
+                None => None,
+            };
+            let entry_b = match b {
+                Some(id) => self
+                    .tree(id)?
+                    .get_name(name)
+                    .map(|e| (e.id(), e.filemode())),
+                None => None,
+            };
+            if entry_a == entry_b {
+                return Ok(false);
+            }
+            if components.peek().is_none() {
+                return Ok(true);
+            }
+            // Descend where the entry is a directory; anything else holds
+            // nothing below it.
+            let dir = |entry: Option<(Oid, i32)>| {
+                entry
+                    .filter(|(_, mode)| *mode == 0o040000)
+                    .map(|(id, _)| id)
+            };
+            a = dir(entry_a);
+            b = dir(entry_b);
+            if a.is_none() && b.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
 }
 
 pub(crate) fn oid(commit: &CommitId) -> Result<Oid, GitError> {

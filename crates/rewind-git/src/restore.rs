@@ -3,24 +3,24 @@
 //! libgit2's tree updater, so the cost follows the depth of the changed
 //! paths, not the size of the repository.
 
-use git2::{FileMode, Oid, Repository, Tree};
+use git2::{FileMode, Oid, Repository};
 
-use crate::repo::entry_at;
+use crate::GitTree;
 
 /// The tree of `head` with each of `inputs` (outermost paths only) replaced
 /// by its entry in `target`, or removed where the target has none.
 /// Directories left empty by a removal disappear, as in Git.
 pub(crate) fn restore_tree(
     repo: &Repository,
-    head: &Tree<'_>,
-    target: &Tree<'_>,
+    head: &GitTree<'_>,
+    target: &GitTree<'_>,
     inputs: &[String],
 ) -> Result<Oid, git2::Error> {
     let mut update = git2::build::TreeUpdateBuilder::new();
     let mut changes = 0usize;
     for path in inputs {
-        let want = entry_at(target, path);
-        if want == entry_at(head, path) {
+        let want = target.entry_info(path)?;
+        if want == head.entry_info(path)? {
             continue;
         }
         changes += 1;
@@ -34,9 +34,9 @@ pub(crate) fn restore_tree(
         }
     }
     if changes == 0 {
-        return Ok(head.id());
+        return Ok(head.tree().id());
     }
-    update.create_updated(repo, head)
+    update.create_updated(repo, head.tree())
 }
 
 pub(crate) fn file_mode(mode: i32) -> Result<FileMode, git2::Error> {

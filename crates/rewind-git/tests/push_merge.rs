@@ -53,7 +53,7 @@ fn setup(seed: u64) -> Setup {
         })
         .unwrap();
     let app_path = app.paths[&cluster].clone();
-    let inputs = vec![app_path.clone()];
+    let inputs = generated.inputs(app, &cluster);
     let req = request(
         &format!("{}-{cluster}", app.name),
         &app_path,
