@@ -58,7 +58,7 @@ async fn opens_a_labelled_pull_request_once() {
 }
 
 #[tokio::test]
-async fn a_concurrent_open_reuses_the_pull_request_github_says_exists() {
+async fn two_opens_at_once_share_one_pull_request() {
     let setup = Setup::new().await;
     setup.fake.set_write_latency(Duration::from_millis(100));
     let (a, b) = (forge(&setup), forge(&setup));
@@ -69,7 +69,6 @@ async fn a_concurrent_open_reuses_the_pull_request_github_says_exists() {
     assert_eq!(first.expect("first"), second.expect("second"));
     assert_eq!(setup.fake.pull_requests().len(), 1);
     assert_eq!(count(&setup, "POST", "/repos/acme/gitops/pulls", 201), 1);
-    assert_eq!(count(&setup, "POST", "/repos/acme/gitops/pulls", 422), 1);
 }
 
 fn quick_timeout(setup: &Setup) -> GitHubForge {
@@ -456,23 +455,21 @@ async fn reads_do_not_wait_for_writes() {
     setup.fake.set_write_latency(Duration::from_millis(500));
     setup.fake.clear_requests();
 
-    let write = forge.comment(pr.number, "slow write");
-    let read = async {
-        // Starts while the write is in flight, and finishes before it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        forge.pull_request(pr.number).await
+    let write = async {
+        let result = forge.comment(pr.number, "slow write").await;
+        (result, std::time::Instant::now())
     };
-    let (written, read) = tokio::join!(write, read);
+    let read = async {
+        // Starts while the write is in flight.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let result = forge.pull_request(pr.number).await;
+        (result, std::time::Instant::now())
+    };
+    let ((written, write_done), (read, read_done)) = tokio::join!(write, read);
 
     written.expect("write");
     read.expect("read");
-    let order: Vec<String> = setup
-        .fake
-        .requests()
-        .iter()
-        .map(|r| r.method.clone())
-        .collect();
-    assert_eq!(order, ["POST", "GET"]);
+    assert!(read_done < write_done, "the read waited for the write");
 }
 
 #[tokio::test]

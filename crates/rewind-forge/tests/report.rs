@@ -129,6 +129,7 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
         strategy: Strategy::Restore,
         branch: Some(format!("rewind/shop-checkout/{id}")),
         commit: Some(CommitId::new("d".repeat(40)).expect("sha")),
+        merge_commit: None,
         pr: Some(PullRequestRef { number: 7, url: "https://github.com/acme/gitops/pull/7".to_owned() }),
         diff: RollbackDiff {
             semantic: serde_json::json!([

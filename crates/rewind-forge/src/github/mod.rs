@@ -1,7 +1,7 @@
 //! The `github` forge: pull requests, merges, reviews, permissions and
 //! commit statuses through GitHub's REST API with octocrab.
 //!
-//! Calls go through [`transport`], which owns rate limits, retries, the time
+//! Calls go through `transport`, which owns rate limits, retries, the time
 //! budget and per-installation write serialization; this module knows what
 //! each endpoint's answers mean.
 
