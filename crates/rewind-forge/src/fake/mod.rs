@@ -116,7 +116,8 @@ impl FakeGitHub {
         &self.url
     }
 
-    /// The next `n` requests fail with `status` (for example 502).
+    /// The next `n` requests fail with `status` (for example 502). Faults
+    /// apply to any request, the App token exchange included.
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut state = lock(&self.shared);
         let fault = QueuedFault {
