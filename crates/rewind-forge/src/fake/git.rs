@@ -21,8 +21,10 @@ impl From<git2::Error> for MergeRefusal {
     }
 }
 
+/// Opens the repository; a bare one is what GitHub has, but a repository
+/// with a work tree is accepted too (its work tree is left alone).
 pub(crate) fn open(path: &Path) -> Result<Repository, git2::Error> {
-    Repository::open_bare(path)
+    Repository::open(path)
 }
 
 /// The commit a branch points to, if the branch exists.
