@@ -101,6 +101,14 @@ async fn run(label: &str, db: TestDatabase, deployments: i64, calls: i64) {
         }
     })
     .await;
+    let by_id = measure(calls, |i| {
+        let rev = revisions[i as usize];
+        let l = &l;
+        async move {
+            l.deployment(rev).await.expect("deployment").expect("a deployment");
+        }
+    })
+    .await;
     let current = measure(calls, |_| async {
         l.current_deployment(&app)
             .await
@@ -138,6 +146,7 @@ async fn run(label: &str, db: TestDatabase, deployments: i64, calls: i64) {
     row("SELECT 1 (baseline)", &baseline);
     row("history(limit 50)", &history);
     row("last_known_good_before", &lkg);
+    row("deployment(id)", &by_id);
     row("current_deployment", &current);
     row("deployment_at", &at);
 

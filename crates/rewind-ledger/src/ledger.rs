@@ -223,4 +223,10 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
 
     /// Oldest first.
     async fn forge_events_for_pr(&self, number: u64) -> Result<Vec<ForgeEventRecord>, LedgerError>;
+
+    /// One forge event by id (the `forge_event` job's payload names it).
+    async fn forge_event(&self, id: i64) -> Result<Option<ForgeEventRecord>, LedgerError>;
+
+    /// How many rollbacks are in each state (for `/metrics`).
+    async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError>;
 }

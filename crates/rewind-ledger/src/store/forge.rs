@@ -50,6 +50,28 @@ pub(crate) async fn insert(
     Ok(Some((id, kind, pr_number)))
 }
 
+fn record(row: &crate::db::Row) -> Result<ForgeEventRecord, LedgerError> {
+    Ok(ForgeEventRecord {
+        id: row.i64("id")?,
+        kind: row.text("kind")?,
+        pr_number: row
+            .opt_i64("pr_number")?
+            .and_then(|n| u64::try_from(n).ok()),
+        observation: row.json("doc")?,
+        at: row.time("at")?,
+        received_at: row.time("received_at")?,
+    })
+}
+
+pub(crate) async fn by_id(
+    c: &mut Conn<'_>,
+    id: i64,
+) -> Result<Option<ForgeEventRecord>, LedgerError> {
+    let q = sql("SELECT id, kind, pr_number, doc, at, received_at FROM forge_events WHERE id = $1")
+        .bind(id);
+    c.fetch_optional(q).await?.as_ref().map(record).transpose()
+}
+
 pub(crate) async fn for_pr(
     c: &mut Conn<'_>,
     number: u64,
@@ -62,20 +84,5 @@ pub(crate) async fn for_pr(
                  WHERE pr_number = $1 ORDER BY id",
     )
     .bind(number);
-    c.fetch_all(q)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(ForgeEventRecord {
-                id: row.i64("id")?,
-                kind: row.text("kind")?,
-                pr_number: row
-                    .opt_i64("pr_number")?
-                    .and_then(|n| u64::try_from(n).ok()),
-                observation: row.json("doc")?,
-                at: row.time("at")?,
-                received_at: row.time("received_at")?,
-            })
-        })
-        .collect()
+    c.fetch_all(q).await?.iter().map(record).collect()
 }

@@ -502,6 +502,14 @@ impl Ledger for SqlLedger {
     async fn forge_events_for_pr(&self, number: u64) -> Result<Vec<ForgeEventRecord>, LedgerError> {
         forge::for_pr(&mut self.db.read().await?.conn(), number).await
     }
+
+    async fn forge_event(&self, id: i64) -> Result<Option<ForgeEventRecord>, LedgerError> {
+        forge::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError> {
+        rollbacks::counts(&mut self.db.read().await?.conn()).await
+    }
 }
 
 /// Gives `app` a row if it has none (benchmark seeding).

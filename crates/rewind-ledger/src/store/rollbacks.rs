@@ -13,7 +13,7 @@ use crate::db::{Arg, Conn, Row, sql};
 
 macro_rules! rollback_columns {
     () => {
-        "id, app, state, from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, pr, \
+        "id, app, state, from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, merge_commit_sha, pr, \
          diff, risks, approvals, created_at, updated_at"
     };
 }
@@ -38,6 +38,7 @@ fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerE
         )?,
         branch: row.opt_text("branch")?,
         commit: row.opt_parsed::<CommitId>("commit_sha")?,
+        merge_commit: row.opt_parsed::<CommitId>("merge_commit_sha")?,
         pr: row.opt_json("pr")?,
         diff: row.json("diff")?,
         risks: row.json("risks")?,
@@ -99,9 +100,9 @@ pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     let q = sql(
         "INSERT INTO rollbacks (id, app, state, from_deployment_id, to_deployment_id, \
                      from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, pr_number, \
-                     pr, diff, risks, approvals, created_at, updated_at) \
+                     pr, diff, risks, approvals, created_at, updated_at, merge_commit_sha) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19)",
+                     $17, $18, $19, $20)",
     )
     .bind(r.id.to_string())
     .bind(r.app.as_str())
@@ -121,7 +122,8 @@ pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     .bind(Arg::json(&r.risks)?)
     .bind(Arg::json(&r.approvals)?)
     .bind(r.created_at)
-    .bind(r.updated_at);
+    .bind(r.updated_at)
+    .bind(r.merge_commit.as_ref().map(CommitId::as_str));
     c.execute(q).await?;
     for entry in &r.timeline {
         append(c, r.id, entry).await?;
@@ -149,7 +151,7 @@ pub(crate) async fn update(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     let q = sql(
         "UPDATE rollbacks SET reason = $2, strategy = $3, branch = $4, commit_sha = $5, \
                      pr_number = $6, pr = $7, diff = $8, risks = $9, approvals = $10, \
-                     updated_at = $11 \
+                     updated_at = $11, merge_commit_sha = $12 \
                  WHERE id = $1",
     )
     .bind(r.id.to_string())
@@ -162,7 +164,8 @@ pub(crate) async fn update(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     .bind(Arg::json(&r.diff)?)
     .bind(Arg::json(&r.risks)?)
     .bind(Arg::json(&r.approvals)?)
-    .bind(r.updated_at);
+    .bind(r.updated_at)
+    .bind(r.merge_commit.as_ref().map(CommitId::as_str));
     if c.execute(q).await? == 0 {
         return Err(LedgerError::not_found("rollback", r.id));
     }
@@ -284,4 +287,17 @@ pub(crate) async fn by_branch(
     .bind(branch);
     let row = c.fetch_optional(q).await?;
     load_one(c, row).await
+}
+
+/// Rollbacks per state.
+pub(crate) async fn counts(c: &mut Conn<'_>) -> Result<Vec<(RollbackState, u64)>, LedgerError> {
+    let q = sql("SELECT state, COUNT(*) AS n FROM rollbacks GROUP BY state");
+    c.fetch_all(q)
+        .await?
+        .iter()
+        .map(|row| {
+            let state: RollbackState = row.parsed("state")?;
+            Ok((state, u64::try_from(row.i64("n")?).unwrap_or(0)))
+        })
+        .collect()
 }

@@ -126,6 +126,7 @@ pub fn rollback(app: &str, from: &Deployment, to: &Deployment, created: i64) -> 
         strategy: Strategy::Restore,
         branch: Some(format!("rewind/{app}/{id}")),
         commit: None,
+        merge_commit: None,
         pr: None,
         diff: RollbackDiff {
             semantic: serde_json::json!({"changed": ["Deployment/web"]}),
