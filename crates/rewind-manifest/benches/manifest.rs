@@ -19,10 +19,16 @@ use sha2::{Digest, Sha256};
 use support::GitTree;
 
 fn repo_and_summary() -> (PathBuf, serde_json::Value) {
-    let dir = std::env::var_os("REWIND_BENCH_REPO").map_or_else(|| PathBuf::from("/tmp/rewind-bench-2000.git"), PathBuf::from);
+    let dir = std::env::var_os("REWIND_BENCH_REPO").map_or_else(
+        || PathBuf::from("/tmp/rewind-bench-2000.git"),
+        PathBuf::from,
+    );
     let summary = dir.with_extension("summary.json");
     if !summary.exists() {
-        support::generate(&dir, &["--apps", "2000", "--commits", "2000", "--seed", "1"]);
+        support::generate(
+            &dir,
+            &["--apps", "2000", "--commits", "2000", "--seed", "1"],
+        );
     }
     let summary = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     (dir, summary)
@@ -41,32 +47,49 @@ fn benches(c: &mut Criterion) {
         .rev()
         .find(|e| {
             e["kind"] == "image"
-                && apps.iter().any(|a| a["name"] == e["app"] && !a["base"].is_null())
+                && apps
+                    .iter()
+                    .any(|a| a["name"] == e["app"] && !a["base"].is_null())
         })
         .expect("an image event");
     let app = apps.iter().find(|a| a["name"] == event["app"]).unwrap();
-    let path = app["paths"][event["cluster"].as_str().unwrap()].as_str().unwrap().to_string();
+    let path = app["paths"][event["cluster"].as_str().unwrap()]
+        .as_str()
+        .unwrap()
+        .to_string();
     let commit = event["commit"].as_str().unwrap();
     let after = GitTree::at(&repo, commit);
     let before = GitTree::at(&repo, &format!("{commit}^"));
     eprintln!("app {path} at {commit}");
 
     let mut group = c.benchmark_group("one app of 2000");
-    group.measurement_time(Duration::from_secs(4)).sample_size(30);
+    group
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(30);
     group.bench_function("baseline: read input files, sha256 of raw bytes", |b| {
         let inputs = app_inputs(&after, &path).unwrap();
         b.iter(|| {
             let mut hasher = Sha256::new();
             for file in inputs.all_files(&after).unwrap() {
-                hasher.update(rewind_manifest::TreeSource::read_file(&after, &file).unwrap().unwrap());
+                hasher.update(
+                    rewind_manifest::TreeSource::read_file(&after, &file)
+                        .unwrap()
+                        .unwrap(),
+                );
             }
             hasher.finalize()
         })
     });
-    group.bench_function("app_inputs", |b| b.iter(|| app_inputs(&after, &path).unwrap()));
-    group.bench_function("config_hash", |b| b.iter(|| config_hash(&after, &path).unwrap()));
+    group.bench_function("app_inputs", |b| {
+        b.iter(|| app_inputs(&after, &path).unwrap())
+    });
+    group.bench_function("config_hash", |b| {
+        b.iter(|| config_hash(&after, &path).unwrap())
+    });
     group.bench_function("images", |b| b.iter(|| images(&after, &path).unwrap()));
-    group.bench_function("semantic_diff", |b| b.iter(|| semantic_diff(&before, &after, &path).unwrap()));
+    group.bench_function("semantic_diff", |b| {
+        b.iter(|| semantic_diff(&before, &after, &path).unwrap())
+    });
     group.bench_function("rollback_risks (no other apps)", |b| {
         b.iter(|| rollback_risks(&after, &before, &path, &[]).unwrap())
     });

@@ -83,12 +83,17 @@ pub struct FileChange {
 
 impl AppDiff {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.files.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.files.is_empty()
     }
 
     /// Every field change with its object, for checks over the diff.
     pub fn field_changes(&self) -> impl Iterator<Item = (&ObjectId, &FieldChange)> {
-        self.changed.iter().flat_map(|c| c.fields.iter().map(move |f| (&c.id, f)))
+        self.changed
+            .iter()
+            .flat_map(|c| c.fields.iter().map(move |f| (&c.id, f)))
     }
 
     /// The human rendering: a summary, images, objects with their changed
@@ -106,17 +111,33 @@ impl AppDiff {
         );
         if self.images.from != self.images.to {
             out.push_str("images:\n");
-            for image in self.images.from.iter().filter(|i| !self.images.to.contains(i)) {
+            for image in self
+                .images
+                .from
+                .iter()
+                .filter(|i| !self.images.to.contains(i))
+            {
                 let _ = writeln!(out, "  - {image}");
             }
-            for image in self.images.to.iter().filter(|i| !self.images.from.contains(i)) {
+            for image in self
+                .images
+                .to
+                .iter()
+                .filter(|i| !self.images.from.contains(i))
+            {
                 let _ = writeln!(out, "  + {image}");
             }
         }
         for change in &self.changed {
             let _ = writeln!(out, "~ {}", change.id);
             for field in &change.fields {
-                let _ = writeln!(out, "    {}: {} → {}", field.path, show(&field.old), show(&field.new));
+                let _ = writeln!(
+                    out,
+                    "    {}: {} → {}",
+                    field.path,
+                    show(&field.old),
+                    show(&field.new)
+                );
             }
             if change.more > 0 {
                 let _ = writeln!(out, "    … and {} more fields", change.more);
@@ -170,19 +191,31 @@ pub struct Comparison {
 }
 
 /// The semantic diff of the app at `app_path` from `from` to `to`.
-pub fn semantic_diff(from: &dyn TreeSource, to: &dyn TreeSource, app_path: &str) -> Result<AppDiff, ManifestError> {
+pub fn semantic_diff(
+    from: &dyn TreeSource,
+    to: &dyn TreeSource,
+    app_path: &str,
+) -> Result<AppDiff, ManifestError> {
     Ok(compare(from, to, app_path)?.diff)
 }
 
 /// Like [`semantic_diff`], keeping the rendered objects and inputs.
-pub fn compare(from: &dyn TreeSource, to: &dyn TreeSource, app_path: &str) -> Result<Comparison, ManifestError> {
+pub fn compare(
+    from: &dyn TreeSource,
+    to: &dyn TreeSource,
+    app_path: &str,
+) -> Result<Comparison, ManifestError> {
     let from_inputs = app_inputs(from, app_path)?;
     let to_inputs = app_inputs(to, app_path)?;
     let from_rendered = render(from, app_path)?;
     let to_rendered = render(to, app_path)?;
 
     let index = |objects: &[Object]| -> BTreeMap<ObjectId, usize> {
-        objects.iter().enumerate().map(|(i, o)| (o.id(), i)).collect()
+        objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id(), i))
+            .collect()
     };
     let old = index(&from_rendered.objects);
     let new = index(&to_rendered.objects);
@@ -207,14 +240,23 @@ pub fn compare(from: &dyn TreeSource, to: &dyn TreeSource, app_path: &str) -> Re
             }),
             Some(&j) => {
                 let mut fields = Vec::new();
-                diff_nodes(&mut String::new(), Some(&from_rendered.objects[i].body), Some(&to_rendered.objects[j].body), &mut fields);
+                diff_nodes(
+                    &mut String::new(),
+                    Some(&from_rendered.objects[i].body),
+                    Some(&to_rendered.objects[j].body),
+                    &mut fields,
+                );
                 if !fields.is_empty() {
                     if id.kind == "Secret" {
                         redact(&mut fields);
                     }
                     let more = fields.len().saturating_sub(MAX_FIELDS_PER_OBJECT);
                     fields.truncate(MAX_FIELDS_PER_OBJECT);
-                    diff.changed.push(ObjectChange { id: id.clone(), fields, more });
+                    diff.changed.push(ObjectChange {
+                        id: id.clone(),
+                        fields,
+                        more,
+                    });
                 }
             }
         }
@@ -257,7 +299,10 @@ fn redact(fields: &mut [FieldChange]) {
 /// Appends `.key`, or `["key"]` when the key is not a plain word (label
 /// names, ConfigMap keys with dots).
 fn push_key(path: &mut String, key: &str) {
-    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if plain {
         if !path.is_empty() {
             path.push('.');
@@ -271,12 +316,20 @@ fn push_key(path: &mut String, key: &str) {
 /// The names of a list's elements, when every element is a map with a
 /// distinct string `name`.
 fn names(items: &[Node]) -> Option<Vec<&str>> {
-    let names: Vec<&str> = items.iter().map(|i| i.get("name").and_then(Node::as_str)).collect::<Option<_>>()?;
+    let names: Vec<&str> = items
+        .iter()
+        .map(|i| i.get("name").and_then(Node::as_str))
+        .collect::<Option<_>>()?;
     let distinct: BTreeSet<&str> = names.iter().copied().collect();
     (distinct.len() == names.len() && !names.is_empty()).then_some(names)
 }
 
-fn diff_nodes(path: &mut String, old: Option<&Node>, new: Option<&Node>, out: &mut Vec<FieldChange>) {
+fn diff_nodes(
+    path: &mut String,
+    old: Option<&Node>,
+    new: Option<&Node>,
+    out: &mut Vec<FieldChange>,
+) {
     if old == new || out.len() > MAX_FIELDS_PER_OBJECT * 4 {
         return;
     }
@@ -333,18 +386,27 @@ fn text_diff(
 ) -> Result<(), ManifestError> {
     let old_files = from_inputs.all_files(from)?;
     let new_files = to_inputs.all_files(to)?;
-    let secret = |p: &str| from_inputs.secret_files.contains(p) || to_inputs.secret_files.contains(p);
+    let secret =
+        |p: &str| from_inputs.secret_files.contains(p) || to_inputs.secret_files.contains(p);
     for path in old_files.union(&new_files) {
         let (in_old, in_new) = (old_files.contains(path), new_files.contains(path));
-        if in_old && in_new {
-            if let (Some(a), Some(b)) = (from.object_id(path)?, to.object_id(path)?) {
-                if a == b {
-                    continue;
-                }
-            }
+        if in_old
+            && in_new
+            && let (Some(a), Some(b)) = (from.object_id(path)?, to.object_id(path)?)
+            && a == b
+        {
+            continue;
         }
-        let a = if in_old { from.read_file(path)?.unwrap_or_default() } else { Vec::new() };
-        let b = if in_new { to.read_file(path)?.unwrap_or_default() } else { Vec::new() };
+        let a = if in_old {
+            from.read_file(path)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let b = if in_new {
+            to.read_file(path)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         if in_old && in_new && a == b {
             continue;
         }
@@ -353,16 +415,33 @@ fn text_diff(
             (false, _) => FileStatus::Added,
             (true, false) => FileStatus::Removed,
         };
-        diff.files.push(FileChange { path: path.clone(), status });
-        let old_name = if in_old { format!("a/{path}") } else { "/dev/null".to_string() };
-        let new_name = if in_new { format!("b/{path}") } else { "/dev/null".to_string() };
+        diff.files.push(FileChange {
+            path: path.clone(),
+            status,
+        });
+        let old_name = if in_old {
+            format!("a/{path}")
+        } else {
+            "/dev/null".to_string()
+        };
+        let new_name = if in_new {
+            format!("b/{path}")
+        } else {
+            "/dev/null".to_string()
+        };
         match (std::str::from_utf8(&a), std::str::from_utf8(&b)) {
             _ if secret(path) => {
                 let _ = writeln!(diff.text, "Secret input {path} differs (content not shown)");
             }
             (Ok(x), Ok(y)) if a.len() <= MAX_FILE_BYTES && b.len() <= MAX_FILE_BYTES => {
                 let text = similar::TextDiff::from_lines(x, y);
-                let _ = write!(diff.text, "{}", text.unified_diff().context_radius(3).header(&old_name, &new_name));
+                let _ = write!(
+                    diff.text,
+                    "{}",
+                    text.unified_diff()
+                        .context_radius(3)
+                        .header(&old_name, &new_name)
+                );
             }
             _ => {
                 let _ = writeln!(diff.text, "Binary files {old_name} and {new_name} differ");

@@ -45,10 +45,18 @@ pub fn discover_apps(src: &dyn TreeSource) -> Result<Vec<String>, ManifestError>
             }
         }
     }
-    Ok(kustomizations.into_iter().filter(|d| !included.contains(d)).collect())
+    Ok(kustomizations
+        .into_iter()
+        .filter(|d| !included.contains(d))
+        .collect())
 }
 
-fn collect(src: &dyn TreeSource, dir: &str, depth: usize, out: &mut Vec<String>) -> Result<(), ManifestError> {
+fn collect(
+    src: &dyn TreeSource,
+    dir: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+) -> Result<(), ManifestError> {
     let Some(entries) = src.list_dir(dir)? else {
         return Ok(());
     };
@@ -67,7 +75,10 @@ fn collect(src: &dyn TreeSource, dir: &str, depth: usize, out: &mut Vec<String>)
 }
 
 /// Findings for the given app paths, or for every discovered app.
-pub fn doctor(src: &dyn TreeSource, paths: Option<&[String]>) -> Result<Vec<Finding>, ManifestError> {
+pub fn doctor(
+    src: &dyn TreeSource,
+    paths: Option<&[String]>,
+) -> Result<Vec<Finding>, ManifestError> {
     let apps = match paths {
         Some(paths) => paths.to_vec(),
         None => discover_apps(src)?,
@@ -76,7 +87,9 @@ pub fn doctor(src: &dyn TreeSource, paths: Option<&[String]>) -> Result<Vec<Find
     for app in &apps {
         findings.extend(check_app(src, app)?.into_iter().map(|f| f.for_app(app)));
     }
-    findings.sort_by(|a, b| (&a.app, &a.path, a.code, &a.detail).cmp(&(&b.app, &b.path, b.code, &b.detail)));
+    findings.sort_by(|a, b| {
+        (&a.app, &a.path, a.code, &a.detail).cmp(&(&b.app, &b.path, b.code, &b.detail))
+    });
     findings.dedup();
     Ok(findings)
 }
@@ -128,7 +141,10 @@ pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, Manife
         findings.push(Finding::warning(
             FindingCode::Migration,
             app,
-            format!("runs schema migrations ({}): a rollback does not undo them", what.join(", ")),
+            format!(
+                "runs schema migrations ({}): a rollback does not undo them",
+                what.join(", ")
+            ),
         ));
     }
     for up in files.iter().filter(|f| f.ends_with(".up.sql")) {
@@ -142,7 +158,12 @@ pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, Manife
         }
     }
     for object in objects.iter().filter(|o| o.kind() == "StatefulSet") {
-        if !object.body.at(&["spec", "volumeClaimTemplates"]).map_or(&[][..], Node::as_seq).is_empty() {
+        if !object
+            .body
+            .at(&["spec", "volumeClaimTemplates"])
+            .map_or(&[][..], Node::as_seq)
+            .is_empty()
+        {
             findings.push(Finding::warning(
                 FindingCode::Stateful,
                 &object.source,
@@ -196,10 +217,10 @@ fn collect_refs(node: &Node, out: &mut BTreeSet<(&'static str, String)>) {
                     "secret" => Some(("Secret", "secretName")),
                     _ => None,
                 };
-                if let Some((kind, field)) = kind {
-                    if let Some(name) = value.get(field).and_then(Node::as_str) {
-                        out.insert((kind, name.to_string()));
-                    }
+                if let Some((kind, field)) = kind
+                    && let Some(name) = value.get(field).and_then(Node::as_str)
+                {
+                    out.insert((kind, name.to_string()));
                 }
                 collect_refs(value, out);
             }

@@ -37,7 +37,10 @@ pub fn hash_inputs(src: &dyn TreeSource, inputs: &AppInputs) -> Result<ConfigHas
 
 /// The sorted, encoded entries the hash is computed over. Public so tests
 /// and `docs/config-hash.md` examples can show them.
-pub fn hash_entries(src: &dyn TreeSource, inputs: &AppInputs) -> Result<Vec<Vec<u8>>, ManifestError> {
+pub fn hash_entries(
+    src: &dyn TreeSource,
+    inputs: &AppInputs,
+) -> Result<Vec<Vec<u8>>, ManifestError> {
     let mut entries = Vec::new();
     let mut chart_dirs: BTreeMap<String, bool> = BTreeMap::new();
     for entry in inputs.entries(src)? {
@@ -58,13 +61,20 @@ pub fn hash_entries(src: &dyn TreeSource, inputs: &AppInputs) -> Result<Vec<Vec<
                 let canonical = is_yaml_path(path)
                     && !inputs.data_files.contains(path)
                     && !in_chart_templates(src, path, &mut chart_dirs)?;
-                let docs = if canonical { parse_documents(&bytes).ok() } else { None };
+                let docs = if canonical {
+                    parse_documents(&bytes).ok()
+                } else {
+                    None
+                };
                 match docs {
                     Some(docs) => {
                         let name = path::file_name(path);
                         let kustomization = KUSTOMIZATION_NAMES.contains(&name);
                         for doc in docs {
-                            entries.push(document_entry(&doc, kustomization.then(|| path::parent(path))));
+                            entries.push(document_entry(
+                                &doc,
+                                kustomization.then(|| path::parent(path)),
+                            ));
                         }
                     }
                     None => entries.push(tuple(&[b"file", path.as_bytes(), &bytes])),

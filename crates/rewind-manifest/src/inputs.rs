@@ -71,7 +71,10 @@ impl AppInputs {
                 let kind = src
                     .list_dir(path::parent(file))?
                     .and_then(|entries| {
-                        entries.into_iter().find(|e| e.name == path::file_name(file)).map(|e| e.kind)
+                        entries
+                            .into_iter()
+                            .find(|e| e.name == path::file_name(file))
+                            .map(|e| e.kind)
                     })
                     .unwrap_or(EntryKind::File);
                 out.push(InputEntry {
@@ -131,9 +134,15 @@ pub fn app_inputs(src: &dyn TreeSource, app_path: &str) -> Result<AppInputs, Man
     // Keep the sets minimal: no file inside a listed directory, no
     // directory inside another.
     let dirs: Vec<String> = inputs.dirs.iter().cloned().collect();
-    inputs.dirs.retain(|d| !dirs.iter().any(|other| other != d && path::is_within(d, other)));
+    inputs.dirs.retain(|d| {
+        !dirs
+            .iter()
+            .any(|other| other != d && path::is_within(d, other))
+    });
     let dirs = inputs.dirs.clone();
-    inputs.files.retain(|f| !dirs.iter().any(|d| path::is_within(f, d)));
+    inputs
+        .files
+        .retain(|f| !dirs.iter().any(|d| path::is_within(f, d)));
     inputs.remote.sort();
     inputs.remote.dedup();
     inputs.warnings.sort();
@@ -267,10 +276,16 @@ mod tests {
     #[test]
     fn escaping_reference_is_an_error_and_missing_one_a_finding() {
         let src = MemoryTree::new().with("app/kustomization.yaml", "resources: [../../../etc]\n");
-        assert!(matches!(app_inputs(&src, "app"), Err(ManifestError::Escape { .. })));
+        assert!(matches!(
+            app_inputs(&src, "app"),
+            Err(ManifestError::Escape { .. })
+        ));
         let src = MemoryTree::new().with("app/kustomization.yaml", "resources: [gone.yaml]\n");
         let inputs = app_inputs(&src, "app").unwrap();
         assert_eq!(inputs.warnings[0].code, FindingCode::MissingPath);
-        assert!(matches!(app_inputs(&src, "nope"), Err(ManifestError::AppNotFound { .. })));
+        assert!(matches!(
+            app_inputs(&src, "nope"),
+            Err(ManifestError::AppNotFound { .. })
+        ));
     }
 }

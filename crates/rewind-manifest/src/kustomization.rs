@@ -2,15 +2,16 @@
 //! directories it reads, and the transformations the built-in renderer
 //! applies.
 
+use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
 use crate::node::Node;
 use crate::parse::{ParseFailure, parse_documents};
 use crate::path;
 use crate::source::{EntryKind, TreeSource};
-use crate::error::ManifestError;
 
 /// File names kustomize accepts, in the order it looks for them.
-pub const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub const KUSTOMIZATION_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// One parsed kustomization file.
 #[derive(Debug, Clone)]
@@ -27,7 +28,9 @@ pub struct Kustomization {
 impl Kustomization {
     /// Strings of a list field (`resources: [a, b]`).
     pub fn strings(&self, key: &str) -> Vec<&str> {
-        self.doc.get(key).map_or_else(Vec::new, |n| n.as_seq().iter().filter_map(Node::as_str).collect())
+        self.doc.get(key).map_or_else(Vec::new, |n| {
+            n.as_seq().iter().filter_map(Node::as_str).collect()
+        })
     }
 
     pub fn list(&self, key: &str) -> &[Node] {
@@ -113,7 +116,10 @@ impl Kustomization {
             if let Some(p) = chart.get("valuesFile").and_then(Node::as_str) {
                 out.push(p);
             }
-            for p in chart.get("additionalValuesFiles").map_or(&[][..], Node::as_seq) {
+            for p in chart
+                .get("additionalValuesFiles")
+                .map_or(&[][..], Node::as_seq)
+            {
                 if let Some(p) = p.as_str() {
                     out.push(p);
                 }
@@ -128,7 +134,12 @@ impl Kustomization {
         if self.list("helmCharts").is_empty() {
             return None;
         }
-        Some(self.doc.at(&["helmGlobals", "chartHome"]).and_then(Node::as_str).unwrap_or("charts"))
+        Some(
+            self.doc
+                .at(&["helmGlobals", "chartHome"])
+                .and_then(Node::as_str)
+                .unwrap_or("charts"),
+        )
     }
 }
 

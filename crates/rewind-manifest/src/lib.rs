@@ -38,7 +38,9 @@ pub mod render;
 pub mod risk;
 pub mod source;
 
-pub use diff::{AppDiff, Comparison, FieldChange, FileChange, FileStatus, ObjectChange, compare, semantic_diff};
+pub use diff::{
+    AppDiff, Comparison, FieldChange, FileChange, FileStatus, ObjectChange, compare, semantic_diff,
+};
 pub use doctor::{check_app, discover_apps, doctor};
 pub use error::ManifestError;
 pub use finding::{Finding, FindingCode, Severity};

@@ -171,11 +171,9 @@ impl Node {
                 .unwrap_or_else(|| Value::String(f.to_string())),
             Node::Str(s) => Value::String(s.clone()),
             Node::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Node::Map(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Node::Map(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Node::Tagged(tag, value) => {
                 let mut obj = serde_json::Map::new();
                 obj.insert(tag.clone(), value.to_json());
@@ -238,7 +236,10 @@ mod tests {
     fn encoding_is_typed_and_self_delimiting() {
         let mut map = BTreeMap::new();
         map.insert("b".to_string(), Node::Int(-3));
-        map.insert("a".to_string(), Node::Seq(vec![Node::Str("x".into()), Node::Null]));
+        map.insert(
+            "a".to_string(),
+            Node::Seq(vec![Node::Str("x".into()), Node::Null]),
+        );
         assert_eq!(enc(&Node::Map(map)), b"MS1:aLS1:xNES1:bI-3;E".to_vec());
         assert_ne!(enc(&Node::Str("1".into())), enc(&Node::Int(1)));
         assert_eq!(enc(&Node::Float(1.5)), b"D3ff8000000000000".to_vec());

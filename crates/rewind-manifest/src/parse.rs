@@ -32,7 +32,9 @@ impl fmt::Display for ParseFailure {
                 f,
                 "file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit; not parsed"
             ),
-            ParseFailure::Binary => f.write_str("file is binary (contains NUL bytes or is not UTF-8)"),
+            ParseFailure::Binary => {
+                f.write_str("file is binary (contains NUL bytes or is not UTF-8)")
+            }
             ParseFailure::Invalid(message) => write!(f, "invalid YAML: {message}"),
         }
     }
@@ -41,7 +43,9 @@ impl fmt::Display for ParseFailure {
 /// Whether a path names a YAML or JSON file by its extension.
 pub fn is_yaml_path(path: &str) -> bool {
     let lower = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")
+    lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || lower.ends_with(".json")
         || lower == "kustomization"
 }
 
@@ -212,7 +216,9 @@ fn key_string(key: Node) -> Result<String, String> {
         Node::Null => Ok("null".to_string()),
         Node::Float(f) => Ok(f.to_string()),
         Node::Tagged(_, inner) => key_string(*inner),
-        Node::Seq(_) | Node::Map(_) => Err("complex (sequence or mapping) keys are not supported".to_string()),
+        Node::Seq(_) | Node::Map(_) => {
+            Err("complex (sequence or mapping) keys are not supported".to_string())
+        }
     }
 }
 
@@ -222,7 +228,8 @@ mod tests {
 
     #[test]
     fn multi_document_files_split_and_empty_documents_drop() {
-        let docs = parse_documents(b"---\na: 1\n---\n# only a comment\n---\nb: [x, 'y']\n").unwrap();
+        let docs =
+            parse_documents(b"---\na: 1\n---\n# only a comment\n---\nb: [x, 'y']\n").unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].get("a"), Some(&Node::Int(1)));
         assert_eq!(docs[1].get("b").unwrap().as_seq()[1], Node::Str("y".into()));
@@ -230,7 +237,8 @@ mod tests {
 
     #[test]
     fn scalars_resolve_like_yaml_1_2() {
-        let docs = parse_documents(b"a: yes\nb: true\nc: '1'\nd: 1.5\ne: ~\nf: 0x10\ng: 007\n").unwrap();
+        let docs =
+            parse_documents(b"a: yes\nb: true\nc: '1'\nd: 1.5\ne: ~\nf: 0x10\ng: 007\n").unwrap();
         let d = &docs[0];
         assert_eq!(d.get("a"), Some(&Node::Str("yes".into())));
         assert_eq!(d.get("b"), Some(&Node::Bool(true)));
@@ -243,7 +251,9 @@ mod tests {
 
     #[test]
     fn billion_laughs_is_refused_quickly() {
-        let mut text = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let mut prev = 'a';
         for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'] {
             text.push_str(&format!(
@@ -258,17 +268,28 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let text = "[".repeat(100_000);
-        assert!(matches!(parse_documents(text.as_bytes()), Err(ParseFailure::Invalid(_))));
+        assert!(matches!(
+            parse_documents(text.as_bytes()),
+            Err(ParseFailure::Invalid(_))
+        ));
         let text = format!("{}1{}", "- ".repeat(5_000), "");
         assert!(parse_documents(text.as_bytes()).is_err());
     }
 
     #[test]
     fn duplicate_keys_binary_and_huge_files_are_named_failures() {
-        assert!(matches!(parse_documents(b"a: 1\na: 2\n"), Err(ParseFailure::Invalid(m)) if m.contains("duplicate key")));
+        assert!(
+            matches!(parse_documents(b"a: 1\na: 2\n"), Err(ParseFailure::Invalid(m)) if m.contains("duplicate key"))
+        );
         assert_eq!(parse_documents(b"a: \x00\x01"), Err(ParseFailure::Binary));
-        assert_eq!(parse_documents(&[0xff, 0xfe, b'a']), Err(ParseFailure::Binary));
+        assert_eq!(
+            parse_documents(&[0xff, 0xfe, b'a']),
+            Err(ParseFailure::Binary)
+        );
         let big = vec![b'#'; MAX_FILE_BYTES + 1];
-        assert_eq!(parse_documents(&big), Err(ParseFailure::TooLarge(MAX_FILE_BYTES + 1)));
+        assert_eq!(
+            parse_documents(&big),
+            Err(ParseFailure::TooLarge(MAX_FILE_BYTES + 1))
+        );
     }
 }

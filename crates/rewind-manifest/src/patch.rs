@@ -12,7 +12,11 @@ use crate::node::Node;
 fn merge_key(field: &str, items: &[Node]) -> Option<&'static str> {
     let has = |key: &str| items.iter().all(|item| item.get(key).is_some()) && !items.is_empty();
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
         | "imagePullSecrets" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
@@ -102,9 +106,11 @@ pub fn json6902(target: &mut Node, ops: &[Node]) -> Vec<String> {
             continue;
         };
         let result = match kind {
-            "add" => op.get("value").map_or(Err("add without a value".to_string()), |v| {
-                add(target, pointer, v.clone())
-            }),
+            "add" => op
+                .get("value")
+                .map_or(Err("add without a value".to_string()), |v| {
+                    add(target, pointer, v.clone())
+                }),
             "replace" => match (op.get("value"), lookup_mut(target, pointer)) {
                 (Some(v), Some(slot)) => {
                     *slot = v.clone();
@@ -146,7 +152,10 @@ fn lookup_mut<'a>(node: &'a mut Node, pointer: &str) -> Option<&'a mut Node> {
 
 fn split_last(pointer: &str) -> Option<(String, String)> {
     let (parent, last) = pointer.rsplit_once('/')?;
-    Some((parent.to_string(), last.replace("~1", "/").replace("~0", "~")))
+    Some((
+        parent.to_string(),
+        last.replace("~1", "/").replace("~0", "~"),
+    ))
 }
 
 fn add(target: &mut Node, pointer: &str, value: Node) -> Result<(), String> {
@@ -206,10 +215,16 @@ mod tests {
 
     #[test]
     fn containers_and_env_merge_by_name() {
-        let mut object = yaml("spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n      - name: api\n        image: x:1\n        env: [{name: A, value: '1'}, {name: B, value: '2'}]\n      - name: side\n        image: y:1\n");
-        let patch = yaml("spec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - name: api\n        env: [{name: B, value: '3'}, {name: C, value: '4'}]\n        resources: {limits: {cpu: '1'}}\n");
+        let mut object = yaml(
+            "spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n      - name: api\n        image: x:1\n        env: [{name: A, value: '1'}, {name: B, value: '2'}]\n      - name: side\n        image: y:1\n",
+        );
+        let patch = yaml(
+            "spec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - name: api\n        env: [{name: B, value: '3'}, {name: C, value: '4'}]\n        resources: {limits: {cpu: '1'}}\n",
+        );
         strategic_merge(&mut object, &patch);
-        let expected = yaml("spec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - name: api\n        image: x:1\n        env: [{name: A, value: '1'}, {name: B, value: '3'}, {name: C, value: '4'}]\n        resources: {limits: {cpu: '1'}}\n      - name: side\n        image: y:1\n");
+        let expected = yaml(
+            "spec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - name: api\n        image: x:1\n        env: [{name: A, value: '1'}, {name: B, value: '3'}, {name: C, value: '4'}]\n        resources: {limits: {cpu: '1'}}\n      - name: side\n        image: y:1\n",
+        );
         assert_eq!(object, expected);
     }
 
@@ -219,14 +234,19 @@ mod tests {
         strategic_merge(&mut object, &yaml("a: null\nvolumes: []\n"));
         assert_eq!(object.get("a"), None);
         let mut object = yaml("containers: [{name: x}, {name: y}]\n");
-        strategic_merge(&mut object, &yaml("containers: [{name: x, $patch: delete}]\n"));
+        strategic_merge(
+            &mut object,
+            &yaml("containers: [{name: x, $patch: delete}]\n"),
+        );
         assert_eq!(object, yaml("containers: [{name: y}]\n"));
     }
 
     #[test]
     fn json6902_add_replace_remove() {
         let mut object = yaml("spec: {replicas: 1, list: [a, b]}\n");
-        let ops = yaml("- {op: replace, path: /spec/replicas, value: 3}\n- {op: add, path: /spec/list/-, value: c}\n- {op: remove, path: /spec/list/0}\n- {op: move, path: /x, from: /y}\n");
+        let ops = yaml(
+            "- {op: replace, path: /spec/replicas, value: 3}\n- {op: add, path: /spec/list/-, value: c}\n- {op: remove, path: /spec/list/0}\n- {op: move, path: /x, from: /y}\n",
+        );
         let problems = json6902(&mut object, ops.as_seq());
         assert_eq!(object, yaml("spec: {replicas: 3, list: [b, c]}\n"));
         assert_eq!(problems.len(), 1);

@@ -72,8 +72,14 @@ mod tests {
 
     #[test]
     fn joins_and_refuses_escapes() {
-        assert_eq!(join("apps/a/overlays/prod", "../../base").as_deref(), Some("apps/a/base"));
-        assert_eq!(join("apps/a", "./x/../y.yaml").as_deref(), Some("apps/a/y.yaml"));
+        assert_eq!(
+            join("apps/a/overlays/prod", "../../base").as_deref(),
+            Some("apps/a/base")
+        );
+        assert_eq!(
+            join("apps/a", "./x/../y.yaml").as_deref(),
+            Some("apps/a/y.yaml")
+        );
         assert_eq!(join("apps", "../../etc"), None);
         assert_eq!(join("apps", "/etc/passwd"), None);
         assert_eq!(join("", "..").as_deref(), None);

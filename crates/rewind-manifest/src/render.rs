@@ -72,7 +72,10 @@ impl Object {
         ObjectId {
             api_version: self.body.str_at(&["apiVersion"]).unwrap_or("").to_string(),
             kind: self.kind().to_string(),
-            namespace: self.body.str_at(&["metadata", "namespace"]).map(str::to_string),
+            namespace: self
+                .body
+                .str_at(&["metadata", "namespace"])
+                .map(str::to_string),
             name: self.name().to_string(),
         }
     }
@@ -116,11 +119,19 @@ impl Renderer<'_> {
 
     fn render_dir(&mut self, dir: &str) -> Result<Vec<Object>, ManifestError> {
         if self.stack.iter().any(|d| d == dir) {
-            self.warn(FindingCode::Cycle, dir, "kustomization includes itself; the loop is cut here");
+            self.warn(
+                FindingCode::Cycle,
+                dir,
+                "kustomization includes itself; the loop is cut here",
+            );
             return Ok(Vec::new());
         }
         if self.stack.len() >= MAX_NESTING {
-            self.warn(FindingCode::Unsupported, dir, format!("kustomizations nest deeper than {MAX_NESTING}; not rendered"));
+            self.warn(
+                FindingCode::Unsupported,
+                dir,
+                format!("kustomizations nest deeper than {MAX_NESTING}; not rendered"),
+            );
             return Ok(Vec::new());
         }
         self.stack.push(dir.to_string());
@@ -147,7 +158,9 @@ impl Renderer<'_> {
                 continue;
             }
             if is_chart {
-                if entry.name == "Chart.yaml" || (entry.name.starts_with("values") && is_yaml_path(&entry.name)) {
+                if entry.name == "Chart.yaml"
+                    || (entry.name.starts_with("values") && is_yaml_path(&entry.name))
+                {
                     objects.extend(self.helm_pseudo(&file)?);
                 }
             } else {
@@ -165,13 +178,20 @@ impl Renderer<'_> {
     }
 
     fn helm_pseudo(&mut self, file: &str) -> Result<Vec<Object>, ManifestError> {
-        let kind = if path::file_name(file) == "Chart.yaml" { "HelmChart" } else { "HelmValues" };
+        let kind = if path::file_name(file) == "Chart.yaml" {
+            "HelmChart"
+        } else {
+            "HelmValues"
+        };
         Ok(self
             .load_docs(file)?
             .into_iter()
             .map(|doc| {
                 let mut body = BTreeMap::new();
-                body.insert("apiVersion".to_string(), Node::Str(HELM_PSEUDO_API_VERSION.to_string()));
+                body.insert(
+                    "apiVersion".to_string(),
+                    Node::Str(HELM_PSEUDO_API_VERSION.to_string()),
+                );
                 body.insert("kind".to_string(), Node::Str(kind.to_string()));
                 let mut meta = BTreeMap::new();
                 meta.insert("name".to_string(), Node::Str(file.to_string()));
@@ -188,7 +208,11 @@ impl Renderer<'_> {
 
     fn load_docs(&mut self, file: &str) -> Result<Vec<Node>, ManifestError> {
         let Some(bytes) = self.src.read_file(file)? else {
-            self.warn(FindingCode::MissingPath, file, "referenced file does not exist");
+            self.warn(
+                FindingCode::MissingPath,
+                file,
+                "referenced file does not exist",
+            );
             return Ok(Vec::new());
         };
         match parse_documents(&bytes) {
@@ -204,13 +228,19 @@ impl Renderer<'_> {
         let mut objects = Vec::new();
         for doc in self.load_docs(file)? {
             let docs = if doc.str_at(&["kind"]) == Some("List") {
-                doc.get("items").map(|n| n.as_seq().to_vec()).unwrap_or_default()
+                doc.get("items")
+                    .map(|n| n.as_seq().to_vec())
+                    .unwrap_or_default()
             } else {
                 vec![doc]
             };
             for doc in docs {
                 if doc.str_at(&["kind"]).is_none() || doc.str_at(&["metadata", "name"]).is_none() {
-                    self.warn(FindingCode::InvalidYaml, file, "a document without kind or metadata.name is skipped");
+                    self.warn(
+                        FindingCode::InvalidYaml,
+                        file,
+                        "a document without kind or metadata.name is skipped",
+                    );
                     continue;
                 }
                 objects.push(Object {
@@ -235,7 +265,11 @@ impl Renderer<'_> {
     fn apply(&mut self, k: &Kustomization, objects: &mut Vec<Object>) -> Result<(), ManifestError> {
         for reference in k.resources() {
             if path::is_remote(reference) {
-                self.warn(FindingCode::Remote, &k.file, format!("remote resource {reference:?} is not fetched"));
+                self.warn(
+                    FindingCode::Remote,
+                    &k.file,
+                    format!("remote resource {reference:?} is not fetched"),
+                );
                 continue;
             }
             let target = self.resolve(k, reference)?;
@@ -247,12 +281,20 @@ impl Renderer<'_> {
         }
         for reference in k.components() {
             if path::is_remote(reference) {
-                self.warn(FindingCode::Remote, &k.file, format!("remote component {reference:?} is not fetched"));
+                self.warn(
+                    FindingCode::Remote,
+                    &k.file,
+                    format!("remote component {reference:?} is not fetched"),
+                );
                 continue;
             }
             let target = self.resolve(k, reference)?;
-            if self.stack.iter().any(|d| *d == target) {
-                self.warn(FindingCode::Cycle, &target, "component includes itself; the loop is cut here");
+            if self.stack.contains(&target) {
+                self.warn(
+                    FindingCode::Cycle,
+                    &target,
+                    "component includes itself; the loop is cut here",
+                );
                 continue;
             }
             if let Some(component) = kustomization::load(self.src, &target, &mut self.warnings)? {
@@ -280,7 +322,13 @@ impl Renderer<'_> {
                 }
             }
         }
-        for key in ["replacements", "vars", "transformers", "generators", "helmChartInflationGenerator"] {
+        for key in [
+            "replacements",
+            "vars",
+            "transformers",
+            "generators",
+            "helmChartInflationGenerator",
+        ] {
             if k.doc.get(key).is_some() {
                 self.warnings.push(Finding::notice(
                     FindingCode::Unsupported,
@@ -292,33 +340,67 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    fn generators(&mut self, k: &Kustomization, objects: &mut Vec<Object>) -> Result<(), ManifestError> {
-        let global_no_hash = k.doc.at(&["generatorOptions", "disableNameSuffixHash"]) == Some(&Node::Bool(true));
-        for (key, kind) in [("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")] {
+    fn generators(
+        &mut self,
+        k: &Kustomization,
+        objects: &mut Vec<Object>,
+    ) -> Result<(), ManifestError> {
+        let global_no_hash =
+            k.doc.at(&["generatorOptions", "disableNameSuffixHash"]) == Some(&Node::Bool(true));
+        for (key, kind) in [
+            ("configMapGenerator", "ConfigMap"),
+            ("secretGenerator", "Secret"),
+        ] {
             for generator in k.list(key) {
                 let Some(name) = generator.get("name").and_then(Node::as_str) else {
-                    self.warn(FindingCode::InvalidYaml, &k.file, format!("a {key} entry has no name"));
+                    self.warn(
+                        FindingCode::InvalidYaml,
+                        &k.file,
+                        format!("a {key} entry has no name"),
+                    );
                     continue;
                 };
                 let mut data = BTreeMap::new();
-                for literal in generator.get("literals").map_or(&[][..], Node::as_seq).iter().filter_map(Node::as_str) {
+                for literal in generator
+                    .get("literals")
+                    .map_or(&[][..], Node::as_seq)
+                    .iter()
+                    .filter_map(Node::as_str)
+                {
                     if let Some((key, value)) = literal.split_once('=') {
                         data.insert(key.to_string(), Node::Str(unquote(value).to_string()));
                     }
                 }
-                for spec in generator.get("files").map_or(&[][..], Node::as_seq).iter().filter_map(Node::as_str) {
-                    let (key, file) = spec.split_once('=').unwrap_or((path::file_name(spec), spec));
+                for spec in generator
+                    .get("files")
+                    .map_or(&[][..], Node::as_seq)
+                    .iter()
+                    .filter_map(Node::as_str)
+                {
+                    let (key, file) = spec
+                        .split_once('=')
+                        .unwrap_or((path::file_name(spec), spec));
                     let target = self.resolve(k, file)?;
                     match self.src.read_file(&target)? {
                         Some(bytes) => {
-                            let value = String::from_utf8(bytes)
-                                .unwrap_or_else(|e| format!("<binary, {} bytes>", e.as_bytes().len()));
+                            let value = String::from_utf8(bytes).unwrap_or_else(|e| {
+                                format!("<binary, {} bytes>", e.as_bytes().len())
+                            });
                             data.insert(key.to_string(), Node::Str(value));
                         }
-                        None => self.warn(FindingCode::MissingPath, &k.file, format!("generator file {file:?} does not exist")),
+                        None => self.warn(
+                            FindingCode::MissingPath,
+                            &k.file,
+                            format!("generator file {file:?} does not exist"),
+                        ),
                     }
                 }
-                let mut envs: Vec<&str> = generator.get("envs").map_or(&[][..], Node::as_seq).iter().filter_map(Node::as_str).collect();
+                let mut envs: Vec<&str> = generator
+                    .get("envs")
+                    .map_or(&[][..], Node::as_seq)
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .collect();
                 envs.extend(generator.get("env").and_then(Node::as_str));
                 for env in envs {
                     let target = self.resolve(k, env)?;
@@ -330,17 +412,30 @@ impl Renderer<'_> {
                                     continue;
                                 }
                                 if let Some((key, value)) = line.split_once('=') {
-                                    data.insert(key.trim().to_string(), Node::Str(unquote(value).to_string()));
+                                    data.insert(
+                                        key.trim().to_string(),
+                                        Node::Str(unquote(value).to_string()),
+                                    );
                                 }
                             }
                         }
-                        None => self.warn(FindingCode::MissingPath, &k.file, format!("env file {env:?} does not exist")),
+                        None => self.warn(
+                            FindingCode::MissingPath,
+                            &k.file,
+                            format!("env file {env:?} does not exist"),
+                        ),
                     }
                 }
                 let no_hash = global_no_hash
-                    || generator.at(&["options", "disableNameSuffixHash"]) == Some(&Node::Bool(true));
-                let behavior = generator.get("behavior").and_then(Node::as_str).unwrap_or("create");
-                let existing = objects.iter().position(|o| o.kind() == kind && o.name() == name);
+                    || generator.at(&["options", "disableNameSuffixHash"])
+                        == Some(&Node::Bool(true));
+                let behavior = generator
+                    .get("behavior")
+                    .and_then(Node::as_str)
+                    .unwrap_or("create");
+                let existing = objects
+                    .iter()
+                    .position(|o| o.kind() == kind && o.name() == name);
                 match (behavior, existing) {
                     ("merge", Some(i)) => {
                         let target = objects[i].body.map_at_mut(&["data"]);
@@ -358,7 +453,16 @@ impl Renderer<'_> {
                         map.insert("kind".into(), Node::Str(kind.into()));
                         map.insert("data".into(), Node::Map(data));
                         if kind == "Secret" {
-                            map.insert("type".into(), Node::Str(generator.get("type").and_then(Node::as_str).unwrap_or("Opaque").into()));
+                            map.insert(
+                                "type".into(),
+                                Node::Str(
+                                    generator
+                                        .get("type")
+                                        .and_then(Node::as_str)
+                                        .unwrap_or("Opaque")
+                                        .into(),
+                                ),
+                            );
                         }
                         let meta = body.map_at_mut(&["metadata"]);
                         meta.insert("name".into(), Node::Str(name.into()));
@@ -416,7 +520,9 @@ impl Renderer<'_> {
                             doc.str_at(&["kind"]) == Some(o.kind())
                                 && doc.str_at(&["metadata", "name"]) == Some(o.name())
                                 && doc.str_at(&["metadata", "namespace"]).is_none_or(|ns| {
-                                    o.body.str_at(&["metadata", "namespace"]).is_none_or(|own| own == ns)
+                                    o.body
+                                        .str_at(&["metadata", "namespace"])
+                                        .is_none_or(|own| own == ns)
                                 })
                         }
                     })
@@ -465,7 +571,8 @@ fn selects(selector: &Node, object: &Object) -> bool {
     let api_version = object.body.str_at(&["apiVersion"]).unwrap_or("");
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let field = |key: &str| selector.get(key).and_then(Node::as_str);
-    let matches = |want: Option<&str>, have: &str| want.is_none_or(|w| w == have || w == "*" || w == ".*");
+    let matches =
+        |want: Option<&str>, have: &str| want.is_none_or(|w| w == have || w == "*" || w == ".*");
     let pairs_match = |key: &str, meta: &str| {
         field(key).is_none_or(|sel| {
             sel.split(',').all(|pair| match pair.split_once('=') {
@@ -478,7 +585,10 @@ fn selects(selector: &Node, object: &Object) -> bool {
         && matches(field("version"), version)
         && matches(field("kind"), object.kind())
         && matches(field("name"), object.name())
-        && matches(field("namespace"), object.body.str_at(&["metadata", "namespace"]).unwrap_or(""))
+        && matches(
+            field("namespace"),
+            object.body.str_at(&["metadata", "namespace"]).unwrap_or(""),
+        )
         && pairs_match("labelSelector", "labels")
         && pairs_match("annotationSelector", "annotations")
 }
@@ -491,7 +601,11 @@ pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     };
     let slash = rest.rfind('/').map_or(0, |i| i + 1);
     match rest[slash..].rfind(':') {
-        Some(colon) => (&rest[..slash + colon], Some(&rest[slash + colon + 1..]), digest),
+        Some(colon) => (
+            &rest[..slash + colon],
+            Some(&rest[slash + colon + 1..]),
+            digest,
+        ),
         None => (rest, None, digest),
     }
 }
@@ -501,12 +615,14 @@ pub fn for_each_image(node: &mut Node, f: &mut dyn FnMut(&mut String)) {
     match node {
         Node::Map(map) => {
             for (key, value) in map.iter_mut() {
-                if matches!(key.as_str(), "containers" | "initContainers" | "ephemeralContainers") {
-                    if let Node::Seq(items) = value {
-                        for item in items {
-                            if let Some(Node::Str(image)) = item.get_mut("image") {
-                                f(image);
-                            }
+                if matches!(
+                    key.as_str(),
+                    "containers" | "initContainers" | "ephemeralContainers"
+                ) && let Node::Seq(items) = value
+                {
+                    for item in items {
+                        if let Some(Node::Str(image)) = item.get_mut("image") {
+                            f(image);
                         }
                     }
                 }
@@ -526,7 +642,10 @@ fn transform_images(k: &Kustomization, objects: &mut [Object]) {
     for object in objects.iter_mut() {
         for_each_image(&mut object.body, &mut |image| {
             let (name, tag, digest) = split_image(image);
-            let Some(rule) = rules.iter().find(|r| r.get("name").and_then(Node::as_str) == Some(name)) else {
+            let Some(rule) = rules
+                .iter()
+                .find(|r| r.get("name").and_then(Node::as_str) == Some(name))
+            else {
                 return;
             };
             let new_name = rule.get("newName").and_then(Node::as_str).unwrap_or(name);
@@ -557,14 +676,22 @@ fn transform_images(k: &Kustomization, objects: &mut [Object]) {
 
 fn transform_replicas(k: &Kustomization, objects: &mut [Object]) {
     for rule in k.list("replicas") {
-        let (Some(name), Some(count)) = (rule.get("name").and_then(Node::as_str), rule.get("count")) else {
+        let (Some(name), Some(count)) =
+            (rule.get("name").and_then(Node::as_str), rule.get("count"))
+        else {
             continue;
         };
         for object in objects.iter_mut() {
             if object.name() == name
-                && matches!(object.kind(), "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController")
+                && matches!(
+                    object.kind(),
+                    "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController"
+                )
             {
-                object.body.map_at_mut(&["spec"]).insert("replicas".into(), count.clone());
+                object
+                    .body
+                    .map_at_mut(&["spec"])
+                    .insert("replicas".into(), count.clone());
             }
         }
     }
@@ -574,24 +701,54 @@ fn transform_replicas(k: &Kustomization, objects: &mut [Object]) {
 fn cluster_scoped(kind: &str) -> bool {
     matches!(
         kind,
-        "Namespace" | "ClusterRole" | "ClusterRoleBinding" | "CustomResourceDefinition" | "PersistentVolume"
-            | "StorageClass" | "PriorityClass" | "ValidatingWebhookConfiguration"
-            | "MutatingWebhookConfiguration" | "APIService" | "IngressClass" | "RuntimeClass" | "Node"
-            | "CSIDriver" | "ClusterIssuer" | "HelmChart" | "HelmValues"
+        "Namespace"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "CustomResourceDefinition"
+            | "PersistentVolume"
+            | "StorageClass"
+            | "PriorityClass"
+            | "ValidatingWebhookConfiguration"
+            | "MutatingWebhookConfiguration"
+            | "APIService"
+            | "IngressClass"
+            | "RuntimeClass"
+            | "Node"
+            | "CSIDriver"
+            | "ClusterIssuer"
+            | "HelmChart"
+            | "HelmValues"
     )
 }
 
-fn add_labels(object: &mut Object, labels: &BTreeMap<String, Node>, selectors: bool, templates: bool) {
-    object.body.map_at_mut(&["metadata", "labels"]).extend(labels.clone());
+fn add_labels(
+    object: &mut Object,
+    labels: &BTreeMap<String, Node>,
+    selectors: bool,
+    templates: bool,
+) {
+    object
+        .body
+        .map_at_mut(&["metadata", "labels"])
+        .extend(labels.clone());
     let workload = object.body.at(&["spec", "template"]).is_some();
     if selectors && workload {
-        object.body.map_at_mut(&["spec", "selector", "matchLabels"]).extend(labels.clone());
+        object
+            .body
+            .map_at_mut(&["spec", "selector", "matchLabels"])
+            .extend(labels.clone());
     }
     if selectors && object.kind() == "Service" {
-        object.body.map_at_mut(&["spec", "selector"]).extend(labels.clone());
+        object
+            .body
+            .map_at_mut(&["spec", "selector"])
+            .extend(labels.clone());
     }
     if (selectors || templates) && workload {
-        object.body.map_at_mut(&["spec", "template", "metadata", "labels"]).extend(labels.clone());
+        object
+            .body
+            .map_at_mut(&["spec", "template", "metadata", "labels"])
+            .extend(labels.clone());
     }
 }
 
@@ -606,14 +763,23 @@ fn transform_metadata(k: &Kustomization, objects: &mut [Object]) {
             continue;
         }
         let kind = object.kind().to_string();
-        if let Some(ns) = namespace {
-            if !cluster_scoped(&kind) {
-                object.body.map_at_mut(&["metadata"]).insert("namespace".into(), Node::Str(ns.into()));
-            }
+        if let Some(ns) = namespace
+            && !cluster_scoped(&kind)
+        {
+            object
+                .body
+                .map_at_mut(&["metadata"])
+                .insert("namespace".into(), Node::Str(ns.into()));
         }
-        if (!prefix.is_empty() || !suffix.is_empty()) && kind != "Namespace" && kind != "CustomResourceDefinition" {
+        if (!prefix.is_empty() || !suffix.is_empty())
+            && kind != "Namespace"
+            && kind != "CustomResourceDefinition"
+        {
             let name = format!("{prefix}{}{suffix}", object.name());
-            object.body.map_at_mut(&["metadata"]).insert("name".into(), Node::Str(name));
+            object
+                .body
+                .map_at_mut(&["metadata"])
+                .insert("name".into(), Node::Str(name));
         }
         if let Some(labels) = common_labels {
             add_labels(object, labels, true, true);
@@ -626,7 +792,10 @@ fn transform_metadata(k: &Kustomization, objects: &mut [Object]) {
             }
         }
         if let Some(annotations) = annotations {
-            object.body.map_at_mut(&["metadata", "annotations"]).extend(annotations.clone());
+            object
+                .body
+                .map_at_mut(&["metadata", "annotations"])
+                .extend(annotations.clone());
             if object.body.at(&["spec", "template"]).is_some() {
                 object
                     .body
@@ -662,10 +831,16 @@ mod tests {
 
     #[test]
     fn image_references_split() {
-        assert_eq!(split_image("r.io:5000/a/b:v1"), ("r.io:5000/a/b", Some("v1"), None));
+        assert_eq!(
+            split_image("r.io:5000/a/b:v1"),
+            ("r.io:5000/a/b", Some("v1"), None)
+        );
         assert_eq!(split_image("r.io:5000/a/b"), ("r.io:5000/a/b", None, None));
         assert_eq!(split_image("a@sha256:ab"), ("a", None, Some("sha256:ab")));
-        assert_eq!(split_image("a:1@sha256:ab"), ("a", Some("1"), Some("sha256:ab")));
+        assert_eq!(
+            split_image("a:1@sha256:ab"),
+            ("a", Some("1"), Some("sha256:ab"))
+        );
     }
 
     #[test]
@@ -677,13 +852,25 @@ mod tests {
             .with("prod/patch.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: api, env: [{name: Y, value: b}]}\n");
         let rendered = render(&src, "prod").unwrap();
         assert!(rendered.warnings.is_empty(), "{:?}", rendered.warnings);
-        let deploy = rendered.objects.iter().find(|o| o.kind() == "Deployment").unwrap();
+        let deploy = rendered
+            .objects
+            .iter()
+            .find(|o| o.kind() == "Deployment")
+            .unwrap();
         assert_eq!(deploy.id().to_string(), "apps/v1 Deployment shop/p-api");
         assert_eq!(deploy.body.at(&["spec", "replicas"]), Some(&Node::Int(4)));
-        let container = &deploy.body.at(&["spec", "template", "spec", "containers"]).unwrap().as_seq()[0];
+        let container = &deploy
+            .body
+            .at(&["spec", "template", "spec", "containers"])
+            .unwrap()
+            .as_seq()[0];
         assert_eq!(container.str_at(&["image"]), Some("reg/api:v2"));
         assert_eq!(container.get("env").unwrap().as_seq().len(), 2);
-        let cm = rendered.objects.iter().find(|o| o.kind() == "ConfigMap").unwrap();
+        let cm = rendered
+            .objects
+            .iter()
+            .find(|o| o.kind() == "ConfigMap")
+            .unwrap();
         assert_eq!(cm.generated, Some(true));
         assert_eq!(images(&src, "prod").unwrap(), ["reg/api:v2"]);
     }

@@ -52,7 +52,9 @@ pub fn name_some<T: AsRef<str>>(items: &[T]) -> String {
 pub fn is_migration_file(file: &str) -> bool {
     let lower = file.to_ascii_lowercase();
     lower.ends_with(".sql")
-        || lower.split('/').any(|part| part == "migrations" || part == "migration" || part == "db-migrations")
+        || lower
+            .split('/')
+            .any(|part| part == "migrations" || part == "migration" || part == "db-migrations")
 }
 
 /// Whether an object is a Job or hook that runs migrations.
@@ -66,7 +68,9 @@ fn is_migration_id(id: &ObjectId, object: Option<&Object>) -> bool {
     }
     let hook = object.is_some_and(|o| {
         let annotations = o.body.at(&["metadata", "annotations"]);
-        ["argocd.argoproj.io/hook", "helm.sh/hook"].iter().any(|k| annotations.and_then(|a| a.get(k)).is_some())
+        ["argocd.argoproj.io/hook", "helm.sh/hook"]
+            .iter()
+            .any(|k| annotations.and_then(|a| a.get(k)).is_some())
     });
     let name = id.name.to_ascii_lowercase();
     hook || name.contains("migrat") || name.contains("schema")
@@ -96,7 +100,10 @@ fn migration(c: &Comparison) -> Option<Risk> {
         })
         .collect();
     let find = |id: &ObjectId| {
-        c.to.objects.iter().chain(&c.from.objects).find(|o| o.id() == *id)
+        c.to.objects
+            .iter()
+            .chain(&c.from.objects)
+            .find(|o| o.id() == *id)
     };
     for (id, what) in all_ids(&c.diff) {
         if is_migration_id(id, find(id)) {
@@ -119,13 +126,19 @@ fn stateful(diff: &AppDiff) -> Option<Risk> {
         .filter(|(id, _)| matches!(id.kind.as_str(), "StatefulSet" | "PersistentVolumeClaim"))
         .map(|(id, what)| format!("{} {} {what}", id.kind, id.name))
         .collect();
-    if diff.field_changes().any(|(_, f)| f.path.contains("volumeClaimTemplates")) {
+    if diff
+        .field_changes()
+        .any(|(_, f)| f.path.contains("volumeClaimTemplates"))
+    {
         items.push("volumeClaimTemplates change".to_string());
     }
     (!items.is_empty()).then(|| {
         Risk::new(
             RiskCode::Stateful,
-            format!("stateful workloads change: {}; data on volumes is not rolled back", name_some(&items)),
+            format!(
+                "stateful workloads change: {}; data on volumes is not rolled back",
+                name_some(&items)
+            ),
         )
     })
 }
@@ -133,22 +146,35 @@ fn stateful(diff: &AppDiff) -> Option<Risk> {
 /// Whether a field path is a scaling knob: replicas, or container
 /// resources.
 pub fn is_scale_field(path: &str) -> bool {
-    path == "spec.replicas"
-        || (path.contains("ontainers[") && path.contains("].resources"))
+    path == "spec.replicas" || (path.contains("ontainers[") && path.contains("].resources"))
 }
 
 fn scale(diff: &AppDiff) -> Option<Risk> {
     let mut items: Vec<String> = diff
         .field_changes()
         .filter(|(_, f)| is_scale_field(&f.path))
-        .map(|(id, f)| format!("{} {} {} {} → {}", id.kind, id.name, f.path, short(&f.old), short(&f.new)))
+        .map(|(id, f)| {
+            format!(
+                "{} {} {} {} → {}",
+                id.kind,
+                id.name,
+                f.path,
+                short(&f.old),
+                short(&f.new)
+            )
+        })
         .collect();
     items.extend(
         all_ids(diff)
             .filter(|(id, _)| id.kind == "HorizontalPodAutoscaler")
             .map(|(id, what)| format!("HPA {} {what}", id.name)),
     );
-    (!items.is_empty()).then(|| Risk::new(RiskCode::Scale, format!("capacity changes: {}", name_some(&items))))
+    (!items.is_empty()).then(|| {
+        Risk::new(
+            RiskCode::Scale,
+            format!("capacity changes: {}", name_some(&items)),
+        )
+    })
 }
 
 fn short(value: &Option<serde_json::Value>) -> String {
@@ -167,11 +193,17 @@ pub fn is_mutable_image(image: &str) -> bool {
 }
 
 fn mutable_image(objects: &[Object]) -> Option<Risk> {
-    let images: Vec<String> = crate::render::images_of(objects).into_iter().filter(|i| is_mutable_image(i)).collect();
+    let images: Vec<String> = crate::render::images_of(objects)
+        .into_iter()
+        .filter(|i| is_mutable_image(i))
+        .collect();
     (!images.is_empty()).then(|| {
         Risk::new(
             RiskCode::MutableImage,
-            format!("target runs mutable image tags: {}; the rollback may not bring back the same code", name_some(&images)),
+            format!(
+                "target runs mutable image tags: {}; the rollback may not bring back the same code",
+                name_some(&images)
+            ),
         )
     })
 }
@@ -216,7 +248,11 @@ fn shared_change(
     let files: Vec<&str> = files.into_iter().collect();
     Ok(Some(Risk::new(
         RiskCode::SharedChange,
-        format!("{} also read by {}: they change on their next sync too", name_some(&files), name_some(&readers)),
+        format!(
+            "{} also read by {}: they change on their next sync too",
+            name_some(&files),
+            name_some(&readers)
+        ),
     )))
 }
 
@@ -226,7 +262,13 @@ fn crd(diff: &AppDiff) -> Option<Risk> {
         .map(|(id, what)| format!("{} {what}", id.name))
         .collect();
     (!items.is_empty()).then(|| {
-        Risk::new(RiskCode::Crd, format!("CustomResourceDefinitions change: {}; they are cluster-wide", name_some(&items)))
+        Risk::new(
+            RiskCode::Crd,
+            format!(
+                "CustomResourceDefinitions change: {}; they are cluster-wide",
+                name_some(&items)
+            ),
+        )
     })
 }
 
@@ -236,7 +278,10 @@ pub fn low_history_limits(objects: &[Object]) -> Vec<String> {
         .iter()
         .filter(|o| matches!(o.kind(), "Deployment" | "StatefulSet" | "DaemonSet"))
         .filter_map(|o| {
-            let limit = o.body.at(&["spec", "revisionHistoryLimit"]).and_then(crate::Node::as_int)?;
+            let limit = o
+                .body
+                .at(&["spec", "revisionHistoryLimit"])
+                .and_then(crate::Node::as_int)?;
             (limit < 3).then(|| format!("{} {} ({limit})", o.kind(), o.name()))
         })
         .collect()
@@ -247,7 +292,10 @@ fn history_limit(objects: &[Object]) -> Option<Risk> {
     (!items.is_empty()).then(|| {
         Risk::new(
             RiskCode::HistoryLimit,
-            format!("revisionHistoryLimit below 3: {}; little room to roll back in the cluster", name_some(&items)),
+            format!(
+                "revisionHistoryLimit below 3: {}; little room to roll back in the cluster",
+                name_some(&items)
+            ),
         )
     })
 }

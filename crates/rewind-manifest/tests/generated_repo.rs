@@ -26,7 +26,11 @@ fn fixture() -> Fixture {
     // StatefulSets among 12 apps.
     let summary = generate(&path, &["--apps", "12", "--commits", "150", "--seed", "3"]);
     let repo = Repository::open_bare(&path).unwrap();
-    Fixture { _dir: dir, repo, summary }
+    Fixture {
+        _dir: dir,
+        repo,
+        summary,
+    }
 }
 
 fn apps(summary: &Value) -> &Vec<Value> {
@@ -34,7 +38,12 @@ fn apps(summary: &Value) -> &Vec<Value> {
 }
 
 fn app_paths(app: &Value) -> Vec<String> {
-    app["paths"].as_object().unwrap().values().map(|p| p.as_str().unwrap().to_string()).collect()
+    app["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// (app name, cluster) → path of every app path an event reaches.
@@ -75,35 +84,62 @@ fn hash_diff_and_risks_follow_every_event() {
         assert!(!reached.is_empty(), "event {event} reaches no app");
         // Unaffected apps: checked over the first events only, to keep the
         // debug-build test short.
-        let checked: Vec<&String> = if n < 25 { all_paths.iter().collect() } else { reached.iter().collect() };
+        let checked: Vec<&String> = if n < 25 {
+            all_paths.iter().collect()
+        } else {
+            reached.iter().collect()
+        };
         for path in checked {
-            let (h1, h2) = (config_hash(&before, path).unwrap(), config_hash(&after, path).unwrap());
+            let (h1, h2) = (
+                config_hash(&before, path).unwrap(),
+                config_hash(&after, path).unwrap(),
+            );
             if kind == "format" || !reached.contains(path) {
                 assert_eq!(h1, h2, "{kind} event {commit} changed the hash of {path}");
             } else {
-                assert_ne!(h1, h2, "{kind} event {commit} left the hash of {path} unchanged");
+                assert_ne!(
+                    h1, h2,
+                    "{kind} event {commit} left the hash of {path} unchanged"
+                );
             }
         }
         let path = reached.iter().next().unwrap();
         let diff = semantic_diff(&before, &after, path).unwrap();
-        let fields: Vec<&str> = diff.changed.iter().flat_map(|c| c.fields.iter().map(|f| f.path.as_str())).collect();
+        let fields: Vec<&str> = diff
+            .changed
+            .iter()
+            .flat_map(|c| c.fields.iter().map(|f| f.path.as_str()))
+            .collect();
         let text = diff.render_text();
         match kind {
             "format" => {
-                assert!(diff.changed.is_empty() && diff.added.is_empty() && diff.removed.is_empty(), "{text}");
-                assert!(!diff.files.is_empty(), "a format commit still changes a file");
+                assert!(
+                    diff.changed.is_empty() && diff.added.is_empty() && diff.removed.is_empty(),
+                    "{text}"
+                );
+                assert!(
+                    !diff.files.is_empty(),
+                    "a format commit still changes a file"
+                );
             }
             "image" => {
                 assert_ne!(diff.images.from, diff.images.to, "{text}");
                 assert!(fields.iter().any(|f| f.ends_with("].image")), "{text}");
-                assert!(text.contains(&diff.images.to[0]) || diff.images.to.iter().any(|i| text.contains(i)));
+                assert!(
+                    text.contains(&diff.images.to[0])
+                        || diff.images.to.iter().any(|i| text.contains(i))
+                );
             }
             "env" => assert!(
-                fields.iter().any(|f| f.contains(".env[name=") || f.starts_with("data")),
+                fields
+                    .iter()
+                    .any(|f| f.contains(".env[name=") || f.starts_with("data")),
                 "{text}"
             ),
             "scale" => assert!(
-                fields.iter().any(|f| f == &"spec.replicas" || f.contains(".resources.") || f == &"spec.maxReplicas"),
+                fields.iter().any(|f| f == &"spec.replicas"
+                    || f.contains(".resources.")
+                    || f == &"spec.maxReplicas"),
                 "{text}"
             ),
             "migration" => assert!(
@@ -123,12 +159,23 @@ fn hash_diff_and_risks_follow_every_event() {
                 assert!(!codes.contains(&RiskCode::Scale), "{risks:?}");
                 // A migration Job runs the app's image, so an image change
                 // re-runs it: a migration risk only for apps with one.
-                let app = apps(&f.summary).iter().find(|a| a["name"] == event["app"]).unwrap();
+                let app = apps(&f.summary)
+                    .iter()
+                    .find(|a| a["name"] == event["app"])
+                    .unwrap();
                 if app["has_migrations"] == false {
                     assert!(!codes.contains(&RiskCode::Migration), "{risks:?}");
                 }
             }
-            "scale" if fields.iter().any(|f| f == &"spec.replicas" || f.contains(".resources.")) || diff.changed.iter().any(|c| c.id.kind == "HorizontalPodAutoscaler") => {
+            "scale"
+                if fields
+                    .iter()
+                    .any(|f| f == &"spec.replicas" || f.contains(".resources."))
+                    || diff
+                        .changed
+                        .iter()
+                        .any(|c| c.id.kind == "HorizontalPodAutoscaler") =>
+            {
                 assert!(codes.contains(&RiskCode::Scale), "{risks:?}\n{text}")
             }
             "migration" => assert!(codes.contains(&RiskCode::Migration), "{risks:?}\n{text}"),
@@ -146,23 +193,43 @@ fn shared_base_change_names_the_other_apps() {
         return;
     };
     let commit = event["commit"].as_str().unwrap();
-    let (before, after) = (GitTree::at(&f.repo, &format!("{commit}^")), GitTree::at(&f.repo, commit));
-    let users: Vec<&Value> = apps(&f.summary).iter().filter(|a| a["base"] == event["base"]).collect();
+    let (before, after) = (
+        GitTree::at(&f.repo, &format!("{commit}^")),
+        GitTree::at(&f.repo, commit),
+    );
+    let users: Vec<&Value> = apps(&f.summary)
+        .iter()
+        .filter(|a| a["base"] == event["base"])
+        .collect();
     let others: Vec<(String, String)> = apps(&f.summary)
         .iter()
         .flat_map(|a| {
             a["paths"].as_object().unwrap().iter().map(move |(c, p)| {
-                (format!("{}-{c}", a["name"].as_str().unwrap()), p.as_str().unwrap().to_string())
+                (
+                    format!("{}-{c}", a["name"].as_str().unwrap()),
+                    p.as_str().unwrap().to_string(),
+                )
             })
         })
         .collect();
     let path = app_paths(users[0]).remove(0);
     let risks = rollback_risks(&after, &before, &path, &others).unwrap();
-    let shared = risks.iter().find(|r| r.code == RiskCode::SharedChange).expect("shared-change risk");
-    assert!(shared.detail.contains(event["base"].as_str().unwrap()), "{}", shared.detail);
+    let shared = risks
+        .iter()
+        .find(|r| r.code == RiskCode::SharedChange)
+        .expect("shared-change risk");
+    assert!(
+        shared.detail.contains(event["base"].as_str().unwrap()),
+        "{}",
+        shared.detail
+    );
     // The app itself is not named, every other user (another cluster) is.
     let other_user = format!("{}-", users[0]["name"].as_str().unwrap());
-    assert!(shared.detail.contains(&other_user) || users.len() > 1, "{}", shared.detail);
+    assert!(
+        shared.detail.contains(&other_user) || users.len() > 1,
+        "{}",
+        shared.detail
+    );
 }
 
 #[test]
@@ -173,22 +240,43 @@ fn doctor_finds_planted_problems_and_nothing_on_clean_apps() {
     for app in apps(&f.summary) {
         let name = app["name"].as_str().unwrap();
         for path in app_paths(app) {
-            let mine: Vec<_> = findings.iter().filter(|x| x.app.as_deref() == Some(path.as_str())).collect();
-            let has = |code: FindingCode| mine.iter().any(|x| x.code == code && x.severity == Severity::Warning);
-            assert_eq!(has(FindingCode::MutableImage), app["image_ref"] == "latest", "{name}: {mine:?}");
+            let mine: Vec<_> = findings
+                .iter()
+                .filter(|x| x.app.as_deref() == Some(path.as_str()))
+                .collect();
+            let has = |code: FindingCode| {
+                mine.iter()
+                    .any(|x| x.code == code && x.severity == Severity::Warning)
+            };
+            assert_eq!(
+                has(FindingCode::MutableImage),
+                app["image_ref"] == "latest",
+                "{name}: {mine:?}"
+            );
             assert_eq!(
                 has(FindingCode::HistoryLimit),
                 app["revision_history_limit"].as_i64().unwrap() < 3,
                 "{name}: {mine:?}"
             );
-            assert_eq!(has(FindingCode::Migration), app["has_migrations"] == true, "{name}: {mine:?}");
-            assert_eq!(has(FindingCode::Stateful), app["kind"] == "StatefulSet", "{name}: {mine:?}");
+            assert_eq!(
+                has(FindingCode::Migration),
+                app["has_migrations"] == true,
+                "{name}: {mine:?}"
+            );
+            assert_eq!(
+                has(FindingCode::Stateful),
+                app["kind"] == "StatefulSet",
+                "{name}: {mine:?}"
+            );
             let clean = app["image_ref"] != "latest"
                 && app["revision_history_limit"].as_i64().unwrap() >= 3
                 && app["has_migrations"] == false
                 && app["kind"] == "Deployment";
             if clean {
-                let warnings: Vec<_> = mine.iter().filter(|x| x.severity == Severity::Warning).collect();
+                let warnings: Vec<_> = mine
+                    .iter()
+                    .filter(|x| x.severity == Severity::Warning)
+                    .collect();
                 assert!(warnings.is_empty(), "clean app {name} has {warnings:?}");
             }
         }
@@ -197,5 +285,11 @@ fn doctor_finds_planted_problems_and_nothing_on_clean_apps() {
     let discovered: BTreeSet<String> = findings.iter().filter_map(|x| x.app.clone()).collect();
     let expected: BTreeSet<String> = apps(&f.summary).iter().flat_map(app_paths).collect();
     assert!(discovered.is_subset(&expected));
-    assert_eq!(rewind_manifest::discover_apps(&head).unwrap().into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(
+        rewind_manifest::discover_apps(&head)
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
 }

@@ -4,7 +4,9 @@
 //! make anything panic.
 
 use proptest::prelude::*;
-use rewind_manifest::{MemoryTree, app_inputs, config_hash, doctor, parse::parse_documents, render};
+use rewind_manifest::{
+    MemoryTree, app_inputs, config_hash, doctor, parse::parse_documents, render,
+};
 use serde_json::Value;
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -27,14 +29,18 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 fn document() -> impl Strategy<Value = Value> {
-    ("[a-z]{1,8}", prop::collection::btree_map("[a-z]{1,6}", value(), 0..5)).prop_map(|(name, data)| {
-        serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name},
-            "data": Value::Object(data.into_iter().collect()),
+    (
+        "[a-z]{1,8}",
+        prop::collection::btree_map("[a-z]{1,6}", value(), 0..5),
+    )
+        .prop_map(|(name, data)| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name},
+                "data": Value::Object(data.into_iter().collect()),
+            })
         })
-    })
 }
 
 /// JSON (which is YAML) with keys in reverse order and a comment.
@@ -48,22 +54,38 @@ fn reversed_json(value: &Value) -> String {
                 .collect();
             format!("{{\n  {}\n}}", items.join(",\n  "))
         }
-        Value::Array(items) => format!("[ {} ]", items.iter().map(reversed_json).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[ {} ]",
+            items
+                .iter()
+                .map(reversed_json)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }
 
 /// All documents in one multi-document block-style file.
 fn joined(docs: &[Value]) -> MemoryTree {
-    let text: Vec<String> = docs.iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
-    MemoryTree::new().with("app/all.yaml", format!("# generated\n{}", text.join("---\n")))
+    let text: Vec<String> = docs
+        .iter()
+        .map(|d| serde_yaml::to_string(d).unwrap())
+        .collect();
+    MemoryTree::new().with(
+        "app/all.yaml",
+        format!("# generated\n{}", text.join("---\n")),
+    )
 }
 
 /// One document per file, reversed keys, flow style, comments.
 fn split(docs: &[Value]) -> MemoryTree {
     let mut tree = MemoryTree::new();
     for (i, doc) in docs.iter().enumerate() {
-        tree.insert(&format!("app/doc-{i}.yaml"), format!("# document {i}\n---\n{}\n", reversed_json(doc)));
+        tree.insert(
+            &format!("app/doc-{i}.yaml"),
+            format!("# document {i}\n---\n{}\n", reversed_json(doc)),
+        );
     }
     tree
 }
@@ -140,14 +162,22 @@ fn exercise(bytes: &[u8]) {
 
 #[test]
 fn formatting_a_kustomization_keeps_the_hash_and_a_new_value_changes_it() {
-    let base = MemoryTree::new()
-        .with("app/d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n");
-    let one = base.clone().with("app/kustomization.yaml", "resources: [d.yaml]\nimages:\n- name: x\n  newTag: v1\n");
+    let base = MemoryTree::new().with(
+        "app/d.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n",
+    );
+    let one = base.clone().with(
+        "app/kustomization.yaml",
+        "resources: [d.yaml]\nimages:\n- name: x\n  newTag: v1\n",
+    );
     let two = base.clone().with(
         "app/kustomization.yaml",
         "# promote by changing the tag\nimages:\n  - newTag: \"v1\"\n    name: 'x'\nresources:\n  - d.yaml\n",
     );
-    let three = base.with("app/kustomization.yaml", "resources: [d.yaml]\nimages:\n- name: x\n  newTag: v2\n");
+    let three = base.with(
+        "app/kustomization.yaml",
+        "resources: [d.yaml]\nimages:\n- name: x\n  newTag: v2\n",
+    );
     assert_eq!(hash(&one), hash(&two));
     assert_ne!(hash(&one), hash(&three));
 }
@@ -157,27 +187,48 @@ fn generator_inputs_are_hashed_by_bytes() {
     // A YAML file that becomes ConfigMap data: re-indenting it changes what
     // the pods read, so it changes the hash.
     let k = "configMapGenerator:\n- name: c\n  files: [app.yaml]\n";
-    let a = MemoryTree::new().with("app/kustomization.yaml", k).with("app/app.yaml", "a:\n  b: 1\n");
-    let b = MemoryTree::new().with("app/kustomization.yaml", k).with("app/app.yaml", "a:\n    b: 1\n");
+    let a = MemoryTree::new()
+        .with("app/kustomization.yaml", k)
+        .with("app/app.yaml", "a:\n  b: 1\n");
+    let b = MemoryTree::new()
+        .with("app/kustomization.yaml", k)
+        .with("app/app.yaml", "a:\n    b: 1\n");
     assert_ne!(hash(&a), hash(&b));
 }
 
 #[test]
 fn hostile_files_are_findings_naming_the_file() {
     let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
-    for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f"), ("h", "g")] {
+    for (name, prev) in [
+        ("b", "a"),
+        ("c", "b"),
+        ("d", "c"),
+        ("e", "d"),
+        ("f", "e"),
+        ("g", "f"),
+        ("h", "g"),
+    ] {
         bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
     }
     let tree = MemoryTree::new()
-        .with("app/kustomization.yaml", "resources: [bomb.yaml, deep.yaml, bin.yaml, big.yaml]\n")
+        .with(
+            "app/kustomization.yaml",
+            "resources: [bomb.yaml, deep.yaml, bin.yaml, big.yaml]\n",
+        )
         .with("app/bomb.yaml", bomb)
         .with("app/deep.yaml", "[".repeat(50_000))
         .with("app/bin.yaml", vec![0u8, 159, 146, 150])
-        .with("app/big.yaml", vec![b'#'; rewind_manifest::parse::MAX_FILE_BYTES + 10]);
+        .with(
+            "app/big.yaml",
+            vec![b'#'; rewind_manifest::parse::MAX_FILE_BYTES + 10],
+        );
     let rendered = render(&tree, "app").unwrap();
     for file in ["bomb.yaml", "deep.yaml", "bin.yaml", "big.yaml"] {
         assert!(
-            rendered.warnings.iter().any(|w| w.path.as_deref() == Some(&format!("app/{file}"))),
+            rendered
+                .warnings
+                .iter()
+                .any(|w| w.path.as_deref() == Some(&format!("app/{file}"))),
             "no finding for {file}: {:?}",
             rendered.warnings
         );

@@ -12,11 +12,18 @@ use rewind_manifest::config_hash;
 use support::GitTree;
 
 fn python_ready() -> bool {
-    Command::new("python3").args(["-c", "import yaml"]).status().is_ok_and(|s| s.success())
+    Command::new("python3")
+        .args(["-c", "import yaml"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn script(dir: &Path) -> std::path::PathBuf {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config-hash.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/config-hash.md"
+    ))
+    .unwrap();
     let start = doc.find("```python\n").expect("python block") + "```python\n".len();
     let end = start + doc[start..].find("\n```").unwrap();
     let path = dir.join("config_hash.py");
@@ -25,15 +32,30 @@ fn script(dir: &Path) -> std::path::PathBuf {
 }
 
 fn python_hashes(script: &Path, root: &Path, apps: &[String]) -> Vec<String> {
-    let out = Command::new("python3").arg(script).arg(root).args(apps).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(root)
+        .args(apps)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn rust_hashes(root: &Path, apps: &[String]) -> Vec<String> {
     let repo = Repository::open(root).unwrap();
     let tree = GitTree::at(&repo, "HEAD");
-    apps.iter().map(|a| config_hash(&tree, a).unwrap().to_string()).collect()
+    apps.iter()
+        .map(|a| config_hash(&tree, a).unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -47,20 +69,38 @@ fn python_reference_matches_on_a_generated_repository() {
     let summary = dir.path().join("summary.json");
     let status = Command::new(support::GENERATOR)
         .arg(&root)
-        .args(["--apps", "12", "--commits", "60", "--seed", "3", "--summary"])
+        .args([
+            "--apps",
+            "12",
+            "--commits",
+            "60",
+            "--seed",
+            "3",
+            "--summary",
+        ])
         .arg(&summary)
         .status()
         .unwrap();
     assert!(status.success());
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     let apps: Vec<String> = summary["apps"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|a| a["paths"].as_object().unwrap().values().map(|p| p.as_str().unwrap().to_string()))
+        .flat_map(|a| {
+            a["paths"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|p| p.as_str().unwrap().to_string())
+        })
         .collect();
     let script = script(dir.path());
-    assert_eq!(python_hashes(&script, &root, &apps), rust_hashes(&root, &apps));
+    assert_eq!(
+        python_hashes(&script, &root, &apps),
+        rust_hashes(&root, &apps)
+    );
 }
 
 #[test]
@@ -84,11 +124,20 @@ fn python_reference_matches_on_tricky_files() {
         ("app/bad.yaml", "a: [unclosed\n"),
         ("app/dup.yaml", "a: 1\na: 2\n"),
         ("app/notes.txt", "plain text\n"),
-        ("app/chart/Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+        (
+            "app/chart/Chart.yaml",
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        ),
         ("app/chart/values.yaml", "image: {tag: v1}\n"),
-        ("app/chart/templates/d.yaml", "kind: Deployment\nmetadata: {name: {{ .Release.Name }}}\n"),
+        (
+            "app/chart/templates/d.yaml",
+            "kind: Deployment\nmetadata: {name: {{ .Release.Name }}}\n",
+        ),
         ("shared/kustomization.yml", "resources: [s.json]\n"),
-        ("shared/s.json", "{\"kind\": \"Service\", \"metadata\": {\"name\": \"s\"}, \"spec\": {\"ports\": [{\"port\": 80}]}}\n"),
+        (
+            "shared/s.json",
+            "{\"kind\": \"Service\", \"metadata\": {\"name\": \"s\"}, \"spec\": {\"ports\": [{\"port\": 80}]}}\n",
+        ),
         ("data/app.yaml", "a:\n  b: 1\n"),
         ("data/app.env", "A=1\n"),
     ];
@@ -112,7 +161,14 @@ fn python_reference_matches_on_tricky_files() {
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "fixture"]);
-    let apps = vec!["app".to_string(), "shared".to_string(), "app/chart".to_string()];
+    let apps = vec![
+        "app".to_string(),
+        "shared".to_string(),
+        "app/chart".to_string(),
+    ];
     let script = script(dir.path());
-    assert_eq!(python_hashes(&script, &root, &apps), rust_hashes(&root, &apps));
+    assert_eq!(
+        python_hashes(&script, &root, &apps),
+        rust_hashes(&root, &apps)
+    );
 }

@@ -29,7 +29,10 @@ impl<'r> GitTree<'r> {
 }
 
 fn err(path: &str, e: git2::Error) -> SourceError {
-    SourceError { path: path.into(), message: e.message().into() }
+    SourceError {
+        path: path.into(),
+        message: e.message().into(),
+    }
 }
 
 impl TreeSource for GitTree<'_> {
@@ -64,9 +67,13 @@ impl TreeSource for GitTree<'_> {
 
     fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
         match self.entry(path) {
-            Some(e) if e.kind() == Some(ObjectType::Blob) => {
-                Ok(Some(self.repo.find_blob(e.id()).map_err(|e| err(path, e))?.content().to_vec()))
-            }
+            Some(e) if e.kind() == Some(ObjectType::Blob) => Ok(Some(
+                self.repo
+                    .find_blob(e.id())
+                    .map_err(|e| err(path, e))?
+                    .content()
+                    .to_vec(),
+            )),
             _ => Ok(None),
         }
     }

@@ -54,10 +54,23 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
                 }
                 println!("  {finding}");
             }
-            let warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
-            println!("{} findings ({warnings} warnings, {} notices)", findings.len(), findings.len() - warnings);
+            let warnings = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .count();
+            println!(
+                "{} findings ({warnings} warnings, {} notices)",
+                findings.len(),
+                findings.len() - warnings
+            );
         }
     }
-    let failing = findings.iter().any(|f| args.strict || f.severity == Severity::Warning);
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let failing = findings
+        .iter()
+        .any(|f| args.strict || f.severity == Severity::Warning);
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -48,13 +48,19 @@ pub fn usage(reason: impl std::fmt::Display) -> ExitCode {
 
 /// Opens the repository at (or above) `dir`; a missing one is a usage error.
 pub fn open_repo(dir: &std::path::Path) -> Result<git2::Repository, ExitCode> {
-    git2::Repository::discover(dir)
-        .map_err(|e| usage(format_args!("{} is not a Git repository: {}", dir.display(), e.message())))
+    git2::Repository::discover(dir).map_err(|e| {
+        usage(format_args!(
+            "{} is not a Git repository: {}",
+            dir.display(),
+            e.message()
+        ))
+    })
 }
 
 /// The tree of `rev`; an unknown revision is a usage error.
 pub fn tree_at<'r>(repo: &'r git2::Repository, rev: &str) -> Result<GitTree<'r>, ExitCode> {
-    GitTree::at_rev(repo, rev).map_err(|e| usage(format_args!("unknown revision {rev:?}: {}", e.message())))
+    GitTree::at_rev(repo, rev)
+        .map_err(|e| usage(format_args!("unknown revision {rev:?}: {}", e.message())))
 }
 
 /// Maps a manifest error: a wrong app path is a usage error (2), anything
