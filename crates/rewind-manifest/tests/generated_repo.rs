@@ -293,3 +293,55 @@ fn doctor_finds_planted_problems_and_nothing_on_clean_apps() {
         expected
     );
 }
+
+#[test]
+fn diff_text_reads_like_a_review() {
+    let f = fixture();
+    let events = f.summary["events"].as_array().unwrap();
+    let event = events
+        .iter()
+        .find(|e| {
+            e["kind"] == "image"
+                && apps(&f.summary)
+                    .iter()
+                    .any(|a| a["name"] == e["app"] && a["image_ref"] == "tag")
+        })
+        .unwrap();
+    let commit = event["commit"].as_str().unwrap();
+    let (before, after) = (
+        GitTree::at(&f.repo, &format!("{commit}^")),
+        GitTree::at(&f.repo, commit),
+    );
+    let name = event["app"].as_str().unwrap();
+    let path = format!(
+        "apps/{name}/overlays/{}",
+        event["cluster"].as_str().unwrap()
+    );
+    let diff = semantic_diff(&before, &after, &path).unwrap();
+    let text = diff.render_text();
+    eprintln!("{text}");
+    let line = format!(
+        "spec.template.spec.containers[name={name}].image: {} → {}",
+        diff.images.from[0], diff.images.to[0]
+    );
+    assert!(text.contains(&line), "{line:?} not in\n{text}");
+    assert!(
+        text.contains(&format!("--- a/{path}/kustomization.yaml")),
+        "{text}"
+    );
+    let json = serde_json::to_value(&diff).unwrap();
+    let deployment = json["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "Deployment")
+        .unwrap();
+    let field = deployment["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("].image"))
+        .unwrap();
+    assert_eq!(field["old"], Value::String(diff.images.from[0].clone()));
+    assert_eq!(field["new"], Value::String(diff.images.to[0].clone()));
+}
