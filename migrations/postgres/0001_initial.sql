@@ -94,6 +94,7 @@ CREATE TABLE rollbacks (
     strategy           TEXT NOT NULL,
     branch             TEXT,
     commit_sha         TEXT,
+    merge_commit_sha   TEXT,
     pr_number          BIGINT,
     pr                 JSONB,
     diff               JSONB NOT NULL,

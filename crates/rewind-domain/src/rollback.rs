@@ -216,6 +216,11 @@ pub struct Rollback {
     pub strategy: Strategy,
     pub branch: Option<String>,
     pub commit: Option<CommitId>,
+    /// The commit of `git.branch` that carries the rollback once merged
+    /// (the fast-forward target, merge or squash commit): deployments of it
+    /// or its descendants mean the rollback synced.
+    #[serde(default)]
+    pub merge_commit: Option<CommitId>,
     pub pr: Option<PullRequestRef>,
     pub diff: RollbackDiff,
     pub risks: Vec<Risk>,

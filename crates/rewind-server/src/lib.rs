@@ -1,3 +1,108 @@
-//! HTTP: axum router, webhooks, API, web UI, metrics, error mapping.
+//! rewind's HTTP surface: the axum router, webhooks, API, web UI, metrics
+//! and the one mapping from errors to HTTP.
+//!
+//! # Layout
+//!
+//! - [`service`]: everything wired together and started (`Service`).
+//! - [`state`]: `AppState`, what every handler can reach.
+//! - [`error`]: `ApiError`, the single error-to-HTTP mapping.
+//! - [`auth`]: API tokens and roles.
+//! - [`metrics`]: Prometheus recorder and request middleware.
+//! - [`batcher`]: group commit of webhook deliveries.
+//! - [`routes`]: one module per area (health, apps, webhooks, rollbacks, UI).
+//!
+//! Architecture invariant: only this crate knows HTTP. Handlers translate
+//! requests into calls on the ledger and engine and their results into
+//! responses; they hold no business rules.
 
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod batcher;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use service::{Service, ServiceOptions, StartError};
+pub use state::{AppState, ReadinessCheck};
+
+/// Every route, with the layers that apply to all of them.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings();
+    let max_body = settings.server.max_body_bytes;
+    let timeout: Duration = settings.server.request_timeout.get();
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/api/v1/apps", get(routes::apps::list))
+        .route("/api/v1/apps/{app}/history", get(routes::apps::history))
+        .route("/api/v1/apps/{app}/rollbacks", post(routes::rollbacks::propose))
+        .route("/api/v1/apps/{app}/release", post(routes::rollbacks::release))
+        .route("/api/v1/rollbacks", get(routes::rollbacks::list))
+        .route("/api/v1/rollbacks/{id}", get(routes::rollbacks::show))
+        .route("/api/v1/rollbacks/{id}/approve", post(routes::rollbacks::approve))
+        .route("/api/v1/rollbacks/{id}/merge", post(routes::rollbacks::merge))
+        .route("/api/v1/rollbacks/{id}/cancel", post(routes::rollbacks::cancel))
+        .route("/webhooks/argocd", post(routes::webhooks::argocd))
+        .route("/webhooks/flux", post(routes::webhooks::flux))
+        .route("/webhooks/alertmanager", post(routes::webhooks::alertmanager))
+        .route("/webhooks/github", post(routes::webhooks::github))
+        .route("/", get(routes::ui::index))
+        .route("/ui/login", post(routes::ui::login))
+        .route("/ui/apps/{app}", get(routes::ui::app))
+        .route("/ui/rollbacks/{id}", get(routes::ui::rollback))
+        .route("/ui/rollbacks/{id}/{action}", post(routes::ui::act))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        // Order matters: the body limit wraps the handlers so oversized
+        // bodies are refused with 413 before they are buffered.
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                tracing::info_span!("http", http.method = %request.method(), http.route = %route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves; then stops
+/// accepting and lets in-flight requests finish.
+///
+/// Binding is the caller's job so that tests (and `rewind serve`) know the
+/// address is live before anything connects: no sleeps needed.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,458 @@
+//! One job, one step: push the branch, open the pull request, merge when
+//! policy or approvals say so. Each step first checks whether it already
+//! happened (the timeline, the remote branch, the PR for the branch, the
+//! base branch), so a crash between any two lines resumes without a
+//! duplicate branch, PR or merge.
+
+use chrono::Utc;
+use rewind_config::{AutoMerge, Settings};
+use rewind_domain::{CommitId, Rollback, RollbackId, RollbackState};
+use rewind_forge::{
+    Forge, ForgeError, PullRequestSpec, ROLLBACK_LABELS, ReportStage, RollbackReport,
+    render_pull_request_body, render_title,
+};
+use rewind_git::{BuildOutcome, MergeKind, MergeOutcome, RollbackRequest};
+
+use crate::timeline::{entry, has_event};
+use crate::{Engine, EngineError};
+
+/// Whether policy merges this rollback without waiting for people.
+pub(crate) fn auto_merges(settings: &Settings, rollback: &Rollback) -> bool {
+    match settings.policy.auto_merge {
+        AutoMerge::Always => true,
+        AutoMerge::Safe => rollback.risks.is_empty(),
+        AutoMerge::Never => false,
+    }
+}
+
+impl Engine {
+    /// Runs the next step of rollback `id`, if any is due.
+    #[tracing::instrument(skip_all, fields(rollback.id = %id))]
+    pub async fn advance(&self, id: RollbackId) -> Result<(), EngineError> {
+        let Some(mut rollback) = self.ledger.rollback(id).await? else {
+            return Ok(());
+        };
+        match rollback.state {
+            RollbackState::Proposed => {
+                self.ensure_pushed(&mut rollback).await?;
+                if let Some(forge) = self.forge.clone() {
+                    rollback = self.ensure_pull_request(forge.as_ref(), rollback).await?;
+                }
+                self.merge_if_due(rollback).await
+            }
+            RollbackState::PrOpen => self.merge_if_due(rollback).await,
+            RollbackState::Approved => self.merge_now(rollback, "rewind").await.map(|_| ()),
+            // Waiting for Argo CD / Flux and the clock, or done.
+            _ => Ok(()),
+        }
+    }
+
+    async fn ensure_pushed(&self, rollback: &mut Rollback) -> Result<(), EngineError> {
+        if has_event(rollback, "pushed") {
+            return Ok(());
+        }
+        let commit = rollback
+            .commit
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("rollback has no commit to push".into()))?;
+        let pushed = self
+            .git
+            .push_rollback(&rollback.app, &rollback.id, &commit)
+            .await?;
+        if pushed.commit != commit || rollback.branch.as_deref() != Some(&pushed.branch) {
+            rollback.commit = Some(pushed.commit.clone());
+            rollback.branch = Some(pushed.branch.clone());
+            self.ledger.update_rollback(rollback).await?;
+        }
+        let how = if pushed.reused { "found" } else { "pushed" };
+        self.note(
+            rollback,
+            "rewind",
+            "pushed",
+            format!("{how} branch {} at {}", pushed.branch, pushed.commit.short()),
+        )
+        .await?;
+        rollback.timeline.push(entry("pushed", "", Utc::now()));
+        Ok(())
+    }
+
+    async fn ensure_pull_request(
+        &self,
+        forge: &dyn Forge,
+        mut rollback: Rollback,
+    ) -> Result<Rollback, EngineError> {
+        if rollback.pr.is_none() {
+            let spec = PullRequestSpec {
+                head_branch: rollback.branch.clone().unwrap_or_default(),
+                base_branch: self.settings.git.branch.clone(),
+                title: render_title(&rollback),
+                body: self.report(&rollback, ReportStage::Opened).await?,
+                labels: ROLLBACK_LABELS.iter().map(|l| l.to_string()).collect(),
+            };
+            // Idempotent: the forge returns the branch's open PR if one
+            // exists (a crash after opening, before recording).
+            let pr = forge.open_pull_request(&spec).await?;
+            rollback.pr = Some(pr);
+            self.ledger.update_rollback(&rollback).await?;
+        }
+        let pr = rollback.pr.clone().ok_or_else(|| EngineError::Invalid("no PR".into()))?;
+        let rollback = self
+            .ledger
+            .transition_rollback(
+                rollback.id,
+                RollbackState::Proposed,
+                RollbackState::PrOpen,
+                entry(
+                    "pr_opened",
+                    format!("opened pull request #{} {}", pr.number, pr.url),
+                    Utc::now(),
+                ),
+            )
+            .await?;
+        Ok(rollback)
+    }
+
+    /// Merges when policy allows it at once, or approvals are complete.
+    async fn merge_if_due(&self, rollback: Rollback) -> Result<(), EngineError> {
+        let required = self.settings.policy.required_approvals as usize;
+        if auto_merges(&self.settings, &rollback) {
+            if !has_event(&rollback, "auto_merge") {
+                self.note(
+                    &rollback,
+                    "policy",
+                    "auto_merge",
+                    format!(
+                        "policy.auto_merge = {:?} and {} risk(s): merging without waiting for reviews",
+                        self.settings.policy.auto_merge,
+                        rollback.risks.len()
+                    ),
+                )
+                .await?;
+            }
+            self.merge_now(rollback, "policy").await?;
+        } else if required > 0 && rollback.approvals.len() >= required {
+            self.merge_now(rollback, "rewind").await?;
+        }
+        Ok(())
+    }
+
+    /// Merges the rollback into `git.branch` (local forge: with Git; GitHub:
+    /// through the merge API), and records the merge.
+    pub(crate) async fn merge_now(
+        &self,
+        mut rollback: Rollback,
+        actor: &str,
+    ) -> Result<Rollback, EngineError> {
+        if !rollback.state.is_reviewable() {
+            return Err(EngineError::Conflict(format!(
+                "rollback {} is {}; it cannot be merged",
+                rollback.id, rollback.state
+            )));
+        }
+        let from_state = rollback.state;
+        let (merge_commit, how) = match self.forge.clone() {
+            None => match self.merge_locally(&mut rollback).await? {
+                Some(done) => done,
+                None => return self.supersede(rollback, actor).await,
+            },
+            Some(forge) => match self.merge_on_forge(forge.as_ref(), &mut rollback).await? {
+                Some(done) => done,
+                None => return Ok(rollback),
+            },
+        };
+        rollback.merge_commit = Some(merge_commit.clone());
+        self.ledger.update_rollback(&rollback).await?;
+        let rollback = self
+            .ledger
+            .transition_rollback(
+                rollback.id,
+                from_state,
+                RollbackState::Merged,
+                entry(
+                    "merged",
+                    format!(
+                        "{actor} merged into {} at {} ({how}); waiting for Argo CD / Flux to deploy it",
+                        self.settings.git.branch,
+                        merge_commit.short()
+                    ),
+                    Utc::now(),
+                ),
+            )
+            .await?;
+        self.audit(
+            actor,
+            "rollback.merge",
+            format!("rollback/{}", rollback.id),
+            serde_json::json!({"app": rollback.app, "merge_commit": merge_commit, "how": how}),
+        )
+        .await?;
+        metrics::counter!("rewind_rollbacks_merged_total").increment(1);
+        self.refresh_pull_request(&rollback).await;
+        Ok(rollback)
+    }
+
+    /// `None` when `git.branch` already holds the target's configuration.
+    async fn merge_locally(
+        &self,
+        rollback: &mut Rollback,
+    ) -> Result<Option<(CommitId, &'static str)>, EngineError> {
+        let reviewed = rollback
+            .commit
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("rollback has no commit to merge".into()))?;
+        let request = self.git_request(rollback).await?;
+        match self.git.merge_rollback(request, &reviewed).await? {
+            MergeOutcome::AlreadyOnTarget { .. } => Ok(None),
+            MergeOutcome::Merged { head, kind } => {
+                let how = match kind {
+                    MergeKind::FastForward => "fast-forward",
+                    MergeKind::MergeCommit => "merge commit",
+                    MergeKind::AlreadyMerged => "already merged",
+                    MergeKind::Rebuilt(built) => {
+                        self.note(
+                            rollback,
+                            "rewind",
+                            "rebuilt",
+                            format!(
+                                "{} moved since the review; the rollback was rebuilt on it as {}",
+                                self.settings.git.branch,
+                                built.commit.short()
+                            ),
+                        )
+                        .await?;
+                        rollback.commit = Some(built.commit);
+                        "rebuilt on the new head"
+                    }
+                };
+                Ok(Some((head, how)))
+            }
+        }
+    }
+
+    /// `None` when the forge would not merge and people must look.
+    async fn merge_on_forge(
+        &self,
+        forge: &dyn Forge,
+        rollback: &mut Rollback,
+    ) -> Result<Option<(CommitId, &'static str)>, EngineError> {
+        let pr = rollback
+            .pr
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("rollback has no pull request".into()))?;
+        let head = rollback
+            .commit
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("rollback has no commit".into()))?;
+        match forge.merge(pr.number, &head).await {
+            Ok(sha) => Ok(Some((sha, "merged by the forge"))),
+            Err(ForgeError::NotMergeable(message)) if !has_event(rollback, "rebuilt") => {
+                self.rebuild_on_forge(forge, rollback, &message).await?;
+                let pr = rollback.pr.clone().ok_or_else(|| EngineError::Invalid("no PR".into()))?;
+                let head = rollback.commit.clone().ok_or_else(|| EngineError::Invalid("no commit".into()))?;
+                match forge.merge(pr.number, &head).await {
+                    Ok(sha) => Ok(Some((sha, "merged by the forge after a rebuild"))),
+                    Err(e @ (ForgeError::NotMergeable(_) | ForgeError::HeadChanged(_))) => {
+                        self.merge_blocked(forge, rollback, &e.to_string()).await?;
+                        Ok(None)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e @ (ForgeError::NotMergeable(_) | ForgeError::HeadChanged(_))) => {
+                self.merge_blocked(forge, rollback, &e.to_string()).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// GitHub would not merge: rebuild the rollback on the new head of
+    /// `git.branch`, push it on a fresh `rewind/*` branch (never force the
+    /// old one), open its PR and close the old one.
+    async fn rebuild_on_forge(
+        &self,
+        forge: &dyn Forge,
+        rollback: &mut Rollback,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        let request = self.git_request(rollback).await?;
+        let built = match self.git.build_rollback(request).await? {
+            BuildOutcome::Commit(built) => built,
+            BuildOutcome::AlreadyOnTarget => {
+                return Err(EngineError::Conflict(format!(
+                    "{} already holds the target's configuration",
+                    self.settings.git.branch
+                )));
+            }
+        };
+        let branch_id = RollbackId::generate();
+        let pushed = self
+            .git
+            .push_rollback(&rollback.app, &branch_id, &built.commit)
+            .await?;
+        let old_pr = rollback.pr.clone();
+        rollback.commit = Some(pushed.commit.clone());
+        rollback.branch = Some(pushed.branch.clone());
+        let spec = PullRequestSpec {
+            head_branch: pushed.branch.clone(),
+            base_branch: self.settings.git.branch.clone(),
+            title: render_title(rollback),
+            body: self.report(rollback, ReportStage::Opened).await?,
+            labels: ROLLBACK_LABELS.iter().map(|l| l.to_string()).collect(),
+        };
+        let pr = forge.open_pull_request(&spec).await?;
+        rollback.pr = Some(pr.clone());
+        self.ledger.update_rollback(rollback).await?;
+        if let Some(old) = old_pr {
+            let _ = forge
+                .comment(
+                    old.number,
+                    &format!("GitHub could not merge this ({why}). rewind rebuilt the rollback on the new head of `{}`: #{}.", self.settings.git.branch, pr.number),
+                )
+                .await;
+            let _ = forge.close_pull_request(old.number).await;
+        }
+        self.note(
+            rollback,
+            "rewind",
+            "rebuilt",
+            format!(
+                "not mergeable ({why}); rebuilt on {} as {} on branch {}, pull request #{}",
+                built.parent.short(),
+                pushed.commit.short(),
+                pushed.branch,
+                pr.number
+            ),
+        )
+        .await?;
+        rollback.timeline.push(entry("rebuilt", "", Utc::now()));
+        Ok(())
+    }
+
+    async fn merge_blocked(
+        &self,
+        forge: &dyn Forge,
+        rollback: &Rollback,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        self.note(
+            rollback,
+            "rewind",
+            "merge_blocked",
+            format!("the forge would not merge: {why}; left open for people to decide"),
+        )
+        .await?;
+        if let Some(pr) = &rollback.pr {
+            let _ = forge
+                .comment(
+                    pr.number,
+                    &format!("rewind could not merge this pull request: {why}. It stays open; merge it by hand or comment `/rewind cancel`."),
+                )
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn supersede(&self, rollback: Rollback, actor: &str) -> Result<Rollback, EngineError> {
+        let rollback = self
+            .ledger
+            .transition_rollback(
+                rollback.id,
+                rollback.state,
+                RollbackState::Superseded,
+                entry(
+                    "superseded",
+                    format!(
+                        "{} already holds the target's configuration; nothing to merge",
+                        self.settings.git.branch
+                    ),
+                    Utc::now(),
+                ),
+            )
+            .await?;
+        self.audit(
+            actor,
+            "rollback.superseded",
+            format!("rollback/{}", rollback.id),
+            serde_json::json!({"app": rollback.app}),
+        )
+        .await?;
+        Ok(rollback)
+    }
+
+    /// The Git request that rebuilds or merges `rollback`.
+    pub(crate) async fn git_request(&self, rollback: &Rollback) -> Result<RollbackRequest, EngineError> {
+        let app = self
+            .ledger
+            .get_app(&rollback.app)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no app named {}", rollback.app)))?;
+        let app_path = app
+            .path
+            .ok_or_else(|| EngineError::Invalid(format!("app {} has no path", rollback.app)))?;
+        let to = rollback
+            .to
+            .commit
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("the target has no commit".into()))?;
+        Ok(RollbackRequest {
+            rollback_id: rollback.id,
+            app: rollback.app.clone(),
+            app_path,
+            from: rollback.from.commit.clone().unwrap_or_else(|| to.clone()),
+            to,
+            to_cluster_revision: Some(rollback.to.cluster_revision),
+            reason: rollback.reason.clone(),
+            strategy: rollback.strategy,
+            allow_restore_fallback: self.settings.policy.revert_fallback_to_restore,
+            target_config_hash: rollback.to.config_hash.clone(),
+        })
+    }
+
+    /// The pull request body for `rollback` now.
+    pub(crate) async fn report(
+        &self,
+        rollback: &Rollback,
+        stage: ReportStage,
+    ) -> Result<String, EngineError> {
+        let recent = self.ledger.history(&rollback.app, 5).await?;
+        let alert = match &rollback.trigger {
+            rewind_domain::Trigger::Alert { fingerprint, .. } => self
+                .ledger
+                .alerts_for_app(&rollback.app, 50)
+                .await?
+                .into_iter()
+                .find(|a| &a.alert.fingerprint == fingerprint)
+                .map(|a| a.alert),
+            rewind_domain::Trigger::Manual { .. } => None,
+        };
+        Ok(render_pull_request_body(&RollbackReport {
+            rollback,
+            alert: alert.as_ref(),
+            recent_deployments: &recent,
+            public_url: &self.settings.server.public_url,
+            verify_for: self.settings.policy.verify_for.get(),
+            stage,
+        }))
+    }
+
+    /// Keeps the PR body current. Best effort: a forge hiccup must not
+    /// undo a merge that happened.
+    pub(crate) async fn refresh_pull_request(&self, rollback: &Rollback) {
+        let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) else {
+            return;
+        };
+        let Ok(rollback) = self.ledger.rollback(rollback.id).await.map(|r| r.unwrap_or_else(|| rollback.clone())) else {
+            return;
+        };
+        match self.report(&rollback, ReportStage::Update).await {
+            Ok(body) => {
+                if let Err(e) = forge.update_pull_request_body(pr.number, &body).await {
+                    tracing::warn!(error = %e, pr.number = pr.number, "cannot update the pull request body");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot render the pull request body"),
+        }
+    }
+}
+

@@ -1,0 +1,118 @@
+//! What a commit means for an app, read from the repository cache: its
+//! tree id, config hash and images; and what a rollback changes (semantic
+//! and text diff, risks).
+
+use rewind_domain::{CommitId, ConfigHash, Risk, RollbackDiff};
+use rewind_git::GitRepo;
+use rewind_manifest::TreeSource;
+
+use crate::{Engine, EngineError};
+
+/// An app at one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub tree: String,
+    pub config_hash: ConfigHash,
+    pub images: Vec<String>,
+}
+
+/// What a rollback commit changes, as a reviewer sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Changes {
+    pub diff: RollbackDiff,
+    pub risks: Vec<Risk>,
+}
+
+/// Makes sure `commit` is in the cache, fetching once if not.
+fn ensure_commit(repo: &mut GitRepo, commit: &CommitId) -> Result<(), rewind_git::GitError> {
+    if !repo.commit_exists(commit)? {
+        repo.fetch()?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// The app at `commit`: tree id of its path, config hash and images.
+    pub(crate) async fn snapshot(
+        &self,
+        commit: &CommitId,
+        app_path: &str,
+    ) -> Result<Snapshot, EngineError> {
+        let (commit, app_path) = (commit.clone(), app_path.to_string());
+        let result = self
+            .git
+            .with_repo(move |repo| {
+                ensure_commit(repo, &commit)?;
+                let tree = repo.tree(&commit)?;
+                Ok(snapshot_of(&tree, &app_path))
+            })
+            .await?;
+        result
+    }
+
+    /// The app's config hash at the head of `git.branch` (after a fetch).
+    pub(crate) async fn head_snapshot(
+        &self,
+        app_path: &str,
+    ) -> Result<(CommitId, Snapshot), EngineError> {
+        let head = self.git.fetch().await?;
+        let snapshot = self.snapshot(&head, app_path).await?;
+        Ok((head, snapshot))
+    }
+
+    /// Diff and risks of moving the app from `current` to `proposed`.
+    pub(crate) async fn changes(
+        &self,
+        current: &CommitId,
+        proposed: &CommitId,
+        app_path: &str,
+        other_apps: Vec<(String, String)>,
+    ) -> Result<Changes, EngineError> {
+        let (current, proposed, app_path) =
+            (current.clone(), proposed.clone(), app_path.to_string());
+        let result = self
+            .git
+            .with_repo(move |repo| {
+                ensure_commit(repo, &current)?;
+                ensure_commit(repo, &proposed)?;
+                let from = repo.tree(&current)?;
+                let to = repo.tree(&proposed)?;
+                Ok(changes_between(&from, &to, &app_path, &other_apps))
+            })
+            .await?;
+        result
+    }
+}
+
+fn snapshot_of(tree: &dyn TreeSource, app_path: &str) -> Result<Snapshot, EngineError> {
+    let config_hash = rewind_manifest::config_hash(tree, app_path)?;
+    let images = rewind_manifest::images(tree, app_path)?;
+    let tree_id = tree
+        .object_id(app_path)
+        .map_err(|e| EngineError::Invalid(e.to_string()))?
+        .ok_or_else(|| {
+            EngineError::Invalid(format!("path {app_path:?} does not exist at this commit"))
+        })?;
+    Ok(Snapshot {
+        tree: tree_id,
+        config_hash,
+        images,
+    })
+}
+
+fn changes_between(
+    from: &dyn TreeSource,
+    to: &dyn TreeSource,
+    app_path: &str,
+    other_apps: &[(String, String)],
+) -> Result<Changes, EngineError> {
+    let diff = rewind_manifest::semantic_diff(from, to, app_path)?;
+    let risks = rewind_manifest::rollback_risks(from, to, app_path, other_apps)?;
+    Ok(Changes {
+        diff: RollbackDiff {
+            semantic: serde_json::to_value(&diff).unwrap_or_default(),
+            text: diff.render_text(),
+        },
+        risks,
+    })
+}

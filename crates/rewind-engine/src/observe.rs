@@ -1,0 +1,290 @@
+//! Reacting to what the outside world reported: a new deployment (resolve
+//! its commit; is it the merged rollback?), a firing alert (propose; or a
+//! rollback under verification fails), a pull-request event, a review, a
+//! `/rewind` comment, a push to `git.branch` (held apps).
+
+use chrono::Utc;
+use rewind_domain::{
+    AlertStatus, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState, RollbackState,
+    Trigger,
+};
+use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
+
+use crate::propose::ProposeRequest;
+use crate::timeline::entry;
+use crate::{Engine, EngineError};
+
+impl Engine {
+    /// A deployment was recorded: compute its tree, config hash and images,
+    /// and move a merged rollback of the app to `synced` when the cluster
+    /// now runs the merge (or a descendant of it).
+    #[tracing::instrument(skip_all, fields(deployment.id = deployment_id))]
+    pub async fn resolve_deployment(&self, deployment_id: i64) -> Result<(), EngineError> {
+        let Some(deployment) = self.ledger.deployment(deployment_id).await? else {
+            return Ok(());
+        };
+        let Some(app) = self.ledger.get_app(&deployment.app).await? else {
+            return Ok(());
+        };
+        let (Some(path), Some(commit), true) = (app.path.as_deref(), deployment.commit.as_ref(), app.rollbackable) else {
+            return Ok(());
+        };
+        if deployment.config_hash.is_none() {
+            let snapshot = self.snapshot(commit, path).await?;
+            self.ledger
+                .set_deployment_resolution(deployment.id, snapshot.tree, snapshot.config_hash, snapshot.images)
+                .await?;
+        }
+        let Some(rollback) = self.ledger.open_rollback(&deployment.app).await? else {
+            return Ok(());
+        };
+        let Some(merge) = rollback.merge_commit.as_ref() else {
+            return Ok(());
+        };
+        if rollback.state != RollbackState::Merged {
+            return Ok(());
+        }
+        if merge == commit || self.git.is_ancestor(merge, commit).await? {
+            self.ledger
+                .transition_rollback(
+                    rollback.id,
+                    RollbackState::Merged,
+                    RollbackState::Synced,
+                    entry(
+                        "synced",
+                        format!(
+                            "{} deployed cluster revision {} at {}, which contains the rollback; verifying for {}",
+                            deployment.source,
+                            deployment.cluster_revision,
+                            commit.short(),
+                            self.settings.policy.verify_for
+                        ),
+                        Utc::now(),
+                    ),
+                )
+                .await?;
+            self.refresh_pull_request(&rollback).await;
+        }
+        Ok(())
+    }
+
+    /// A new firing alert: fail a rollback being verified when it is the
+    /// same alert again; else propose a rollback when its severity is one
+    /// that opens proposals.
+    #[tracing::instrument(skip_all, fields(alert.id = alert_id))]
+    pub async fn alert_fired(&self, alert_id: i64) -> Result<(), EngineError> {
+        let Some(stored) = self.ledger.alert(alert_id).await? else {
+            return Ok(());
+        };
+        let alert = stored.alert;
+        if alert.status != AlertStatus::Firing {
+            return Ok(());
+        }
+        if let Some(open) = self.ledger.open_rollback(&alert.app).await? {
+            if matches!(open.state, RollbackState::Merged | RollbackState::Synced) {
+                let same = match &open.trigger {
+                    Trigger::Alert { alert_name, fingerprint, .. } => {
+                        alert_name == &alert.name || fingerprint == &alert.fingerprint
+                    }
+                    Trigger::Manual { .. } => crate::wiring::triggers_rollback(&self.settings, &alert),
+                };
+                if same {
+                    self.fail(
+                        &open,
+                        format!(
+                            "alert {} fired again at {} after the rollback was merged",
+                            alert.name, alert.starts_at
+                        ),
+                    )
+                    .await?;
+                    return Ok(());
+                }
+            }
+        }
+        if !crate::wiring::triggers_rollback(&self.settings, &alert) {
+            return Ok(());
+        }
+        let summary = alert.summary().map(|s| format!(": {s}")).unwrap_or_default();
+        let request = ProposeRequest {
+            reason: format!(
+                "alert {} ({}) firing{summary}",
+                alert.name,
+                alert.severity.as_deref().unwrap_or("no severity")
+            ),
+            ..ProposeRequest::default()
+        };
+        let trigger = Trigger::Alert {
+            group_key: alert.group_key.clone(),
+            alert_name: alert.name.clone(),
+            fingerprint: alert.fingerprint.clone(),
+            severity: alert.severity.clone(),
+        };
+        match self.propose(&alert.app, request, trigger, "alertmanager").await {
+            Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
+            // An app rewind has not seen deploy: nothing to roll back.
+            Err(EngineError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A pull-request, review, comment or push event from GitHub.
+    #[tracing::instrument(skip_all, fields(forge_event.id = event_id))]
+    pub async fn forge_event(&self, event_id: i64) -> Result<(), EngineError> {
+        let Some(record) = self.ledger.forge_event(event_id).await? else {
+            return Ok(());
+        };
+        match record.observation {
+            Observation::PullRequest(pr) => {
+                let Some(rollback) = self.ledger.rollback_by_pr(pr.number).await? else {
+                    return Ok(());
+                };
+                match pr.action {
+                    PullRequestAction::Merged if rollback.state.is_reviewable() => {
+                        let mut rollback = rollback;
+                        rollback.merge_commit = pr.merge_commit.clone();
+                        self.ledger.update_rollback(&rollback).await?;
+                        self.ledger
+                            .transition_rollback(
+                                rollback.id,
+                                rollback.state,
+                                RollbackState::Merged,
+                                entry("merged", format!("{} merged the pull request on GitHub", pr.actor), pr.at),
+                            )
+                            .await?;
+                        self.audit(&pr.actor, "rollback.merge", format!("rollback/{}", rollback.id),
+                            serde_json::json!({"via": "github", "merge_commit": pr.merge_commit})).await?;
+                    }
+                    PullRequestAction::Closed if rollback.state.is_reviewable() => {
+                        self.cancel(rollback.id, &pr.actor, "github-pr-closed").await?;
+                    }
+                    _ => {}
+                }
+            }
+            Observation::Review(review) => {
+                let Some(rollback) = self.ledger.rollback_by_pr(review.pr_number).await? else {
+                    return Ok(());
+                };
+                match review.state {
+                    ReviewState::Approved => {
+                        if self.has_write_access(&review.reviewer).await? {
+                            match self.approve(rollback.id, &review.reviewer, "github-review").await {
+                                Ok(_) | Err(EngineError::Conflict(_)) => {}
+                                Err(e) => return Err(e),
+                            }
+                        } else {
+                            self.note(&rollback, &review.reviewer, "approval_ignored",
+                                format!("{} approved but has no write access; it does not count", review.reviewer)).await?;
+                        }
+                    }
+                    ReviewState::Dismissed => self.withdraw_approval(rollback.id, &review.reviewer).await?,
+                    _ => {}
+                }
+            }
+            Observation::Comment(comment) => {
+                let Some(rollback) = self.ledger.rollback_by_pr(comment.pr_number).await? else {
+                    return Ok(());
+                };
+                if !self.has_write_access(&comment.author).await? {
+                    self.note(&rollback, &comment.author, "command_ignored",
+                        format!("{} has no write access; `/rewind` commands from them are ignored", comment.author)).await?;
+                    return Ok(());
+                }
+                let result = match comment.command {
+                    ChatCommand::Merge => self.merge(rollback.id, &comment.author, "github-comment").await,
+                    ChatCommand::Cancel => self.cancel(rollback.id, &comment.author, "github-comment").await,
+                };
+                if let Err(EngineError::Conflict(why)) = &result {
+                    if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
+                        let _ = forge.comment(pr.number, &format!("rewind: {why}")).await;
+                    }
+                    return Ok(());
+                }
+                result?;
+            }
+            Observation::Push(push) if push.branch == self.settings.git.branch => {
+                self.check_holds(&push).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn has_write_access(&self, user: &str) -> Result<bool, EngineError> {
+        match self.forge.as_ref() {
+            Some(forge) => Ok(forge.has_write_access(user).await?),
+            None => Ok(false),
+        }
+    }
+
+    /// A push to `git.branch`: for every held app, does the new head bring
+    /// back the configuration or images the rollback removed?
+    async fn check_holds(&self, push: &PushEvent) -> Result<(), EngineError> {
+        let Some(after) = push.after.as_ref() else {
+            return Ok(());
+        };
+        let mut held_any = false;
+        let mut blocked = Vec::new();
+        for summary in self.ledger.list_apps().await? {
+            let app = summary.app;
+            let (Some(_), Some(path)) = (app.held_since, app.path.as_deref()) else {
+                continue;
+            };
+            let Some(rollback) = self
+                .ledger
+                .list_rollbacks(Some(&app.name), Some(RollbackState::Verified), 1)
+                .await?
+                .into_iter()
+                .next()
+            else {
+                continue;
+            };
+            held_any = true;
+            let snapshot = self.snapshot(after, path).await?;
+            let bad = &rollback.from;
+            let reintroduced: Vec<&String> = snapshot
+                .images
+                .iter()
+                .filter(|image| bad.images.contains(image) && !rollback.to.images.contains(image))
+                .collect();
+            let same_config = bad.config_hash.as_ref() == Some(&snapshot.config_hash);
+            if same_config || !reintroduced.is_empty() {
+                let what = if same_config {
+                    "the exact configuration that was rolled back".to_string()
+                } else {
+                    format!(
+                        "image(s) {} that were rolled back",
+                        reintroduced.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                self.note(
+                    &rollback,
+                    &push.pusher,
+                    "hold_violation",
+                    format!(
+                        "{} is held: commit {} pushed by {} brings back {what}",
+                        app.name,
+                        after.short(),
+                        push.pusher
+                    ),
+                )
+                .await?;
+                blocked.push(app.name.to_string());
+            }
+        }
+        if let (Some(forge), true) = (self.forge.as_ref(), held_any) {
+            let (state, description) = if blocked.is_empty() {
+                (StatusState::Success, "no held app is affected".to_string())
+            } else {
+                (
+                    StatusState::Failure,
+                    format!("brings back a rolled-back config of {}", blocked.join(", ")),
+                )
+            };
+            let url = format!("{}/", self.settings.server.public_url.trim_end_matches('/'));
+            forge
+                .set_commit_status(after, state, HOLD_STATUS_CONTEXT, &description, Some(&url))
+                .await?;
+        }
+        Ok(())
+    }
+}

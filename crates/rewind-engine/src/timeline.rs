@@ -1,0 +1,71 @@
+//! Timeline entries and audit-log lines: every step says what happened,
+//! who did it and why.
+
+use chrono::{DateTime, Utc};
+use rewind_domain::{Rollback, TimelineEntry};
+use rewind_ledger::AuditEntry;
+use serde_json::json;
+
+use crate::{Engine, EngineError};
+
+pub(crate) fn entry(event: &str, detail: impl Into<String>, at: DateTime<Utc>) -> TimelineEntry {
+    TimelineEntry {
+        at,
+        event: event.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Whether the rollback's timeline already says `event` happened: how
+/// steps that ran before a crash are recognized.
+pub(crate) fn has_event(rollback: &Rollback, event: &str) -> bool {
+    rollback.timeline.iter().any(|e| e.event == event)
+}
+
+impl Engine {
+    /// Appends to the audit log. A failure to audit fails the step: an
+    /// action that cannot be audited must not look done.
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: String,
+        detail: serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let trace_id = tracing::Span::current()
+            .id()
+            .map(|id| format!("{:x}", id.into_u64()));
+        self.ledger
+            .audit(&AuditEntry {
+                at: Utc::now(),
+                actor: actor.to_string(),
+                action: action.to_string(),
+                subject,
+                detail,
+                trace_id,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a timeline entry and the matching audit line.
+    pub(crate) async fn note(
+        &self,
+        rollback: &Rollback,
+        actor: &str,
+        event: &str,
+        detail: impl Into<String>,
+    ) -> Result<(), EngineError> {
+        let detail = detail.into();
+        self.ledger
+            .append_timeline(rollback.id, entry(event, detail.clone(), Utc::now()))
+            .await?;
+        self.audit(
+            actor,
+            &format!("rollback.{event}"),
+            format!("rollback/{}", rollback.id),
+            json!({"app": rollback.app, "detail": detail}),
+        )
+        .await
+    }
+}

@@ -1,0 +1,224 @@
+//! The clock: known-good promotion, verification of synced rollbacks, the
+//! end of holds, notes on alerts that resolved before a merge, and recovery
+//! of rollbacks whose next step was lost (a crash between two steps).
+//!
+//! Every function takes `now` so tests can move time without sleeping.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger};
+
+use crate::timeline::{entry, has_event};
+use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+
+/// How long a reviewable rollback may sit without a step before the ticker
+/// queues one again.
+const RECOVER_AFTER: ChronoDuration = ChronoDuration::seconds(30);
+
+impl Engine {
+    /// One pass of the clock.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let promoted = self
+            .ledger
+            .promote_known_good(now, self.settings.policy.healthy_for.get())
+            .await?;
+        for id in promoted {
+            self.release_hold_if_superseded(id).await?;
+        }
+        for state in [RollbackState::Merged, RollbackState::Synced] {
+            for rollback in self.ledger.list_rollbacks(None, Some(state), 500).await? {
+                self.check_verification(rollback, now).await?;
+            }
+        }
+        for state in [RollbackState::Proposed, RollbackState::PrOpen, RollbackState::Approved] {
+            for rollback in self.ledger.list_rollbacks(None, Some(state), 500).await? {
+                self.note_resolved_alert(&rollback).await?;
+                let stalled = matches!(state, RollbackState::Approved)
+                    || !has_event(&rollback, "pushed")
+                    || (self.forge.is_some() && rollback.pr.is_none());
+                if stalled && now - rollback.updated_at > RECOVER_AFTER {
+                    self.ledger
+                        .enqueue(
+                            ADVANCE_ROLLBACK,
+                            serde_json::json!({"rollback_id": rollback.id}),
+                            Some(format!("recover:{}", rollback.id)),
+                            now,
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// merged/synced → failed when the app degrades or the triggering alert
+    /// still fires after `verify_for`; synced → verified after `verify_for`
+    /// Healthy with the alert resolved.
+    async fn check_verification(&self, rollback: Rollback, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let Some(current) = self.ledger.current_deployment(&rollback.app).await? else {
+            return Ok(());
+        };
+        let synced = rollback.state == RollbackState::Synced;
+        if synced && current.health == Health::Degraded {
+            return self
+                .fail(
+                    &rollback,
+                    format!(
+                        "the app is Degraded at cluster revision {} after the rollback synced",
+                        current.cluster_revision
+                    ),
+                )
+                .await;
+        }
+        if !synced {
+            return Ok(());
+        }
+        let verify_for = ChronoDuration::from_std(self.settings.policy.verify_for.get())
+            .unwrap_or(ChronoDuration::MAX);
+        let healthy_long_enough = current.health == Health::Healthy
+            && current.healthy_since.is_some_and(|since| now - since >= verify_for);
+        if !healthy_long_enough {
+            return Ok(());
+        }
+        if self.trigger_still_firing(&rollback).await? {
+            let merged_at = rollback
+                .timeline
+                .iter()
+                .find(|e| e.event == "merged")
+                .map_or(rollback.updated_at, |e| e.at);
+            if now - merged_at >= verify_for {
+                return self
+                    .fail(
+                        &rollback,
+                        "the app is Healthy but the triggering alert still fires after policy.verify_for".into(),
+                    )
+                    .await;
+            }
+            return Ok(());
+        }
+        let rollback = self
+            .ledger
+            .transition_rollback(
+                rollback.id,
+                RollbackState::Synced,
+                RollbackState::Verified,
+                entry(
+                    "verified",
+                    format!(
+                        "Healthy for {} at cluster revision {} with the alert resolved; {} is now held",
+                        self.settings.policy.verify_for, current.cluster_revision, rollback.app
+                    ),
+                    now,
+                ),
+            )
+            .await?;
+        self.ledger.set_app_hold(&rollback.app, Some(now)).await?;
+        self.audit(
+            "rewind",
+            "rollback.verified",
+            format!("rollback/{}", rollback.id),
+            serde_json::json!({"app": rollback.app, "deployment": current.cluster_revision}),
+        )
+        .await?;
+        metrics::counter!("rewind_rollbacks_verified_total").increment(1);
+        self.say_outcome(&rollback, "verified: the app is healthy again and the alert resolved")
+            .await;
+        Ok(())
+    }
+
+    async fn trigger_still_firing(&self, rollback: &Rollback) -> Result<bool, EngineError> {
+        let Trigger::Alert { fingerprint, .. } = &rollback.trigger else {
+            return Ok(false);
+        };
+        Ok(self
+            .ledger
+            .firing_alerts(&rollback.app)
+            .await?
+            .iter()
+            .any(|a| &a.alert.fingerprint == fingerprint))
+    }
+
+    /// → failed, with the evidence.
+    pub(crate) async fn fail(&self, rollback: &Rollback, evidence: String) -> Result<(), EngineError> {
+        let rollback = self
+            .ledger
+            .transition_rollback(
+                rollback.id,
+                rollback.state,
+                RollbackState::Failed,
+                entry("failed", evidence.clone(), Utc::now()),
+            )
+            .await?;
+        self.audit(
+            "rewind",
+            "rollback.failed",
+            format!("rollback/{}", rollback.id),
+            serde_json::json!({"app": rollback.app, "evidence": evidence}),
+        )
+        .await?;
+        metrics::counter!("rewind_rollbacks_failed_total").increment(1);
+        self.say_outcome(&rollback, &format!("failed: {evidence}")).await;
+        Ok(())
+    }
+
+    /// Says the outcome on the PR (best effort).
+    async fn say_outcome(&self, rollback: &Rollback, outcome: &str) {
+        if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
+            if let Err(e) = forge.comment(pr.number, &format!("rewind: rollback {outcome}.")).await {
+                tracing::warn!(error = %e, "cannot comment the outcome on the pull request");
+            }
+        }
+        self.refresh_pull_request(rollback).await;
+    }
+
+    /// The triggering alert resolved before the merge: say so (once); the
+    /// proposal stays open for people to decide.
+    async fn note_resolved_alert(&self, rollback: &Rollback) -> Result<(), EngineError> {
+        let Trigger::Alert { fingerprint, alert_name, .. } = &rollback.trigger else {
+            return Ok(());
+        };
+        if has_event(rollback, "alert_resolved") {
+            return Ok(());
+        }
+        let alerts = self.ledger.alerts_for_app(&rollback.app, 50).await?;
+        let episodes: Vec<_> = alerts.iter().filter(|a| &a.alert.fingerprint == fingerprint).collect();
+        let resolved = !episodes.is_empty()
+            && episodes.iter().all(|a| a.alert.status == AlertStatus::Resolved);
+        if !resolved {
+            return Ok(());
+        }
+        let detail = format!("alert {alert_name} resolved before the merge; the proposal stays open for people to decide");
+        self.note(rollback, "alertmanager", "alert_resolved", detail.clone()).await?;
+        if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
+            let _ = forge.comment(pr.number, &format!("rewind: {detail}.")).await;
+        }
+        Ok(())
+    }
+
+    /// A deployment newer than the hold became known good: the hold ends.
+    async fn release_hold_if_superseded(&self, deployment_id: i64) -> Result<(), EngineError> {
+        let Some(deployment) = self.ledger.deployment(deployment_id).await? else {
+            return Ok(());
+        };
+        let Some(app) = self.ledger.get_app(&deployment.app).await? else {
+            return Ok(());
+        };
+        if let Some(held_since) = app.held_since {
+            if deployment.deployed_at > held_since {
+                self.release_hold(&app.name, "rewind", &format!(
+                    "cluster revision {} was verified healthy", deployment.cluster_revision
+                )).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an app's hold (an operator, or a newer healthy deployment).
+    pub async fn release_hold(&self, app: &AppName, who: &str, why: &str) -> Result<(), EngineError> {
+        if self.ledger.get_app(app).await?.is_none() {
+            return Err(EngineError::NotFound(format!("no app named {app:?}")));
+        }
+        self.ledger.set_app_hold(app, None).await?;
+        self.audit(who, "app.release_hold", format!("app/{app}"), serde_json::json!({"why": why}))
+            .await
+    }
+}

@@ -1,0 +1,121 @@
+//! The job loop and the ticker. Workers claim jobs from the ledger with a
+//! lease, run them, and complete, retry (with backoff) or give up; on
+//! shutdown they stop claiming and release what they hold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rewind_domain::RollbackId;
+use rewind_ledger::{Job, backoff, job_kind};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+
+/// Every job kind the engine runs.
+pub const JOB_KINDS: &[&str] = &[
+    ADVANCE_ROLLBACK,
+    job_kind::RESOLVE_DEPLOYMENT,
+    job_kind::ALERT_FIRED,
+    job_kind::FORGE_EVENT,
+];
+
+/// How long a claimed job is ours before another worker may take it over.
+const LEASE: Duration = Duration::from_secs(300);
+
+impl Engine {
+    /// Runs one job.
+    pub async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
+        let field = |name: &str| job.payload.get(name).cloned().unwrap_or_default();
+        let int = |name: &str| {
+            field(name)
+                .as_i64()
+                .ok_or_else(|| EngineError::Invalid(format!("job {} has no {name}", job.id)))
+        };
+        match job.kind.as_str() {
+            ADVANCE_ROLLBACK => {
+                let id: RollbackId = serde_json::from_value(field("rollback_id"))
+                    .map_err(|e| EngineError::Invalid(format!("job {}: {e}", job.id)))?;
+                self.advance(id).await
+            }
+            job_kind::RESOLVE_DEPLOYMENT => self.resolve_deployment(int("deployment_id")?).await,
+            job_kind::ALERT_FIRED => self.alert_fired(int("alert_id")?).await,
+            job_kind::FORGE_EVENT => self.forge_event(int("forge_event_id")?).await,
+            other => Err(EngineError::Invalid(format!("unknown job kind {other:?}"))),
+        }
+    }
+
+    /// Claims and runs jobs until there are none due; answers how many ran.
+    pub async fn drain(&self) -> Result<usize, EngineError> {
+        let mut ran = 0;
+        while let Some(job) = self
+            .ledger
+            .claim(&self.worker_id, JOB_KINDS, LEASE, Utc::now())
+            .await?
+        {
+            self.finish(&job, self.run_job(&job).await).await?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    async fn finish(&self, job: &Job, result: Result<(), EngineError>) -> Result<(), EngineError> {
+        match result {
+            Ok(()) => self.ledger.complete(job.id, &self.worker_id).await?,
+            Err(e) => {
+                let permanent = matches!(
+                    e,
+                    EngineError::Invalid(_) | EngineError::NotFound(_) | EngineError::Refused(_)
+                );
+                tracing::warn!(job.id = job.id, job.kind = %job.kind, error = %e, permanent, "job failed");
+                let retry_at = (!permanent).then(|| {
+                    Utc::now()
+                        + chrono::Duration::from_std(backoff(job.attempts))
+                            .unwrap_or(chrono::Duration::seconds(60))
+                });
+                self.ledger
+                    .fail(job.id, &self.worker_id, &e.to_string(), retry_at)
+                    .await?;
+            }
+        }
+        metrics::counter!("rewind_jobs_run_total", "kind" => job.kind.clone()).increment(1);
+        Ok(())
+    }
+}
+
+/// Runs jobs until `cancel` fires, then releases this worker's claims.
+/// `wake` is notified when new work was recorded, so jobs start at once.
+pub async fn run_worker(
+    engine: Arc<Engine>,
+    wake: Arc<tokio::sync::Notify>,
+    cancel: CancellationToken,
+    poll: Duration,
+) {
+    while !cancel.is_cancelled() {
+        if let Err(e) = engine.drain().await {
+            tracing::warn!(error = %e, "job loop error");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+    match engine.ledger.release(&engine.worker_id).await {
+        Ok(n) => tracing::info!(jobs.released = n, "worker stopped"),
+        Err(e) => tracing::warn!(error = %e, "cannot release jobs on shutdown"),
+    }
+}
+
+/// Runs the clock every `every` until `cancel` fires.
+pub async fn run_ticker(engine: Arc<Engine>, cancel: CancellationToken, every: Duration) {
+    loop {
+        if let Err(e) = engine.tick(Utc::now()).await {
+            tracing::warn!(error = %e, "tick failed");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}

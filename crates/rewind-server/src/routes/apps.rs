@@ -1,0 +1,62 @@
+//! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/history`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use rewind_config::Role;
+use rewind_domain::AppName;
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Apps with their current and known-good deployments.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let apps = state.ledger().list_apps().await?;
+    let body = apps
+        .into_iter()
+        .map(|summary| {
+            let mut app = serde_json::to_value(&summary.app).unwrap_or_default();
+            if let Some(obj) = app.as_object_mut() {
+                obj.insert(
+                    "current".into(),
+                    serde_json::to_value(&summary.current).unwrap_or_default(),
+                );
+                obj.insert(
+                    "known_good".into(),
+                    serde_json::to_value(&summary.known_good).unwrap_or_default(),
+                );
+            }
+            app
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(body)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+/// Largest page of history one request may ask for.
+const MAX_HISTORY: u32 = 1000;
+
+/// Deployments of an app, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<rewind_domain::Deployment>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let app = AppName::new(app)?;
+    if state.ledger().get_app(&app).await?.is_none() {
+        return Err(ApiError::not_found(format!("no app named {app:?}")));
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_HISTORY);
+    Ok(Json(state.ledger().history(&app, limit).await?))
+}

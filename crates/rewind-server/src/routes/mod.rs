@@ -1,0 +1,7 @@
+//! One module per area of the HTTP surface.
+
+pub mod apps;
+pub mod health;
+pub mod rollbacks;
+pub mod ui;
+pub mod webhooks;

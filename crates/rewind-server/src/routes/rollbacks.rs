@@ -1,0 +1,197 @@
+//! The rollback API: propose (`POST /api/v1/apps/{app}/rollbacks`), list,
+//! show, approve, merge, cancel; and releasing an app's hold.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rewind_config::Role;
+use rewind_domain::{AppName, Rollback, RollbackId, RollbackState, Trigger};
+use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Parses a JSON body, naming the offending field on error.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ApiError::bad_request(format!("{field}: {}", e.into_inner()))
+    })
+}
+
+fn app_name(raw: String) -> Result<AppName, ApiError> {
+    Ok(AppName::new(raw)?)
+}
+
+fn rollback_id(raw: &str) -> Result<RollbackId, ApiError> {
+    raw.parse().map_err(|e: rewind_domain::DomainError| ApiError::bad_request(e.to_string()))
+}
+
+/// Refusals carry the existing rollback when there is one.
+fn engine_error(e: EngineError) -> Response {
+    match e {
+        EngineError::Refused(refusal) => {
+            let status =
+                StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
+            let mut body = json!({"error": refusal.code(), "detail": refusal.reason()});
+            if let Some(existing) = refusal.existing() {
+                body["rollback"] = serde_json::to_value(existing).unwrap_or_default();
+            }
+            (status, Json(body)).into_response()
+        }
+        other => ApiError::from(other).into_response(),
+    }
+}
+
+pub async fn propose(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        caller.require(Role::Operator)?;
+        let app = app_name(app)?;
+        let request: ProposeRequest = parse_json(&body)?;
+        Ok::<_, ApiError>((app, request))
+    }
+    .await;
+    let (app, request) = match result {
+        Ok(ok) => ok,
+        Err(e) => return e.into_response(),
+    };
+    let trigger = Trigger::Manual {
+        caller: caller.name.clone(),
+    };
+    match state.engine().propose(&app, request, trigger, &caller.name).await {
+        Ok(ProposeOutcome::Proposed(rollback)) => {
+            state.0.wake.notify_waiters();
+            (StatusCode::CREATED, Json(*rollback)).into_response()
+        }
+        Ok(ProposeOutcome::Preview(rollback)) => (StatusCode::OK, Json(*rollback)).into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    app: Option<String>,
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Rollback>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let app = query.app.filter(|a| !a.is_empty()).map(app_name).transpose()?;
+    let rollback_state = query
+        .state
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<RollbackState>())
+        .transpose()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        state
+            .ledger()
+            .list_rollbacks(app.as_ref(), rollback_state, limit)
+            .await?,
+    ))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Rollback>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let id = rollback_id(&id)?;
+    state
+        .ledger()
+        .rollback(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    review(state, caller, id, Role::Approver, "approve").await
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    review(state, caller, id, Role::Approver, "merge").await
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    review(state, caller, id, Role::Operator, "cancel").await
+}
+
+async fn review(state: AppState, caller: Caller, id: String, role: Role, action: &str) -> Response {
+    if let Err(e) = caller.require(role) {
+        return e.into_response();
+    }
+    let id = match rollback_id(&id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let engine = state.engine();
+    let result = match action {
+        "approve" => engine.approve(id, &caller.name, "api").await,
+        "merge" => engine.merge(id, &caller.name, "api").await,
+        _ => engine.cancel(id, &caller.name, "api").await,
+    };
+    match result {
+        Ok(rollback) => {
+            state.0.wake.notify_waiters();
+            (StatusCode::OK, Json(rollback)).into_response()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/apps/{app}/release`: ends an app's hold.
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Operator)?;
+    let app = app_name(app)?;
+    let request: ReleaseRequest = if body.is_empty() {
+        ReleaseRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let why = request.reason.unwrap_or_else(|| "released by an operator".into());
+    state.engine().release_hold(&app, &caller.name, &why).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

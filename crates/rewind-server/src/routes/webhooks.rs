@@ -1,0 +1,97 @@
+//! `POST /webhooks/{argocd,flux,alertmanager,github}`: raw headers and
+//! bytes go to `rewind-ingest` (verify, then parse); the observations are
+//! recorded in one transaction with the delivery's idempotency key; the
+//! answer is `202 {"accepted": N, "ignored": M}`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use rewind_ingest::{IngestError, WebhookSource};
+use rewind_ledger::{Delivery, DeliveryOutcome};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::metrics::webhook_delivery;
+use crate::state::AppState;
+
+pub async fn argocd(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Argocd, request).await
+}
+
+pub async fn flux(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Flux, request).await
+}
+
+pub async fn alertmanager(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Alertmanager, request).await
+}
+
+pub async fn github(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Github, request).await
+}
+
+#[tracing::instrument(skip_all, fields(webhook.source = source.as_str()))]
+async fn receive(
+    State(state): State<AppState>,
+    source: WebhookSource,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let name = source.as_str();
+    let (parts, body) = request.into_parts();
+    let max = state.settings().server.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        webhook_delivery(name, "rejected");
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload too large",
+            format!("the body is larger than server.max_body_bytes ({max} bytes)"),
+        )
+    })?;
+    let parsed = rewind_ingest::ingest(source, &parts.headers, &bytes, &state.0.ingest)
+        .map_err(|e| {
+            webhook_delivery(name, "rejected");
+            ingest_error(&e)
+        })?;
+    let accepted = parsed.observations.len();
+    let ignored = parsed.ignored;
+    let delivery = Delivery {
+        source: name.to_string(),
+        key: parsed.delivery_key,
+        received_at: Utc::now(),
+        observations: parsed.observations,
+    };
+    let outcome = state.0.deliveries.record(delivery).await.map_err(|e| {
+        webhook_delivery(name, "unavailable");
+        // The sender retries on 503; nothing was written.
+        ApiError::unavailable(format!("cannot record the delivery now: {e}"))
+    })?;
+    let duplicate = matches!(outcome, DeliveryOutcome::Duplicate);
+    if let DeliveryOutcome::Recorded { jobs, .. } = outcome {
+        if jobs > 0 {
+            state.0.wake.notify_waiters();
+        }
+    }
+    webhook_delivery(name, if duplicate { "duplicate" } else { "recorded" });
+    tracing::info!(accepted, ignored, duplicate, "webhook delivery");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": accepted, "ignored": ignored, "duplicate": duplicate})),
+    ))
+}
+
+fn ingest_error(e: &IngestError) -> ApiError {
+    match e {
+        IngestError::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
+        IngestError::UnsupportedMediaType(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type", e.to_string())
+        }
+        IngestError::Malformed { field, detail } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed body",
+            format!("{field}: {detail}"),
+        ),
+    }
+}
+

@@ -1,0 +1,321 @@
+//! Commands that talk to a running rewind over its HTTP API and print tables
+//! (or JSON with `--output json`).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+/// How to reach the service.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Base URL of the rewind service.
+    #[arg(long, env = "REWIND_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// API token (`[[api.tokens]]`).
+    #[arg(long, env = "REWIND_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsArgs {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// App name (`namespace/name` or `name`).
+    app: String,
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// App name.
+    app: String,
+    /// Roll back to this cluster revision.
+    #[arg(long, conflicts_with = "to_commit")]
+    to_revision: Option<i64>,
+    /// Roll back to this commit.
+    #[arg(long)]
+    to_commit: Option<String>,
+    /// Why: shown in the pull request and the audit log.
+    #[arg(long, default_value = "requested from the command line")]
+    reason: String,
+    /// Show the proposal without pushing or recording anything.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbacksArgs {
+    #[arg(long)]
+    app: Option<String>,
+    #[arg(long)]
+    state: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Rollback id.
+    id: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// A response the contract defines as a refusal: exit code 3.
+struct Refused(String);
+
+fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}
+
+fn call(
+    remote: &Remote,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Result<Value, Refused>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let url = format!("{}{}", remote.server.trim_end_matches('/'), path);
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        let mut request = client.request(method, &url);
+        if let Some(token) = &remote.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach rewind at {}", remote.server))?;
+        let status = response.status();
+        let text = response.text().await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok(Ok(value));
+        }
+        let reason = value
+            .get("detail")
+            .or_else(|| value.get("error"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        if status.as_u16() == 409 || status.as_u16() == 429 {
+            return Ok(Err(Refused(reason)));
+        }
+        bail!("{} {}: {reason}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    })
+}
+
+fn finish(remote: &Remote, result: Result<Value, Refused>, table: fn(&Value)) -> ExitCode {
+    match result {
+        Ok(value) => {
+            match remote.output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                ),
+                Output::Table => table(&value),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Refused(reason)) => {
+            eprintln!("refused: {reason}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("-")
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+fn apps_table(value: &Value) {
+    println!(
+        "{:<32} {:<12} {:<10} {:<12} {:<10}",
+        "APP", "CLUSTER", "CURRENT", "HEALTH", "KNOWN-GOOD"
+    );
+    for app in value.as_array().into_iter().flatten() {
+        let rev = |p: &str| {
+            app.pointer(p)
+                .and_then(Value::as_i64)
+                .map_or("-".to_string(), |n| n.to_string())
+        };
+        println!(
+            "{:<32} {:<12} {:<10} {:<12} {:<10}",
+            s(app, "/name"),
+            s(app, "/cluster"),
+            rev("/current/cluster_revision"),
+            s(app, "/current/health"),
+            rev("/known_good/cluster_revision"),
+        );
+    }
+}
+
+fn history_table(value: &Value) {
+    println!(
+        "{:<8} {:<9} {:<12} {:<11} {:<26} IMAGES",
+        "REV", "COMMIT", "HEALTH", "KNOWN-GOOD", "DEPLOYED"
+    );
+    for d in value.as_array().into_iter().flatten() {
+        let images: Vec<&str> = d
+            .get("images")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "{:<8} {:<9} {:<12} {:<11} {:<26} {}",
+            d.get("cluster_revision").and_then(Value::as_i64).unwrap_or(0),
+            short(s(d, "/commit")),
+            s(d, "/health"),
+            d.get("known_good").and_then(Value::as_bool).unwrap_or(false),
+            s(d, "/deployed_at"),
+            images.join(",")
+        );
+    }
+}
+
+fn rollback_table(r: &Value) {
+    println!("rollback  {}", s(r, "/id"));
+    println!("app       {}", s(r, "/app"));
+    println!("state     {}", s(r, "/state"));
+    println!(
+        "from      {} (cluster revision {})",
+        short(s(r, "/from/commit")),
+        r.pointer("/from/cluster_revision").unwrap_or(&Value::Null)
+    );
+    println!(
+        "to        {} (cluster revision {})",
+        short(s(r, "/to/commit")),
+        r.pointer("/to/cluster_revision").unwrap_or(&Value::Null)
+    );
+    println!("reason    {}", s(r, "/reason"));
+    println!("branch    {}", s(r, "/branch"));
+    if let Some(url) = r.pointer("/pr/url").and_then(Value::as_str) {
+        println!("pr        {url}");
+    }
+    let risks = r.get("risks").and_then(Value::as_array);
+    match risks {
+        Some(risks) if !risks.is_empty() => {
+            println!("risks");
+            for risk in risks {
+                println!("  {:<14} {}", s(risk, "/code"), s(risk, "/detail"));
+            }
+        }
+        _ => println!("risks     none"),
+    }
+    if let Some(text) = r.pointer("/diff/text").and_then(Value::as_str) {
+        if !text.is_empty() {
+            println!("\n{text}");
+        }
+    }
+    println!("timeline");
+    for entry in r.get("timeline").and_then(Value::as_array).into_iter().flatten() {
+        println!(
+            "  {}  {:<16} {}",
+            s(entry, "/at"),
+            s(entry, "/event"),
+            s(entry, "/detail")
+        );
+    }
+}
+
+fn rollbacks_table(value: &Value) {
+    println!(
+        "{:<38} {:<28} {:<10} {:<9} {:<9} CREATED",
+        "ID", "APP", "STATE", "FROM", "TO"
+    );
+    for r in value.as_array().into_iter().flatten() {
+        println!(
+            "{:<38} {:<28} {:<10} {:<9} {:<9} {}",
+            s(r, "/id"),
+            s(r, "/app"),
+            s(r, "/state"),
+            short(s(r, "/from/commit")),
+            short(s(r, "/to/commit")),
+            s(r, "/created_at")
+        );
+    }
+}
+
+pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
+    let result = call(&args.remote, reqwest::Method::GET, "/api/v1/apps", None)?;
+    Ok(finish(&args.remote, result, apps_table))
+}
+
+pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let path = format!("/api/v1/apps/{}/history?limit={}", encode(&args.app), args.limit);
+    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(&args.remote, result, history_table))
+}
+
+pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
+    let mut body = json!({"reason": args.reason, "dry_run": args.dry_run});
+    if let Some(n) = args.to_revision {
+        body["to_revision"] = json!(n);
+    }
+    if let Some(sha) = &args.to_commit {
+        body["to_commit"] = json!(sha);
+    }
+    let path = format!("/api/v1/apps/{}/rollbacks", encode(&args.app));
+    let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
+    Ok(finish(&args.remote, result, rollback_table))
+}
+
+pub fn rollbacks(args: RollbacksArgs) -> anyhow::Result<ExitCode> {
+    let mut query = Vec::new();
+    if let Some(app) = &args.app {
+        query.push(format!("app={}", encode(app)));
+    }
+    if let Some(state) = &args.state {
+        query.push(format!("state={}", encode(state)));
+    }
+    let path = format!("/api/v1/rollbacks?{}", query.join("&"));
+    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(&args.remote, result, rollbacks_table))
+}
+
+pub fn show(args: IdArgs) -> anyhow::Result<ExitCode> {
+    let path = format!("/api/v1/rollbacks/{}", encode(&args.id));
+    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(&args.remote, result, rollback_table))
+}
+
+pub fn act(args: IdArgs, action: &str) -> anyhow::Result<ExitCode> {
+    let path = format!("/api/v1/rollbacks/{}/{action}", encode(&args.id));
+    let result = call(&args.remote, reqwest::Method::POST, &path, Some(json!({})))?;
+    Ok(finish(&args.remote, result, rollback_table))
+}

@@ -1,0 +1,154 @@
+//! The `rewind` binary as people run it: `serve` on a minimal config file
+//! (SQLite created, `/readyz` and `/metrics` answer, SIGTERM stops it
+//! cleanly), unknown keys refused by name, `config default`, the offline
+//! exit codes, and `demo` end to end.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn rewind() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rewind"));
+    command.env_remove("REWIND_CONFIG").env("RUST_LOG", "info");
+    command
+}
+
+/// Starts `rewind serve` and returns it with its URL, read from the log
+/// line that announces it (the listener is bound before that line).
+fn serve(config: &std::path::Path, dir: &std::path::Path) -> (Child, String) {
+    let mut child = rewind()
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("rewind serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("rewind serve exited before serving")
+            .expect("read log");
+        if let Some(rest) = line.split("server.url=").nth(1) {
+            break rest.split_whitespace().next().unwrap_or("").trim_matches('"').to_string();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    })
+}
+
+#[test]
+fn serve_with_a_minimal_config_creates_its_database_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("gitops.git");
+    let config = dir.path().join("rewind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://data/rewind.db\"\n[git]\nurl = \"{}\"\ncache_dir = \"cache\"\n",
+            remote.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, url) = serve(&config, dir.path());
+    assert!(dir.path().join("data/rewind.db").exists(), "SQLite database created");
+    assert!(remote.join("HEAD").exists(), "local repository created");
+    let (status, body) = get(&format!("{url}/readyz"));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&format!("{url}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains("rewind_http_requests_total"), "{body}");
+    assert!(body.contains("rewind_rollbacks"), "{body}");
+    let (status, _) = get(&format!("{url}/healthz"));
+    assert_eq!(status, 200);
+
+    // SIGTERM: a graceful stop, exit code 0.
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_unknown_key_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rewind.toml");
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\nlisten_port = 80\n").unwrap();
+    let output = rewind().args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server.listen_port"), "{stderr}");
+    assert!(stderr.contains("rewind.toml"), "{stderr}");
+}
+
+#[test]
+fn config_default_prints_the_commented_defaults_and_show_redacts() {
+    let output = rewind().args(["config", "default"]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("max_rollbacks_per_hour = 2") && text.contains("# "), "{text}");
+
+    let output = rewind()
+        .args(["config", "show"])
+        .env("REWIND__WEBHOOKS__ARGOCD_TOKEN", "very-secret-token")
+        .env("REWIND__DATABASE__URL", "postgres://rewind:db-password@db/rewind")
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("very-secret-token") && !text.contains("db-password"), "{text}");
+    assert!(text.contains("argocd_token"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = rewind().args(["undo"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = rewind().args(["no-such-command"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn demo_proposes_a_rollback_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = rewind()
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("rewind proposes rollback"), "{stdout}");
+    assert!(stdout.contains("v1.4.1"), "the diff names the image going back: {stdout}");
+    assert!(stdout.contains("/ui/rollbacks/"), "{stdout}");
+}
