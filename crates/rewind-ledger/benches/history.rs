@@ -105,7 +105,10 @@ async fn run(label: &str, db: TestDatabase, deployments: i64, calls: i64) {
         let rev = revisions[i as usize];
         let l = &l;
         async move {
-            l.deployment(rev).await.expect("deployment").expect("a deployment");
+            l.deployment(rev)
+                .await
+                .expect("deployment")
+                .expect("a deployment");
         }
     })
     .await;

@@ -25,7 +25,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
 
 use crate::LedgerError;
-use crate::error::classify;
+use crate::error::{classify, connection_error};
 
 /// Which SQL dialect a query runs in, for the few statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,7 +409,7 @@ impl Pools {
             }
             Pools::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
         }
-        .map_err(classify)
+        .map_err(connection_error)
     }
 
     pub(crate) async fn read(&self) -> Result<Pooled, LedgerError> {
@@ -417,7 +417,7 @@ impl Pools {
             Pools::Sqlite { read, .. } => read.acquire().await.map(Pooled::Sqlite),
             Pools::Postgres(pool) => pool.acquire().await.map(Pooled::Postgres),
         }
-        .map_err(classify)
+        .map_err(connection_error)
     }
 
     pub(crate) fn dialect(&self) -> Dialect {

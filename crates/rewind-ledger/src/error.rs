@@ -112,3 +112,13 @@ pub(crate) fn classify(err: sqlx::Error) -> LedgerError {
         _ => LedgerError::Database(Arc::new(err)),
     }
 }
+
+/// An error while getting a connection or starting a transaction: whatever
+/// the server said (too many clients, database not accepting connections,
+/// a killed session), nothing was written and a later try may work.
+pub(crate) fn connection_error(err: sqlx::Error) -> LedgerError {
+    match classify(err) {
+        LedgerError::Database(e) => LedgerError::Unavailable(e),
+        other => other,
+    }
+}

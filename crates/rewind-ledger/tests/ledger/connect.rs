@@ -67,3 +67,67 @@ async fn postgres_reports_its_backend() {
         db.cleanup().await;
     }
 }
+
+/// The database goes away under a connected ledger: calls fail with
+/// `Unavailable` (the server's `503`), nothing is half-written, and the
+/// ledger recovers when the database is back.
+#[tokio::test]
+async fn postgres_going_away_is_unavailable_and_recoverable() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let admin = std::env::var(rewind_ledger::testing::POSTGRES_URL_VAR).unwrap();
+    let dbname = db.url().rsplit('/').next().unwrap().to_owned();
+    let h = db.connect().await;
+    let l = h.ledger.clone();
+    l.record_delivery(delivery("argocd", "before", vec![argo("shop", 1, 1, 0)]))
+        .await
+        .unwrap();
+
+    let admin_sql = |statement: String| {
+        let admin = admin.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    admin_sql(format!(
+        "ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"
+    ))
+    .await;
+    admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}'"
+    ))
+    .await;
+
+    let err = l
+        .record_delivery(delivery("argocd", "during", vec![argo("shop", 2, 2, 10)]))
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    let err = l.ping().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+
+    admin_sql(format!(
+        "ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"
+    ))
+    .await;
+    l.ping().await.unwrap();
+    let history = l.history(&name("shop"), 10).await.unwrap();
+    assert_eq!(history.len(), 1, "the failed delivery left nothing behind");
+    // The sender's retry is recorded, not taken for a duplicate.
+    let retried = l
+        .record_delivery(delivery("argocd", "during", vec![argo("shop", 2, 2, 10)]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        retried,
+        rewind_ledger::DeliveryOutcome::Recorded { .. }
+    ));
+    drop((l, h));
+    db.cleanup().await;
+}

@@ -9,5 +9,6 @@ mod deliveries;
 mod deployments;
 mod fixtures;
 mod jobs;
+mod module_docs;
 mod properties;
 mod rollbacks;
