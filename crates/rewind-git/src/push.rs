@@ -124,3 +124,68 @@ impl GitRepo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+    use crate::GitSettings;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn a_push_that_is_not_a_fast_forward_is_rejected_never_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("remote.git");
+        let work = dir.path().join("work");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+        );
+        git(dir.path(), &["init", "-q", "-b", "main", "work"]);
+        std::fs::write(work.join("a.txt"), "a\n").unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "a"]);
+        git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
+
+        let cache = tempfile::tempdir().unwrap();
+        let settings =
+            GitSettings::new(format!("file://{}", remote.display()), "main", cache.path());
+        let mut repo = GitRepo::open(settings).unwrap();
+        let a = repo.fetch().unwrap();
+
+        // Someone else moves main; the cache does not know yet.
+        std::fs::write(work.join("b.txt"), "b\n").unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "b"]);
+        git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
+        let b = git(&work, &["rev-parse", "HEAD"]);
+
+        // A commit built on the stale head must not replace theirs.
+        let parent = repo.commit(&a).unwrap();
+        let tree = parent.tree().unwrap();
+        let stale = repo.write_commit("stale", &tree, &[&parent]).unwrap();
+        drop((tree, parent));
+        let err = repo.push_ref(oid(&stale).unwrap(), "main").unwrap_err();
+        assert!(matches!(err, GitError::PushRejected { .. }), "{err}");
+        assert_eq!(git(&remote, &["rev-parse", "main"]), b);
+    }
+}
