@@ -14,7 +14,7 @@ use crate::inputs::{AppInputs, app_inputs};
 use crate::node::{Node, shorten};
 use crate::parse::MAX_FILE_BYTES;
 use crate::render::{Object, ObjectId, Rendered, images_of, render};
-use crate::source::TreeSource;
+use crate::source::{CachedTree, TreeSource};
 
 /// Field changes listed per object before the rest is summarised.
 const MAX_FIELDS_PER_OBJECT: usize = 200;
@@ -205,6 +205,8 @@ pub fn compare(
     to: &dyn TreeSource,
     app_path: &str,
 ) -> Result<Comparison, ManifestError> {
+    let (from, to) = (CachedTree::new(from), CachedTree::new(to));
+    let (from, to): (&dyn TreeSource, &dyn TreeSource) = (&from, &to);
     let from_inputs = app_inputs(from, app_path)?;
     let to_inputs = app_inputs(to, app_path)?;
     let from_rendered = render(from, app_path)?;

@@ -15,7 +15,7 @@ use crate::node::Node;
 use crate::path;
 use crate::render::{Object, render};
 use crate::risk::{is_migration_file, is_migration_job, is_mutable_image, low_history_limits};
-use crate::source::{EntryKind, TreeSource};
+use crate::source::{CachedTree, EntryKind, TreeSource};
 
 /// Directory depth the app discovery walks to.
 const MAX_DISCOVERY_DEPTH: usize = 16;
@@ -96,6 +96,8 @@ pub fn doctor(
 
 /// The findings of one app.
 pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, ManifestError> {
+    let cached = CachedTree::new(src);
+    let src: &dyn TreeSource = &cached;
     let inputs = app_inputs(src, app)?;
     let rendered = render(src, app)?;
     let mut findings: Vec<Finding> = inputs.warnings.clone();

@@ -13,13 +13,15 @@ use crate::kustomization::KUSTOMIZATION_NAMES;
 use crate::node::{Node, encode_bytes};
 use crate::parse::{is_yaml_path, parse_documents};
 use crate::path;
-use crate::source::{EntryKind, TreeSource};
+use crate::source::{CachedTree, EntryKind, TreeSource};
 
 /// The first bytes hashed: names the algorithm version.
 pub const HASH_VERSION_TAG: &[u8] = b"rewind-config-hash/v1\n";
 
 /// The config hash of the app at `app_path`.
 pub fn config_hash(src: &dyn TreeSource, app_path: &str) -> Result<ConfigHash, ManifestError> {
+    let cached = CachedTree::new(src);
+    let src = &cached;
     let inputs = app_inputs(src, app_path)?;
     hash_inputs(src, &inputs)
 }
@@ -124,7 +126,7 @@ fn in_chart_templates(
             let is_chart = match cache.get(&chart) {
                 Some(known) => *known,
                 None => {
-                    let found = src.read_file(&path::child(&chart, "Chart.yaml"))?.is_some();
+                    let found = src.kind(&path::child(&chart, "Chart.yaml"))?.is_some();
                     cache.insert(chart, found);
                     found
                 }

@@ -11,7 +11,7 @@ use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
 use crate::kustomization::{self, Kustomization};
 use crate::path;
-use crate::source::{EntryKind, TreeSource};
+use crate::source::{CachedTree, EntryKind, TreeSource};
 
 /// Directory depth beyond which a walk stops (a finding says so).
 const MAX_WALK_DEPTH: usize = 64;
@@ -65,22 +65,12 @@ impl AppInputs {
             walk(src, dir, 0, &mut out)?;
         }
         for file in &self.files {
-            if src.read_file(file)?.is_some() {
-                // A symlink reads as its target text; the listing of its
-                // directory tells which it is.
-                let kind = src
-                    .list_dir(path::parent(file))?
-                    .and_then(|entries| {
-                        entries
-                            .into_iter()
-                            .find(|e| e.name == path::file_name(file))
-                            .map(|e| e.kind)
-                    })
-                    .unwrap_or(EntryKind::File);
-                out.push(InputEntry {
+            match src.kind(file)? {
+                None | Some(EntryKind::Dir) => {}
+                Some(kind) => out.push(InputEntry {
                     path: file.clone(),
                     kind,
-                });
+                }),
             }
         }
         out.sort();
@@ -111,10 +101,10 @@ fn walk(
 
 /// The inputs of the app at `app_path`.
 pub fn app_inputs(src: &dyn TreeSource, app_path: &str) -> Result<AppInputs, ManifestError> {
+    let cached = CachedTree::new(src);
+    let src = &cached;
     let app_path = normalize_app_path(app_path)?;
-    if app_path.is_empty() {
-        // The whole repository is an app (a single-app repo).
-    } else if src.list_dir(&app_path)?.is_none() {
+    if src.kind(&app_path)? != Some(EntryKind::Dir) {
         return Err(ManifestError::AppNotFound { path: app_path });
     }
     let mut inputs = AppInputs {
@@ -180,7 +170,7 @@ fn follow(
             continue;
         }
         let target = resolve(reference)?;
-        if src.list_dir(&target)?.is_some() {
+        if src.kind(&target)? == Some(EntryKind::Dir) {
             inputs.dirs.insert(target.clone());
             if seen.insert(target.clone()) {
                 queue.push_back(target);
@@ -209,7 +199,7 @@ fn follow(
     }
     if let Some(home) = k.chart_home() {
         let target = resolve(home)?;
-        if src.list_dir(&target)?.is_some() {
+        if src.kind(&target)? == Some(EntryKind::Dir) {
             inputs.dirs.insert(target);
         }
     }
@@ -223,7 +213,7 @@ fn note_file(
     reference: &str,
     inputs: &mut AppInputs,
 ) -> Result<(), ManifestError> {
-    if src.read_file(target)?.is_none() && src.list_dir(target)?.is_none() {
+    if src.kind(target)?.is_none() {
         inputs.warnings.push(Finding::warning(
             FindingCode::MissingPath,
             &k.file,

@@ -49,4 +49,4 @@ pub use inputs::{AppInputs, app_inputs};
 pub use node::Node;
 pub use render::{Object, ObjectId, Rendered, images, render};
 pub use risk::rollback_risks;
-pub use source::{DirEntry, EntryKind, MemoryTree, SourceError, TreeSource};
+pub use source::{CachedTree, DirEntry, EntryKind, MemoryTree, SourceError, TreeSource};

@@ -20,7 +20,7 @@ use crate::node::Node;
 use crate::parse::{is_yaml_path, parse_documents};
 use crate::patch;
 use crate::path;
-use crate::source::{EntryKind, TreeSource};
+use crate::source::{CachedTree, EntryKind, TreeSource};
 
 /// How deep kustomizations may nest before rendering stops.
 const MAX_NESTING: usize = 32;
@@ -90,8 +90,10 @@ pub struct Rendered {
 
 /// Renders the app at `app_path`.
 pub fn render(src: &dyn TreeSource, app_path: &str) -> Result<Rendered, ManifestError> {
+    let cached = CachedTree::new(src);
+    let src = &cached;
     let app_path = crate::inputs::normalize_app_path(app_path)?;
-    if !app_path.is_empty() && src.list_dir(&app_path)?.is_none() {
+    if src.kind(&app_path)? != Some(EntryKind::Dir) {
         return Err(ManifestError::AppNotFound { path: app_path });
     }
     let mut renderer = Renderer {
@@ -273,7 +275,7 @@ impl Renderer<'_> {
                 continue;
             }
             let target = self.resolve(k, reference)?;
-            if self.src.list_dir(&target)?.is_some() {
+            if self.src.kind(&target)? == Some(EntryKind::Dir) {
                 objects.extend(self.render_dir(&target)?);
             } else {
                 objects.extend(self.load_objects(&target)?);

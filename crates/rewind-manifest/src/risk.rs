@@ -11,7 +11,7 @@ use crate::error::ManifestError;
 use crate::inputs::app_inputs;
 use crate::path;
 use crate::render::{Object, ObjectId};
-use crate::source::TreeSource;
+use crate::source::{CachedTree, TreeSource};
 
 /// Items named in a detail before "and N more".
 const MAX_NAMED: usize = 3;
@@ -25,6 +25,8 @@ pub fn rollback_risks(
     app_path: &str,
     other_apps: &[(String, String)],
 ) -> Result<Vec<Risk>, ManifestError> {
+    let current = CachedTree::new(current);
+    let current: &dyn TreeSource = &current;
     let comparison = compare(current, target, app_path)?;
     let mut risks = Vec::new();
     risks.extend(migration(&comparison));

@@ -4,7 +4,9 @@
 //! [`TreeSource`]; `rewind-git` implements it over a `git2::Tree`, and tests
 //! use [`MemoryTree`].
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 /// What kind of entry a directory listing holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +54,102 @@ pub trait TreeSource {
     /// has one. Lets callers compare subtrees without reading them.
     fn object_id(&self, _path: &str) -> Result<Option<String>, SourceError> {
         Ok(None)
+    }
+
+    /// What `path` is, or `None` when it is missing. The default looks the
+    /// name up in the parent's listing.
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>, SourceError> {
+        let path = path.trim_matches('/');
+        if path.is_empty() {
+            return Ok(Some(EntryKind::Dir));
+        }
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok(self
+            .list_dir(parent)?
+            .and_then(|entries| entries.into_iter().find(|e| e.name == name).map(|e| e.kind)))
+    }
+}
+
+/// A [`TreeSource`] that remembers every listing and file it read, for the
+/// length of one question: rendering, hashing and diffing the same app read
+/// the same kustomizations and listings many times, and each lookup in a
+/// Git tree walks it from the root.
+pub struct CachedTree<'a> {
+    inner: &'a dyn TreeSource,
+    dirs: RefCell<HashMap<String, Option<Rc<Vec<DirEntry>>>>>,
+    files: RefCell<HashMap<String, Option<Rc<Vec<u8>>>>>,
+}
+
+impl std::fmt::Debug for CachedTree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedTree")
+            .field("dirs", &self.dirs.borrow().len())
+            .field("files", &self.files.borrow().len())
+            .finish()
+    }
+}
+
+impl<'a> CachedTree<'a> {
+    pub fn new(inner: &'a dyn TreeSource) -> Self {
+        CachedTree {
+            inner,
+            dirs: RefCell::default(),
+            files: RefCell::default(),
+        }
+    }
+
+    fn listing(&self, path: &str) -> Result<Option<Rc<Vec<DirEntry>>>, SourceError> {
+        if let Some(hit) = self.dirs.borrow().get(path) {
+            return Ok(hit.clone());
+        }
+        let listing = self.inner.list_dir(path)?.map(Rc::new);
+        self.dirs
+            .borrow_mut()
+            .insert(path.to_string(), listing.clone());
+        Ok(listing)
+    }
+}
+
+impl TreeSource for CachedTree<'_> {
+    fn list_dir(&self, path: &str) -> Result<Option<Vec<DirEntry>>, SourceError> {
+        Ok(self
+            .listing(path.trim_matches('/'))?
+            .map(|l| l.as_ref().clone()))
+    }
+
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = path.trim_matches('/');
+        if let Some(hit) = self.files.borrow().get(path) {
+            return Ok(hit.as_ref().map(|c| c.as_ref().clone()));
+        }
+        // Only files that exist are read from the store.
+        let content = match self.kind(path)? {
+            Some(EntryKind::File | EntryKind::Symlink) => self.inner.read_file(path)?.map(Rc::new),
+            _ => None,
+        };
+        self.files
+            .borrow_mut()
+            .insert(path.to_string(), content.clone());
+        Ok(content.map(|c| c.as_ref().clone()))
+    }
+
+    fn object_id(&self, path: &str) -> Result<Option<String>, SourceError> {
+        self.inner.object_id(path)
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>, SourceError> {
+        let path = path.trim_matches('/');
+        if path.is_empty() {
+            return Ok(Some(EntryKind::Dir));
+        }
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok(self.listing(parent)?.and_then(|entries| {
+            match entries.binary_search_by(|e| e.name.as_str().cmp(name)) {
+                Ok(i) => Some(entries[i].kind),
+                // A source that does not sort its listings still answers.
+                Err(_) => entries.iter().find(|e| e.name == name).map(|e| e.kind),
+            }
+        }))
     }
 }
 
