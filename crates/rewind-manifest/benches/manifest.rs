@@ -62,17 +62,31 @@ fn benches(c: &mut Criterion) {
     let before = GitTree::at(&repo, &format!("{commit}^"));
     eprintln!("app {path} at {commit}");
 
-    let mut group = c.benchmark_group("one app of 2000");
+    for (label, after, before) in [
+        ("GitTree as in rewind-git", after, before),
+        (
+            "GitTree with subtree cache",
+            GitTree::at(&repo, commit).with_subtree_cache(),
+            GitTree::at(&repo, &format!("{commit}^")).with_subtree_cache(),
+        ),
+    ] {
+        run(c, label, &path, &after, &before);
+    }
+}
+
+fn run(c: &mut Criterion, label: &str, path: &str, after: &GitTree<'_>, before: &GitTree<'_>) {
+    let path = path.to_string();
+    let mut group = c.benchmark_group(format!("one app of 2000, {label}"));
     group
         .measurement_time(Duration::from_secs(4))
         .sample_size(30);
     group.bench_function("baseline: read input files, sha256 of raw bytes", |b| {
-        let inputs = app_inputs(&after, &path).unwrap();
+        let inputs = app_inputs(after, &path).unwrap();
         b.iter(|| {
             let mut hasher = Sha256::new();
-            for file in inputs.all_files(&after).unwrap() {
+            for file in inputs.all_files(after).unwrap() {
                 hasher.update(
-                    rewind_manifest::TreeSource::read_file(&after, &file)
+                    rewind_manifest::TreeSource::read_file(after, &file)
                         .unwrap()
                         .unwrap(),
                 );
@@ -81,17 +95,17 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.bench_function("app_inputs", |b| {
-        b.iter(|| app_inputs(&after, &path).unwrap())
+        b.iter(|| app_inputs(after, &path).unwrap())
     });
     group.bench_function("config_hash", |b| {
-        b.iter(|| config_hash(&after, &path).unwrap())
+        b.iter(|| config_hash(after, &path).unwrap())
     });
-    group.bench_function("images", |b| b.iter(|| images(&after, &path).unwrap()));
+    group.bench_function("images", |b| b.iter(|| images(after, &path).unwrap()));
     group.bench_function("semantic_diff", |b| {
-        b.iter(|| semantic_diff(&before, &after, &path).unwrap())
+        b.iter(|| semantic_diff(before, after, &path).unwrap())
     });
     group.bench_function("rollback_risks (no other apps)", |b| {
-        b.iter(|| rollback_risks(&after, &before, &path, &[]).unwrap())
+        b.iter(|| rollback_risks(after, before, &path, &[]).unwrap())
     });
     group.finish();
 }

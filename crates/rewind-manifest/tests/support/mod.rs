@@ -3,26 +3,62 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use git2::{ObjectType, Repository, Tree};
 use rewind_manifest::{DirEntry, EntryKind, SourceError, TreeSource};
 
+/// Same lookups as `rewind_git::GitTree` (`Tree::get_path` from the root),
+/// or, with `subtree_cache`, through remembered subtrees: libgit2 does not
+/// cache tree objects over 4 KiB, so a large `apps/` tree is inflated again
+/// on every root lookup.
 pub struct GitTree<'r> {
     repo: &'r Repository,
     tree: Tree<'r>,
+    subtrees: Option<RefCell<HashMap<String, Tree<'r>>>>,
 }
 
 impl<'r> GitTree<'r> {
     pub fn at(repo: &'r Repository, rev: &str) -> GitTree<'r> {
         let tree = repo.revparse_single(rev).unwrap().peel_to_tree().unwrap();
-        GitTree { repo, tree }
+        GitTree {
+            repo,
+            tree,
+            subtrees: None,
+        }
+    }
+
+    pub fn with_subtree_cache(mut self) -> Self {
+        self.subtrees = Some(RefCell::default());
+        self
+    }
+
+    fn subtree(&self, dir: &str) -> Option<Tree<'r>> {
+        let cache = self.subtrees.as_ref()?;
+        if dir.is_empty() {
+            return Some(self.tree.clone());
+        }
+        if let Some(hit) = cache.borrow().get(dir) {
+            return Some(hit.clone());
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let parent = self.subtree(parent)?;
+        let entry = parent.get_name(name)?;
+        let tree = self.repo.find_tree(entry.id()).ok()?;
+        cache.borrow_mut().insert(dir.to_string(), tree.clone());
+        Some(tree)
     }
 
     fn entry(&self, path: &str) -> Option<git2::TreeEntry<'static>> {
         if path.is_empty() {
             return None;
+        }
+        if self.subtrees.is_some() {
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+            return self.subtree(parent)?.get_name(name).map(|e| e.to_owned());
         }
         self.tree.get_path(Path::new(path)).ok()
     }
