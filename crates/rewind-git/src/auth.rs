@@ -37,10 +37,14 @@ pub(crate) fn callbacks(settings: &GitSettings) -> RemoteCallbacks<'_> {
         {
             return Cred::ssh_key(username_from_url.unwrap_or("git"), None, key, None);
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-            && let Some(token) = &settings.token
-        {
-            return Cred::userpass_plaintext(username_from_url.unwrap_or(TOKEN_USER), token);
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(token) = &settings.token {
+                return Cred::userpass_plaintext(username_from_url.unwrap_or(TOKEN_USER), token);
+            }
+            // `https://user:token@host/...` in git.url: the password part.
+            if let Some((user, password)) = url_userinfo(&settings.url) {
+                return Cred::userpass_plaintext(&user, &password);
+            }
         }
         if allowed.contains(CredentialType::USERNAME) {
             return Cred::username(username_from_url.unwrap_or("git"));
@@ -50,6 +54,18 @@ pub(crate) fn callbacks(settings: &GitSettings) -> RemoteCallbacks<'_> {
         ))
     });
     callbacks
+}
+
+/// The user name and password written in an HTTP(S) URL, percent-decoded.
+fn url_userinfo(url: &str) -> Option<(String, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let password = parsed.password()?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((decode(parsed.username()), decode(password)))
 }
 
 /// Removes every secret of the settings from a message.
@@ -126,5 +142,15 @@ mod tests {
             clean.contains("https://***@git.example/acme/gitops.git"),
             "{clean}"
         );
+    }
+
+    #[test]
+    fn userinfo_is_decoded_for_the_credentials_callback() {
+        assert_eq!(
+            url_userinfo("https://bot:p%40ss%2Fword@host/r.git"),
+            Some(("bot".to_string(), "p@ss/word".to_string()))
+        );
+        assert_eq!(url_userinfo("https://host/r.git"), None);
+        assert_eq!(url_userinfo("git@host:r.git"), None);
     }
 }
