@@ -54,7 +54,9 @@ pub struct World {
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World").field("db", &self.db.url()).finish_non_exhaustive()
+        f.debug_struct("World")
+            .field("db", &self.db.url())
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +99,9 @@ impl World {
 
     /// Starts rewind with `settings`.
     pub async fn boot(&mut self) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let service = Service::start(
             self.settings.clone(),
             listener,
@@ -153,7 +157,13 @@ impl World {
         self.deploy_at(id, commit, health, Utc::now()).await
     }
 
-    pub async fn deploy_at(&mut self, id: i64, commit: &str, health: &str, at: DateTime<Utc>) -> StatusCode {
+    pub async fn deploy_at(
+        &mut self,
+        id: i64,
+        commit: &str,
+        health: &str,
+        at: DateTime<Utc>,
+    ) -> StatusCode {
         if !self.history.iter().any(|h| h.id == id) {
             self.history.push(HistoryEntry {
                 id,
@@ -169,13 +179,21 @@ impl World {
             &self.history,
             health,
         );
-        let status = self.post_json("/webhooks/argocd", ARGOCD_TOKEN, &body).await.0;
+        let status = self
+            .post_json("/webhooks/argocd", ARGOCD_TOKEN, &body)
+            .await
+            .0;
         self.settle().await;
         status
     }
 
     /// Alertmanager reports an alert for the app.
-    pub async fn alert(&self, status: &str, fingerprint: &str, starts_at: DateTime<Utc>) -> StatusCode {
+    pub async fn alert(
+        &self,
+        status: &str,
+        fingerprint: &str,
+        starts_at: DateTime<Utc>,
+    ) -> StatusCode {
         if status == "firing" {
             self.alert_starts
                 .lock()
@@ -191,7 +209,10 @@ impl World {
             starts_at,
             fingerprint,
         );
-        let status = self.post_json("/webhooks/alertmanager", ALERTMANAGER_TOKEN, &body).await.0;
+        let status = self
+            .post_json("/webhooks/alertmanager", ALERTMANAGER_TOKEN, &body)
+            .await
+            .0;
         self.settle().await;
         status
     }
@@ -277,10 +298,16 @@ impl World {
     pub async fn bad_deploy_and_alert(&mut self) -> Value {
         let (good, bad) = (self.repo.good.clone(), self.repo.bad.clone());
         let t0 = Utc::now() - chrono::Duration::hours(1);
-        assert_eq!(self.deploy_at(1, &good, "Healthy", t0).await, StatusCode::ACCEPTED);
+        assert_eq!(
+            self.deploy_at(1, &good, "Healthy", t0).await,
+            StatusCode::ACCEPTED
+        );
         self.tick(Utc::now()).await;
         assert_eq!(self.deploy(2, &bad, "Degraded").await, StatusCode::ACCEPTED);
-        assert_eq!(self.alert("firing", "fp-1", Utc::now()).await, StatusCode::ACCEPTED);
+        assert_eq!(
+            self.alert("firing", "fp-1", Utc::now()).await,
+            StatusCode::ACCEPTED
+        );
         let rollbacks = self.rollbacks().await;
         assert_eq!(rollbacks.len(), 1, "one rollback proposed: {rollbacks:#?}");
         rollbacks[0].clone()
@@ -297,4 +324,3 @@ impl World {
         self.db.cleanup().await;
     }
 }
-

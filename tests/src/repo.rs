@@ -49,7 +49,10 @@ impl Repo {
                     "resources:\n  - deployment.yaml\n".into(),
                 ),
                 ("apps/checkout/base/deployment.yaml", deployment("false")),
-                ("apps/checkout/overlays/prod/kustomization.yaml", overlay("v1.4.1")),
+                (
+                    "apps/checkout/overlays/prod/kustomization.yaml",
+                    overlay("v1.4.1"),
+                ),
                 ("apps/other/kustomization.yaml", "resources: []\n".into()),
             ],
             "deploy(checkout/prod): v1.4.1",
@@ -57,7 +60,10 @@ impl Repo {
         repo.bad = repo.commit(
             &[
                 ("apps/checkout/base/deployment.yaml", deployment("true")),
-                ("apps/checkout/overlays/prod/kustomization.yaml", overlay("v1.4.2")),
+                (
+                    "apps/checkout/overlays/prod/kustomization.yaml",
+                    overlay("v1.4.2"),
+                ),
             ],
             "deploy(checkout/prod): v1.4.2",
         );
@@ -87,7 +93,14 @@ impl Repo {
         let tree = repo.find_tree(tree).expect("tree");
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = repo
-            .commit(Some("refs/heads/main"), &signature, &signature, message, &tree, &parents)
+            .commit(
+                Some("refs/heads/main"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parents,
+            )
             .expect("commit");
         repo.set_head("refs/heads/main").expect("head");
         id.to_string()
@@ -120,10 +133,14 @@ impl Repo {
 
     /// Branches under `rewind/`.
     pub fn rewind_branches(&self) -> Vec<String> {
-        self.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/rewind/"])
-            .lines()
-            .map(str::to_string)
-            .collect()
+        self.git(&[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/rewind/",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
     }
 
     /// `git fsck` passes.

@@ -23,24 +23,36 @@ impl Drop for Alertmanager {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn installed() -> bool {
-    Command::new(BINARY).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(BINARY)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_delivers_an_alert_that_opens_a_rollback() {
     if !installed() {
-        assert!(std::env::var_os("CI").is_none(), "{BINARY} is not installed in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{BINARY} is not installed in CI"
+        );
         eprintln!("skipping: {BINARY} is not installed (apt-get install prometheus-alertmanager)");
         return;
     }
     for db in databases().await {
         let mut world = World::start(db, |_| {}).await;
         let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
-        world.deploy_at(1, &good, "Healthy", Utc::now() - ChronoDuration::hours(1)).await;
+        world
+            .deploy_at(1, &good, "Healthy", Utc::now() - ChronoDuration::hours(1))
+            .await;
         world.tick(Utc::now()).await;
         world.deploy(2, &bad, "Degraded").await;
 
@@ -71,7 +83,15 @@ async fn a_real_alertmanager_delivers_an_alert_that_opens_a_rollback() {
         );
         let api = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while world.client.get(format!("{api}/-/ready")).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
+        while world
+            .client
+            .get(format!("{api}/-/ready"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .ok()
+            != Some(true)
+        {
             assert!(Instant::now() < deadline, "alertmanager never became ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -81,8 +101,18 @@ async fn a_real_alertmanager_delivers_an_alert_that_opens_a_rollback() {
             "startsAt": Utc::now().to_rfc3339(),
             "generatorURL": "http://prometheus.example/graph"
         }]);
-        let response = world.client.post(format!("{api}/api/v2/alerts")).json(&alert).send().await.unwrap();
-        assert!(response.status().is_success(), "{:?}", response.text().await);
+        let response = world
+            .client
+            .post(format!("{api}/api/v2/alerts"))
+            .json(&alert)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{:?}",
+            response.text().await
+        );
 
         // Alertmanager delivers after group_wait; rewind's jobs run as the
         // deliveries arrive.
@@ -93,12 +123,23 @@ async fn a_real_alertmanager_delivers_an_alert_that_opens_a_rollback() {
             if !rollbacks.is_empty() {
                 break rollbacks;
             }
-            assert!(Instant::now() < deadline, "no rollback after Alertmanager's delivery");
+            assert!(
+                Instant::now() < deadline,
+                "no rollback after Alertmanager's delivery"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         assert_eq!(rollbacks.len(), 1);
-        assert_eq!(rollbacks[0]["trigger"]["alert_name"], "CheckoutHighErrorRate");
-        assert!(rollbacks[0]["reason"].as_str().unwrap().contains("checkout 5xx ratio"));
+        assert_eq!(
+            rollbacks[0]["trigger"]["alert_name"],
+            "CheckoutHighErrorRate"
+        );
+        assert!(
+            rollbacks[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("checkout 5xx ratio")
+        );
         drop(_alertmanager);
         world.finish().await;
     }

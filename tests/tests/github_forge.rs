@@ -15,9 +15,14 @@ const TOKEN: &str = "ghs_faketoken";
 
 async fn github_world(db: rewind_ledger::testing::TestDatabase) -> (World, FakeGitHub) {
     let mut world = World::new(db);
-    let fake = FakeGitHub::start(FakeOptions::new("acme", "gitops", world.repo.path.clone(), TOKEN))
-        .await
-        .expect("fake GitHub starts");
+    let fake = FakeGitHub::start(FakeOptions::new(
+        "acme",
+        "gitops",
+        world.repo.path.clone(),
+        TOKEN,
+    ))
+    .await
+    .expect("fake GitHub starts");
     fake.set_permission("alice", "write");
     fake.set_permission("mallory", "read");
     let forge = &mut world.settings.forge;
@@ -26,6 +31,7 @@ async fn github_world(db: rewind_ledger::testing::TestDatabase) -> (World, FakeG
     forge.owner = Some("acme".into());
     forge.repo = Some("gitops".into());
     forge.token = Some(Secret::new(TOKEN));
+    forge.max_wait = rewind_config::HumanDuration::from_secs(2);
     world.boot().await;
     (world, fake)
 }
@@ -54,17 +60,32 @@ async fn pull_request_review_merge_and_verify() {
         assert_eq!(prs.len(), 1);
         let pr = &prs[0];
         assert_eq!(rollback["pr"]["number"], pr.number);
-        assert!(pr.labels.contains(&"rewind".to_string()) && pr.labels.contains(&"rollback".to_string()));
+        assert!(
+            pr.labels.contains(&"rewind".to_string())
+                && pr.labels.contains(&"rollback".to_string())
+        );
         let body = pr.body.clone().unwrap_or_default();
         for needle in ["CheckoutHighErrorRate", "/rewind merge", "v1.4.1"] {
             assert!(body.contains(needle), "PR body lacks {needle}:\n{body}");
         }
 
         // A review from someone without write access does not count.
-        world.github_event("pull_request_review", "d-1", &review(pr.number, "mallory", "approved", 1)).await;
+        world
+            .github_event(
+                "pull_request_review",
+                "d-1",
+                &review(pr.number, "mallory", "approved", 1),
+            )
+            .await;
         assert_eq!(world.rollback(&id).await["state"], "pr_open");
         // Alice approves: rewind merges through GitHub's merge API.
-        let status = world.github_event("pull_request_review", "d-2", &review(pr.number, "alice", "approved", 2)).await;
+        let status = world
+            .github_event(
+                "pull_request_review",
+                "d-2",
+                &review(pr.number, "alice", "approved", 2),
+            )
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED);
         let merged = world.rollback(&id).await;
         assert_eq!(merged["state"], "merged", "{merged:#}");
@@ -72,7 +93,10 @@ async fn pull_request_review_merge_and_verify() {
         assert!(pr.merged);
         let good = world.repo.good.clone();
         for path in [APP_PATH, BASE_PATH] {
-            assert_eq!(world.repo.object("main", path), world.repo.object(&good, path));
+            assert_eq!(
+                world.repo.object("main", path),
+                world.repo.object(&good, path)
+            );
         }
         let head = world.repo.head();
         assert_eq!(Some(head.clone()), pr.merge_commit_sha);
@@ -80,7 +104,11 @@ async fn pull_request_review_merge_and_verify() {
         world.resolve("fp-1").await;
         world.tick(Utc::now() + Duration::minutes(10)).await;
         assert_eq!(world.rollback(&id).await["state"], "verified");
-        assert!(fake.comments(pr.number).iter().any(|c| c.body.contains("verified")));
+        assert!(
+            fake.comments(pr.number)
+                .iter()
+                .any(|c| c.body.contains("verified"))
+        );
         assert_eq!(fake.pull_requests().len(), 1, "exactly one PR");
         world.finish().await;
     }
@@ -93,7 +121,9 @@ async fn github_failures_are_retried_without_duplicates() {
         // Opening the PR fails hard (the forge's budget runs out): the job
         // fails after the branch was pushed. A restart picks it up.
         let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
-        world.deploy_at(1, &good, "Healthy", Utc::now() - Duration::hours(1)).await;
+        world
+            .deploy_at(1, &good, "Healthy", Utc::now() - Duration::hours(1))
+            .await;
         world.tick(Utc::now()).await;
         world.deploy(2, &bad, "Degraded").await;
         fake.fail_next(1000, 502);
@@ -102,7 +132,7 @@ async fn github_failures_are_retried_without_duplicates() {
         let id = rollback["id"].as_str().unwrap().to_string();
         assert_eq!(rollback["state"], "proposed");
         assert_eq!(world.repo.rewind_branches().len(), 1);
-        fake.fail_next(0, 502);
+        fake.clear_faults();
         world.restart().await;
         world.tick(Utc::now() + Duration::minutes(30)).await;
         assert_eq!(world.rollback(&id).await["state"], "pr_open");
@@ -110,13 +140,21 @@ async fn github_failures_are_retried_without_duplicates() {
 
         // A secondary rate limit on the merge is waited out.
         fake.secondary_rate_limit_next(1);
-        let (status, body) = world.api(&format!("/api/v1/rollbacks/{id}/merge"), json!({})).await;
+        let (status, body) = world
+            .api(&format!("/api/v1/rollbacks/{id}/merge"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "merged");
         // A second merge request is refused, not repeated.
-        let (status, _) = world.api(&format!("/api/v1/rollbacks/{id}/merge"), json!({})).await;
+        let (status, _) = world
+            .api(&format!("/api/v1/rollbacks/{id}/merge"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::CONFLICT);
-        let merges = fake.requests().iter().filter(|r| r.method == "PUT" && r.path.ends_with("/merge")).count();
+        let merges = fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/merge"))
+            .count();
         assert!(merges >= 1);
         assert_eq!(fake.pull_requests().iter().filter(|p| p.merged).count(), 1);
         world.finish().await;
@@ -130,17 +168,31 @@ async fn commands_in_comments_and_closing_the_pr() {
         let proposal = world.bad_deploy_and_alert().await;
         let id = proposal["id"].as_str().unwrap().to_string();
         let number = fake.pull_requests()[0].number;
-        let comment = |user: &str, body: &str, id: u64| json!({
-            "action": "created",
-            "issue": {"number": number, "pull_request": {"url": "x"}, "title": "t", "user": {"login": user}},
-            "comment": {"id": id, "body": body, "user": {"login": user}, "author_association": "MEMBER",
-                        "created_at": Utc::now().to_rfc3339()},
-            "repository": {"full_name": "acme/gitops", "name": "gitops", "owner": {"login": "acme"}},
-            "sender": {"login": user}
-        });
-        world.github_event("issue_comment", "c-1", &comment("mallory", "/rewind merge", 11)).await;
+        let comment = |user: &str, body: &str, id: u64| {
+            json!({
+                "action": "created",
+                "issue": {"number": number, "pull_request": {"url": "x"}, "title": "t", "user": {"login": user}},
+                "comment": {"id": id, "body": body, "user": {"login": user}, "author_association": "MEMBER",
+                            "created_at": Utc::now().to_rfc3339()},
+                "repository": {"full_name": "acme/gitops", "name": "gitops", "owner": {"login": "acme"}},
+                "sender": {"login": user}
+            })
+        };
+        world
+            .github_event(
+                "issue_comment",
+                "c-1",
+                &comment("mallory", "/rewind merge", 11),
+            )
+            .await;
         assert_eq!(world.rollback(&id).await["state"], "pr_open");
-        world.github_event("issue_comment", "c-2", &comment("alice", "/rewind cancel", 12)).await;
+        world
+            .github_event(
+                "issue_comment",
+                "c-2",
+                &comment("alice", "/rewind cancel", 12),
+            )
+            .await;
         let cancelled = world.rollback(&id).await;
         assert_eq!(cancelled["state"], "cancelled", "{cancelled:#}");
         assert!(!fake.pull_request(number).unwrap().open);

@@ -177,7 +177,9 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
         return Err(("server.max_body_bytes", "must be positive".into()));
     }
     let db = s.database.url.expose();
-    if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
+    if !(db.starts_with("sqlite:")
+        || db.starts_with("postgres://")
+        || db.starts_with("postgresql://"))
     {
         return Err((
             "database.url",
@@ -197,13 +199,21 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
     if branch.is_empty()
         || branch.starts_with('-')
         || branch.contains("..")
-        || branch.chars().any(|c| c.is_whitespace() || "~^:?*[\\".contains(c))
+        || branch
+            .chars()
+            .any(|c| c.is_whitespace() || "~^:?*[\\".contains(c))
     {
-        return Err(("git.branch", format!("{branch:?} is not a valid branch name")));
+        return Err((
+            "git.branch",
+            format!("{branch:?} is not a valid branch name"),
+        ));
     }
     if s.forge.kind == ForgeKind::Github {
         if s.forge.owner.as_deref().unwrap_or("").is_empty() {
-            return Err(("forge.owner", "required when forge.kind = \"github\"".into()));
+            return Err((
+                "forge.owner",
+                "required when forge.kind = \"github\"".into(),
+            ));
         }
         if s.forge.repo.as_deref().unwrap_or("").is_empty() {
             return Err(("forge.repo", "required when forge.kind = \"github\"".into()));
@@ -227,13 +237,19 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
         if token.name.is_empty() || token.token.expose().len() < 8 {
             return Err((
                 "api.tokens",
-                format!("token {:?} needs a name and a token of at least 8 characters", token.name),
+                format!(
+                    "token {:?} needs a name and a token of at least 8 characters",
+                    token.name
+                ),
             ));
         }
         if !names.insert(token.name.as_str()) || !tokens.insert(token.token.expose()) {
             return Err((
                 "api.tokens",
-                format!("token {:?} is listed twice (names and tokens must be unique)", token.name),
+                format!(
+                    "token {:?} is listed twice (names and tokens must be unique)",
+                    token.name
+                ),
             ));
         }
     }
@@ -250,7 +266,10 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
         if app.path.starts_with('/') || app.path.split('/').any(|c| c == "..") {
             return Err((
                 "apps",
-                format!("app {:?}: path {:?} must be relative to the repository root", app.name, app.path),
+                format!(
+                    "app {:?}: path {:?} must be relative to the repository root",
+                    app.name, app.path
+                ),
             ));
         }
     }

@@ -134,7 +134,10 @@ mod tests {
             ),
             ("sqlite://var/rewind.db", "sqlite://var/rewind.db"),
             ("var/gitops.git", "var/gitops.git"),
-            ("ssh://git@github.com/acme/gitops.git", "ssh://git@github.com/acme/gitops.git"),
+            (
+                "ssh://git@github.com/acme/gitops.git",
+                "ssh://git@github.com/acme/gitops.git",
+            ),
         ];
         for (raw, shown) in cases {
             assert_eq!(redact_url(raw), shown, "{raw}");

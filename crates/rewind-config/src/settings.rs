@@ -88,6 +88,9 @@ pub struct ForgeSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<Secret>,
     pub merge_method: MergeMethod,
+    /// How long one forge call may keep retrying (rate limits, 5xx,
+    /// timeouts) before the step fails with the reason recorded.
+    pub max_wait: HumanDuration,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -98,17 +98,26 @@ fn bad_values_name_key_and_file() {
         ("[policy]\nhealthy_for = \"soon\"\n", "policy.healthy_for"),
         ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
         ("[forge]\nkind = \"gitlab\"\n", "forge.kind"),
-        ("[policy]\nauto_merge = \"sometimes\"\n", "policy.auto_merge"),
+        (
+            "[policy]\nauto_merge = \"sometimes\"\n",
+            "policy.auto_merge",
+        ),
         ("[database]\nurl = \"mysql://x\"\n", "database.url"),
         ("[forge]\nkind = \"github\"\n", "forge.owner"),
         ("[git]\nbranch = \"has space\"\n", "git.branch"),
-        ("[policy]\nmax_rollbacks_per_hour = 0\n", "policy.max_rollbacks_per_hour"),
+        (
+            "[policy]\nmax_rollbacks_per_hour = 0\n",
+            "policy.max_rollbacks_per_hour",
+        ),
     ];
     for (text, key) in cases {
         let f = file(text);
         let err = load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");
-        assert!(err.contains(&f.path().display().to_string()), "{text}: {err}");
+        assert!(
+            err.contains(&f.path().display().to_string()),
+            "{text}: {err}"
+        );
     }
 }
 
@@ -169,7 +178,6 @@ fn the_shipped_default_file_loads_as_a_file_too() {
     let s = load_from(Some(&path), env(&[])).unwrap();
     assert_eq!(s.server.listen.port(), 8080);
 }
-
 
 #[test]
 fn empty_secrets_count_as_unset() {

@@ -69,7 +69,11 @@ impl Engine {
             rollback,
             "rewind",
             "pushed",
-            format!("{how} branch {} at {}", pushed.branch, pushed.commit.short()),
+            format!(
+                "{how} branch {} at {}",
+                pushed.branch,
+                pushed.commit.short()
+            ),
         )
         .await?;
         rollback.timeline.push(entry("pushed", "", Utc::now()));
@@ -95,7 +99,10 @@ impl Engine {
             rollback.pr = Some(pr);
             self.ledger.update_rollback(&rollback).await?;
         }
-        let pr = rollback.pr.clone().ok_or_else(|| EngineError::Invalid("no PR".into()))?;
+        let pr = rollback
+            .pr
+            .clone()
+            .ok_or_else(|| EngineError::Invalid("no PR".into()))?;
         let rollback = self
             .ledger
             .transition_rollback(
@@ -247,8 +254,14 @@ impl Engine {
             Ok(sha) => Ok(Some((sha, "merged by the forge"))),
             Err(ForgeError::NotMergeable(message)) if !has_event(rollback, "rebuilt") => {
                 self.rebuild_on_forge(forge, rollback, &message).await?;
-                let pr = rollback.pr.clone().ok_or_else(|| EngineError::Invalid("no PR".into()))?;
-                let head = rollback.commit.clone().ok_or_else(|| EngineError::Invalid("no commit".into()))?;
+                let pr = rollback
+                    .pr
+                    .clone()
+                    .ok_or_else(|| EngineError::Invalid("no PR".into()))?;
+                let head = rollback
+                    .commit
+                    .clone()
+                    .ok_or_else(|| EngineError::Invalid("no commit".into()))?;
                 match forge.merge(pr.number, &head).await {
                     Ok(sha) => Ok(Some((sha, "merged by the forge after a rebuild"))),
                     Err(e @ (ForgeError::NotMergeable(_) | ForgeError::HeadChanged(_))) => {
@@ -381,7 +394,10 @@ impl Engine {
     }
 
     /// The Git request that rebuilds or merges `rollback`.
-    pub(crate) async fn git_request(&self, rollback: &Rollback) -> Result<RollbackRequest, EngineError> {
+    pub(crate) async fn git_request(
+        &self,
+        rollback: &Rollback,
+    ) -> Result<RollbackRequest, EngineError> {
         let app = self
             .ledger
             .get_app(&rollback.app)
@@ -442,7 +458,12 @@ impl Engine {
         let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) else {
             return;
         };
-        let Ok(rollback) = self.ledger.rollback(rollback.id).await.map(|r| r.unwrap_or_else(|| rollback.clone())) else {
+        let Ok(rollback) = self
+            .ledger
+            .rollback(rollback.id)
+            .await
+            .map(|r| r.unwrap_or_else(|| rollback.clone()))
+        else {
             return;
         };
         match self.report(&rollback, ReportStage::Update).await {
@@ -455,4 +476,3 @@ impl Engine {
         }
     }
 }
-

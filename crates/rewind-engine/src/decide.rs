@@ -160,12 +160,12 @@ pub fn decide<'a>(facts: &Facts<'a>) -> Result<Decision<'a>, Refusal> {
     // Compare with what Git says now when known (a revert may already be
     // merged but not yet synced); else with the current deployment.
     let now_hash = facts.head_config_hash.or(current.config_hash.as_ref());
-    if let (Some(now), Some(target)) = (now_hash, to.config_hash.as_ref()) {
-        if now == target {
-            return Err(Refusal::AlreadyOnTarget {
-                target_revision: to.cluster_revision,
-            });
-        }
+    if let (Some(now), Some(target)) = (now_hash, to.config_hash.as_ref())
+        && now == target
+    {
+        return Err(Refusal::AlreadyOnTarget {
+            target_revision: to.cluster_revision,
+        });
     }
     Ok(Decision { from: current, to })
 }

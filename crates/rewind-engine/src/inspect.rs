@@ -39,15 +39,13 @@ impl Engine {
         app_path: &str,
     ) -> Result<Snapshot, EngineError> {
         let (commit, app_path) = (commit.clone(), app_path.to_string());
-        let result = self
-            .git
+        self.git
             .with_repo(move |repo| {
                 ensure_commit(repo, &commit)?;
                 let tree = repo.tree(&commit)?;
                 Ok(snapshot_of(&tree, &app_path))
             })
-            .await?;
-        result
+            .await?
     }
 
     /// The app's config hash at the head of `git.branch` (after a fetch).
@@ -70,8 +68,7 @@ impl Engine {
     ) -> Result<Changes, EngineError> {
         let (current, proposed, app_path) =
             (current.clone(), proposed.clone(), app_path.to_string());
-        let result = self
-            .git
+        self.git
             .with_repo(move |repo| {
                 ensure_commit(repo, &current)?;
                 ensure_commit(repo, &proposed)?;
@@ -79,8 +76,7 @@ impl Engine {
                 let to = repo.tree(&proposed)?;
                 Ok(changes_between(&from, &to, &app_path, &other_apps))
             })
-            .await?;
-        result
+            .await?
     }
 }
 

@@ -74,11 +74,7 @@ impl Engine {
         git: RepoCache,
         forge: Option<Arc<dyn Forge>>,
     ) -> Self {
-        let worker_id = format!(
-            "{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Engine {
             settings,
             ledger,

@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use rewind_domain::{
-    AlertStatus, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState, RollbackState,
-    Trigger,
+    AlertStatus, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
+    RollbackState, Trigger,
 };
 use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
 
@@ -26,13 +26,22 @@ impl Engine {
         let Some(app) = self.ledger.get_app(&deployment.app).await? else {
             return Ok(());
         };
-        let (Some(path), Some(commit), true) = (app.path.as_deref(), deployment.commit.as_ref(), app.rollbackable) else {
+        let (Some(path), Some(commit), true) = (
+            app.path.as_deref(),
+            deployment.commit.as_ref(),
+            app.rollbackable,
+        ) else {
             return Ok(());
         };
         if deployment.config_hash.is_none() {
             let snapshot = self.snapshot(commit, path).await?;
             self.ledger
-                .set_deployment_resolution(deployment.id, snapshot.tree, snapshot.config_hash, snapshot.images)
+                .set_deployment_resolution(
+                    deployment.id,
+                    snapshot.tree,
+                    snapshot.config_hash,
+                    snapshot.images,
+                )
                 .await?;
         }
         let Some(rollback) = self.ledger.open_rollback(&deployment.app).await? else {
@@ -80,31 +89,36 @@ impl Engine {
         if alert.status != AlertStatus::Firing {
             return Ok(());
         }
-        if let Some(open) = self.ledger.open_rollback(&alert.app).await? {
-            if matches!(open.state, RollbackState::Merged | RollbackState::Synced) {
-                let same = match &open.trigger {
-                    Trigger::Alert { alert_name, fingerprint, .. } => {
-                        alert_name == &alert.name || fingerprint == &alert.fingerprint
-                    }
-                    Trigger::Manual { .. } => crate::wiring::triggers_rollback(&self.settings, &alert),
-                };
-                if same {
-                    self.fail(
-                        &open,
-                        format!(
-                            "alert {} fired again at {} after the rollback was merged",
-                            alert.name, alert.starts_at
-                        ),
-                    )
-                    .await?;
-                    return Ok(());
-                }
+        if let Some(open) = self.ledger.open_rollback(&alert.app).await?
+            && matches!(open.state, RollbackState::Merged | RollbackState::Synced)
+        {
+            let same = match &open.trigger {
+                Trigger::Alert {
+                    alert_name,
+                    fingerprint,
+                    ..
+                } => alert_name == &alert.name || fingerprint == &alert.fingerprint,
+                Trigger::Manual { .. } => crate::wiring::triggers_rollback(&self.settings, &alert),
+            };
+            if same {
+                self.fail(
+                    &open,
+                    format!(
+                        "alert {} fired again at {} after the rollback was merged",
+                        alert.name, alert.starts_at
+                    ),
+                )
+                .await?;
+                return Ok(());
             }
         }
         if !crate::wiring::triggers_rollback(&self.settings, &alert) {
             return Ok(());
         }
-        let summary = alert.summary().map(|s| format!(": {s}")).unwrap_or_default();
+        let summary = alert
+            .summary()
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
         let request = ProposeRequest {
             reason: format!(
                 "alert {} ({}) firing{summary}",
@@ -119,7 +133,10 @@ impl Engine {
             fingerprint: alert.fingerprint.clone(),
             severity: alert.severity.clone(),
         };
-        match self.propose(&alert.app, request, trigger, "alertmanager").await {
+        match self
+            .propose(&alert.app, request, trigger, "alertmanager")
+            .await
+        {
             Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
             // An app rewind has not seen deploy: nothing to roll back.
             Err(EngineError::NotFound(_)) => Ok(()),
@@ -148,14 +165,24 @@ impl Engine {
                                 rollback.id,
                                 rollback.state,
                                 RollbackState::Merged,
-                                entry("merged", format!("{} merged the pull request on GitHub", pr.actor), pr.at),
+                                entry(
+                                    "merged",
+                                    format!("{} merged the pull request on GitHub", pr.actor),
+                                    pr.at,
+                                ),
                             )
                             .await?;
-                        self.audit(&pr.actor, "rollback.merge", format!("rollback/{}", rollback.id),
-                            serde_json::json!({"via": "github", "merge_commit": pr.merge_commit})).await?;
+                        self.audit(
+                            &pr.actor,
+                            "rollback.merge",
+                            format!("rollback/{}", rollback.id),
+                            serde_json::json!({"via": "github", "merge_commit": pr.merge_commit}),
+                        )
+                        .await?;
                     }
                     PullRequestAction::Closed if rollback.state.is_reviewable() => {
-                        self.cancel(rollback.id, &pr.actor, "github-pr-closed").await?;
+                        self.cancel(rollback.id, &pr.actor, "github-pr-closed")
+                            .await?;
                     }
                     _ => {}
                 }
@@ -167,16 +194,30 @@ impl Engine {
                 match review.state {
                     ReviewState::Approved => {
                         if self.has_write_access(&review.reviewer).await? {
-                            match self.approve(rollback.id, &review.reviewer, "github-review").await {
+                            match self
+                                .approve(rollback.id, &review.reviewer, "github-review")
+                                .await
+                            {
                                 Ok(_) | Err(EngineError::Conflict(_)) => {}
                                 Err(e) => return Err(e),
                             }
                         } else {
-                            self.note(&rollback, &review.reviewer, "approval_ignored",
-                                format!("{} approved but has no write access; it does not count", review.reviewer)).await?;
+                            self.note(
+                                &rollback,
+                                &review.reviewer,
+                                "approval_ignored",
+                                format!(
+                                    "{} approved but has no write access; it does not count",
+                                    review.reviewer
+                                ),
+                            )
+                            .await?;
                         }
                     }
-                    ReviewState::Dismissed => self.withdraw_approval(rollback.id, &review.reviewer).await?,
+                    ReviewState::Dismissed => {
+                        self.withdraw_approval(rollback.id, &review.reviewer)
+                            .await?
+                    }
                     _ => {}
                 }
             }
@@ -185,13 +226,27 @@ impl Engine {
                     return Ok(());
                 };
                 if !self.has_write_access(&comment.author).await? {
-                    self.note(&rollback, &comment.author, "command_ignored",
-                        format!("{} has no write access; `/rewind` commands from them are ignored", comment.author)).await?;
+                    self.note(
+                        &rollback,
+                        &comment.author,
+                        "command_ignored",
+                        format!(
+                            "{} has no write access; `/rewind` commands from them are ignored",
+                            comment.author
+                        ),
+                    )
+                    .await?;
                     return Ok(());
                 }
                 let result = match comment.command {
-                    ChatCommand::Merge => self.merge(rollback.id, &comment.author, "github-comment").await,
-                    ChatCommand::Cancel => self.cancel(rollback.id, &comment.author, "github-comment").await,
+                    ChatCommand::Merge => {
+                        self.merge(rollback.id, &comment.author, "github-comment")
+                            .await
+                    }
+                    ChatCommand::Cancel => {
+                        self.cancel(rollback.id, &comment.author, "github-comment")
+                            .await
+                    }
                 };
                 if let Err(EngineError::Conflict(why)) = &result {
                     if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
@@ -253,7 +308,11 @@ impl Engine {
                 } else {
                     format!(
                         "image(s) {} that were rolled back",
-                        reintroduced.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        reintroduced
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 };
                 self.note(

@@ -99,7 +99,9 @@ impl Engine {
         decide(&facts)?;
 
         let app_path = app.path.clone().ok_or_else(|| {
-            EngineError::Invalid(format!("app {app_name} has no path in the GitOps repository"))
+            EngineError::Invalid(format!(
+                "app {app_name} has no path in the GitOps repository"
+            ))
         })?;
         let (head, head_snapshot) = self.head_snapshot(&app_path).await?;
         let target = self
@@ -116,12 +118,9 @@ impl Engine {
         };
         let decision = decide(&checked)?;
         let from = decision.from.clone();
-        let to_commit = target
-            .commit
-            .clone()
-            .ok_or(Refusal::TargetHasNoCommit {
-                target_revision: target.cluster_revision,
-            })?;
+        let to_commit = target.commit.clone().ok_or(Refusal::TargetHasNoCommit {
+            target_revision: target.cluster_revision,
+        })?;
 
         let id = RollbackId::generate();
         let strategy = match self.settings.policy.strategy {
@@ -236,7 +235,11 @@ impl Engine {
         current: Option<&Deployment>,
     ) -> Result<Option<Deployment>, EngineError> {
         if let Some(revision) = request.to_revision {
-            return match self.ledger.deployment_by_revision(&app.name, revision).await? {
+            return match self
+                .ledger
+                .deployment_by_revision(&app.name, revision)
+                .await?
+            {
                 Some(d) => Ok(Some(d)),
                 None => Err(EngineError::NotFound(format!(
                     "{} has no deployment with cluster revision {revision}",
@@ -246,7 +249,10 @@ impl Engine {
         }
         if let Some(sha) = &request.to_commit {
             let commit = CommitId::new(sha).map_err(|e| EngineError::Invalid(e.to_string()))?;
-            let mut ran = self.ledger.deployments_by_commit(&app.name, &commit).await?;
+            let mut ran = self
+                .ledger
+                .deployments_by_commit(&app.name, &commit)
+                .await?;
             ran.sort_by_key(|d| std::cmp::Reverse(d.cluster_revision));
             return match ran.into_iter().next() {
                 Some(d) => Ok(Some(d)),
@@ -267,7 +273,11 @@ impl Engine {
 
     /// The target with its config hash, tree and images, computing (and
     /// recording) them when the deployment was not resolved yet.
-    async fn resolved(&self, mut target: Deployment, app_path: &str) -> Result<Deployment, EngineError> {
+    async fn resolved(
+        &self,
+        mut target: Deployment,
+        app_path: &str,
+    ) -> Result<Deployment, EngineError> {
         if target.config_hash.is_some() {
             return Ok(target);
         }
@@ -290,7 +300,10 @@ impl Engine {
     }
 
     /// Apps other than `app`, with their paths: for `shared-change` risks.
-    pub(crate) async fn other_apps(&self, app: &AppName) -> Result<Vec<(String, String)>, EngineError> {
+    pub(crate) async fn other_apps(
+        &self,
+        app: &AppName,
+    ) -> Result<Vec<(String, String)>, EngineError> {
         let mut others: Vec<(String, String)> = self
             .ledger
             .list_apps()
@@ -322,8 +335,14 @@ impl Engine {
                 "refused"
             };
             let detail = match trigger {
-                Trigger::Alert { alert_name, fingerprint, .. } => {
-                    format!("alert {alert_name} ({fingerprint}) fired again; it joins this rollback")
+                Trigger::Alert {
+                    alert_name,
+                    fingerprint,
+                    ..
+                } => {
+                    format!(
+                        "alert {alert_name} ({fingerprint}) fired again; it joins this rollback"
+                    )
                 }
                 Trigger::Manual { caller } => {
                     format!("{caller} asked for another rollback: {}", refusal.reason())

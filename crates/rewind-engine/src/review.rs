@@ -28,7 +28,12 @@ impl Engine {
     /// `policy.required_approvals`, the rollback is approved and merged by
     /// the next job.
     #[tracing::instrument(skip_all, fields(rollback.id = %id, actor = %who))]
-    pub async fn approve(&self, id: RollbackId, who: &str, via: &str) -> Result<Rollback, EngineError> {
+    pub async fn approve(
+        &self,
+        id: RollbackId,
+        who: &str,
+        via: &str,
+    ) -> Result<Rollback, EngineError> {
         let mut rollback = self.reviewable(id, "approved").await?;
         if !rollback.approvals.iter().any(|a| a.by == who) {
             rollback.approvals.push(Approval {
@@ -74,24 +79,44 @@ impl Engine {
         rollback.approvals.retain(|a| a.by != who);
         if rollback.approvals.len() != before && rollback.state.is_reviewable() {
             self.ledger.update_rollback(&rollback).await?;
-            self.note(&rollback, who, "approval_dismissed", format!("{who}'s approval was dismissed"))
-                .await?;
+            self.note(
+                &rollback,
+                who,
+                "approval_dismissed",
+                format!("{who}'s approval was dismissed"),
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// Merges now, on an approver's word (API `merge`, `/rewind merge`).
     #[tracing::instrument(skip_all, fields(rollback.id = %id, actor = %who))]
-    pub async fn merge(&self, id: RollbackId, who: &str, via: &str) -> Result<Rollback, EngineError> {
+    pub async fn merge(
+        &self,
+        id: RollbackId,
+        who: &str,
+        via: &str,
+    ) -> Result<Rollback, EngineError> {
         let rollback = self.reviewable(id, "merged").await?;
-        self.note(&rollback, who, "merge_requested", format!("{who} asked to merge via {via}"))
-            .await?;
+        self.note(
+            &rollback,
+            who,
+            "merge_requested",
+            format!("{who} asked to merge via {via}"),
+        )
+        .await?;
         self.merge_now(rollback, who).await
     }
 
     /// Cancels a rollback that is not merged yet; its PR is closed.
     #[tracing::instrument(skip_all, fields(rollback.id = %id, actor = %who))]
-    pub async fn cancel(&self, id: RollbackId, who: &str, via: &str) -> Result<Rollback, EngineError> {
+    pub async fn cancel(
+        &self,
+        id: RollbackId,
+        who: &str,
+        via: &str,
+    ) -> Result<Rollback, EngineError> {
         let rollback = self.reviewable(id, "cancelled").await?;
         let rollback = self
             .ledger
@@ -99,7 +124,11 @@ impl Engine {
                 id,
                 rollback.state,
                 RollbackState::Cancelled,
-                entry("cancelled", format!("{who} cancelled via {via}"), Utc::now()),
+                entry(
+                    "cancelled",
+                    format!("{who} cancelled via {via}"),
+                    Utc::now(),
+                ),
             )
             .await?;
         self.audit(
@@ -111,10 +140,11 @@ impl Engine {
         .await?;
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
             self.refresh_pull_request(&rollback).await;
-            if via != "github" {
-                if let Err(e) = forge.close_pull_request(pr.number).await {
-                    tracing::warn!(error = %e, "cannot close the pull request");
-                }
+            // A PR closed on GitHub is closed already.
+            if via != "github-pr-closed"
+                && let Err(e) = forge.close_pull_request(pr.number).await
+            {
+                tracing::warn!(error = %e, "cannot close the pull request");
             }
         }
         Ok(rollback)

@@ -29,7 +29,11 @@ impl Engine {
                 self.check_verification(rollback, now).await?;
             }
         }
-        for state in [RollbackState::Proposed, RollbackState::PrOpen, RollbackState::Approved] {
+        for state in [
+            RollbackState::Proposed,
+            RollbackState::PrOpen,
+            RollbackState::Approved,
+        ] {
             for rollback in self.ledger.list_rollbacks(None, Some(state), 500).await? {
                 self.note_resolved_alert(&rollback).await?;
                 let stalled = matches!(state, RollbackState::Approved)
@@ -41,7 +45,9 @@ impl Engine {
                             ADVANCE_ROLLBACK,
                             serde_json::json!({"rollback_id": rollback.id}),
                             Some(format!("recover:{}", rollback.id)),
-                            now,
+                            // Due at once by the real clock, whatever `now`
+                            // the caller simulates.
+                            Utc::now(),
                         )
                         .await?;
                 }
@@ -53,7 +59,11 @@ impl Engine {
     /// merged/synced → failed when the app degrades or the triggering alert
     /// still fires after `verify_for`; synced → verified after `verify_for`
     /// Healthy with the alert resolved.
-    async fn check_verification(&self, rollback: Rollback, now: DateTime<Utc>) -> Result<(), EngineError> {
+    async fn check_verification(
+        &self,
+        rollback: Rollback,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
         let Some(current) = self.ledger.current_deployment(&rollback.app).await? else {
             return Ok(());
         };
@@ -75,7 +85,9 @@ impl Engine {
         let verify_for = ChronoDuration::from_std(self.settings.policy.verify_for.get())
             .unwrap_or(ChronoDuration::MAX);
         let healthy_long_enough = current.health == Health::Healthy
-            && current.healthy_since.is_some_and(|since| now - since >= verify_for);
+            && current
+                .healthy_since
+                .is_some_and(|since| now - since >= verify_for);
         if !healthy_long_enough {
             return Ok(());
         }
@@ -120,8 +132,11 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_verified_total").increment(1);
-        self.say_outcome(&rollback, "verified: the app is healthy again and the alert resolved")
-            .await;
+        self.say_outcome(
+            &rollback,
+            "verified: the app is healthy again and the alert resolved",
+        )
+        .await;
         Ok(())
     }
 
@@ -138,7 +153,11 @@ impl Engine {
     }
 
     /// → failed, with the evidence.
-    pub(crate) async fn fail(&self, rollback: &Rollback, evidence: String) -> Result<(), EngineError> {
+    pub(crate) async fn fail(
+        &self,
+        rollback: &Rollback,
+        evidence: String,
+    ) -> Result<(), EngineError> {
         let rollback = self
             .ledger
             .transition_rollback(
@@ -156,16 +175,19 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_failed_total").increment(1);
-        self.say_outcome(&rollback, &format!("failed: {evidence}")).await;
+        self.say_outcome(&rollback, &format!("failed: {evidence}"))
+            .await;
         Ok(())
     }
 
     /// Says the outcome on the PR (best effort).
     async fn say_outcome(&self, rollback: &Rollback, outcome: &str) {
-        if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
-            if let Err(e) = forge.comment(pr.number, &format!("rewind: rollback {outcome}.")).await {
-                tracing::warn!(error = %e, "cannot comment the outcome on the pull request");
-            }
+        if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref())
+            && let Err(e) = forge
+                .comment(pr.number, &format!("rewind: rollback {outcome}."))
+                .await
+        {
+            tracing::warn!(error = %e, "cannot comment the outcome on the pull request");
         }
         self.refresh_pull_request(rollback).await;
     }
@@ -173,23 +195,38 @@ impl Engine {
     /// The triggering alert resolved before the merge: say so (once); the
     /// proposal stays open for people to decide.
     async fn note_resolved_alert(&self, rollback: &Rollback) -> Result<(), EngineError> {
-        let Trigger::Alert { fingerprint, alert_name, .. } = &rollback.trigger else {
+        let Trigger::Alert {
+            fingerprint,
+            alert_name,
+            ..
+        } = &rollback.trigger
+        else {
             return Ok(());
         };
         if has_event(rollback, "alert_resolved") {
             return Ok(());
         }
         let alerts = self.ledger.alerts_for_app(&rollback.app, 50).await?;
-        let episodes: Vec<_> = alerts.iter().filter(|a| &a.alert.fingerprint == fingerprint).collect();
+        let episodes: Vec<_> = alerts
+            .iter()
+            .filter(|a| &a.alert.fingerprint == fingerprint)
+            .collect();
         let resolved = !episodes.is_empty()
-            && episodes.iter().all(|a| a.alert.status == AlertStatus::Resolved);
+            && episodes
+                .iter()
+                .all(|a| a.alert.status == AlertStatus::Resolved);
         if !resolved {
             return Ok(());
         }
-        let detail = format!("alert {alert_name} resolved before the merge; the proposal stays open for people to decide");
-        self.note(rollback, "alertmanager", "alert_resolved", detail.clone()).await?;
+        let detail = format!(
+            "alert {alert_name} resolved before the merge; the proposal stays open for people to decide"
+        );
+        self.note(rollback, "alertmanager", "alert_resolved", detail.clone())
+            .await?;
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
-            let _ = forge.comment(pr.number, &format!("rewind: {detail}.")).await;
+            let _ = forge
+                .comment(pr.number, &format!("rewind: {detail}."))
+                .await;
         }
         Ok(())
     }
@@ -202,23 +239,35 @@ impl Engine {
         let Some(app) = self.ledger.get_app(&deployment.app).await? else {
             return Ok(());
         };
-        if let Some(held_since) = app.held_since {
-            if deployment.deployed_at > held_since {
-                self.release_hold(&app.name, "rewind", &format!(
-                    "cluster revision {} was verified healthy", deployment.cluster_revision
-                )).await?;
-            }
+        if let Some(held_since) = app.held_since
+            && deployment.deployed_at > held_since
+        {
+            let why = format!(
+                "cluster revision {} was verified healthy",
+                deployment.cluster_revision
+            );
+            self.release_hold(&app.name, "rewind", &why).await?;
         }
         Ok(())
     }
 
     /// Ends an app's hold (an operator, or a newer healthy deployment).
-    pub async fn release_hold(&self, app: &AppName, who: &str, why: &str) -> Result<(), EngineError> {
+    pub async fn release_hold(
+        &self,
+        app: &AppName,
+        who: &str,
+        why: &str,
+    ) -> Result<(), EngineError> {
         if self.ledger.get_app(app).await?.is_none() {
             return Err(EngineError::NotFound(format!("no app named {app:?}")));
         }
         self.ledger.set_app_hold(app, None).await?;
-        self.audit(who, "app.release_hold", format!("app/{app}"), serde_json::json!({"why": why}))
-            .await
+        self.audit(
+            who,
+            "app.release_hold",
+            format!("app/{app}"),
+            serde_json::json!({"why": why}),
+        )
+        .await
     }
 }

@@ -1,8 +1,6 @@
 //! Maps the configuration onto the plain settings structs of the lower
 //! crates, which do not depend on `rewind-config`.
 
-use std::time::Duration;
-
 use rewind_config::{ForgeKind, Settings};
 use rewind_domain::Alert;
 
@@ -60,7 +58,8 @@ pub fn git_settings(settings: &Settings) -> rewind_git::GitSettings {
 /// A relative local path (the embedded default `var/gitops.git`) is taken
 /// from the working directory; URLs and `user@host:path` pass through.
 fn absolute_local_path(url: &str) -> String {
-    let looks_remote = url.contains("://") || url.split_once(':').is_some_and(|(h, _)| !h.contains('/'));
+    let looks_remote =
+        url.contains("://") || url.split_once(':').is_some_and(|(h, _)| !h.contains('/'));
     let path = std::path::Path::new(url);
     if looks_remote || path.is_absolute() {
         return url.to_string();
@@ -78,12 +77,16 @@ pub fn github_settings(
     if forge.kind == ForgeKind::Local {
         return Ok(None);
     }
-    let auth = match (&forge.token, forge.app_id, &forge.private_key_path, forge.installation_id) {
+    let auth = match (
+        &forge.token,
+        forge.app_id,
+        &forge.private_key_path,
+        forge.installation_id,
+    ) {
         (Some(token), _, _, _) => rewind_forge::GitHubAuth::Token(token.expose().to_string()),
         (None, Some(app_id), Some(key_path), Some(installation_id)) => {
-            let private_key_pem = std::fs::read_to_string(key_path).map_err(|e| {
-                format!("forge.private_key_path {}: {e}", key_path.display())
-            })?;
+            let private_key_pem = std::fs::read_to_string(key_path)
+                .map_err(|e| format!("forge.private_key_path {}: {e}", key_path.display()))?;
             rewind_forge::GitHubAuth::App {
                 app_id,
                 private_key_pem,
@@ -106,6 +109,6 @@ pub fn github_settings(
         rewind_config::MergeMethod::Squash => rewind_forge::MergeMethod::Squash,
         rewind_config::MergeMethod::Rebase => rewind_forge::MergeMethod::Rebase,
     };
-    github.max_wait = Duration::from_secs(600).min(github.max_wait);
+    github.max_wait = forge.max_wait.get();
     Ok(Some(github))
 }

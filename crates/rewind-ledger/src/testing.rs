@@ -24,6 +24,9 @@ use crate::{Backend, Ledger, LedgerError, SqlLedger, connect_sql};
 /// The variable naming a PostgreSQL server for tests.
 pub const POSTGRES_URL_VAR: &str = "REWIND_TEST_POSTGRES_URL";
 
+/// Set (by `.ci/run`) to make a missing PostgreSQL a test failure.
+pub const REQUIRE_POSTGRES_VAR: &str = "REWIND_REQUIRE_POSTGRES";
+
 /// A throw-away database.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -49,9 +52,18 @@ impl TestDatabase {
 
     /// A fresh PostgreSQL database, when [`POSTGRES_URL_VAR`] is set.
     pub async fn postgres() -> Option<TestDatabase> {
-        let admin = std::env::var(POSTGRES_URL_VAR)
+        let Some(admin) = std::env::var(POSTGRES_URL_VAR)
             .ok()
-            .filter(|u| !u.is_empty())?;
+            .filter(|u| !u.is_empty())
+        else {
+            // CI sets this so that a missing server fails loudly instead of
+            // silently testing SQLite only.
+            assert!(
+                std::env::var_os(REQUIRE_POSTGRES_VAR).is_none(),
+                "{REQUIRE_POSTGRES_VAR} is set but {POSTGRES_URL_VAR} is not: PostgreSQL tests would be skipped"
+            );
+            return None;
+        };
         Some(TestDatabase::postgres_from(&admin).await)
     }
 

@@ -39,10 +39,14 @@ impl DeliveryBatcher {
     pub async fn record(&self, delivery: Delivery) -> Result<DeliveryOutcome, LedgerError> {
         let (reply, answer) = oneshot::channel();
         if self.tx.send((delivery, reply)).await.is_err() {
-            return Err(LedgerError::Invalid("the delivery writer has stopped".into()));
+            return Err(LedgerError::Invalid(
+                "the delivery writer has stopped".into(),
+            ));
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(LedgerError::Invalid("the delivery writer has stopped".into())))
+        answer.await.unwrap_or_else(|_| {
+            Err(LedgerError::Invalid(
+                "the delivery writer has stopped".into(),
+            ))
+        })
     }
 }

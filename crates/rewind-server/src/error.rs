@@ -111,7 +111,11 @@ impl From<rewind_engine::EngineError> for ApiError {
             E::Ledger(e) => e.into(),
             // Git, forge and manifest failures are failures of a step, not
             // of the caller's input; the step is retried by its job.
-            other => ApiError::new(StatusCode::BAD_GATEWAY, "upstream failure", other.to_string()),
+            other => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream failure",
+                other.to_string(),
+            ),
         }
     }
 }

@@ -52,16 +52,34 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/apps", get(routes::apps::list))
         .route("/api/v1/apps/{app}/history", get(routes::apps::history))
-        .route("/api/v1/apps/{app}/rollbacks", post(routes::rollbacks::propose))
-        .route("/api/v1/apps/{app}/release", post(routes::rollbacks::release))
+        .route(
+            "/api/v1/apps/{app}/rollbacks",
+            post(routes::rollbacks::propose),
+        )
+        .route(
+            "/api/v1/apps/{app}/release",
+            post(routes::rollbacks::release),
+        )
         .route("/api/v1/rollbacks", get(routes::rollbacks::list))
         .route("/api/v1/rollbacks/{id}", get(routes::rollbacks::show))
-        .route("/api/v1/rollbacks/{id}/approve", post(routes::rollbacks::approve))
-        .route("/api/v1/rollbacks/{id}/merge", post(routes::rollbacks::merge))
-        .route("/api/v1/rollbacks/{id}/cancel", post(routes::rollbacks::cancel))
+        .route(
+            "/api/v1/rollbacks/{id}/approve",
+            post(routes::rollbacks::approve),
+        )
+        .route(
+            "/api/v1/rollbacks/{id}/merge",
+            post(routes::rollbacks::merge),
+        )
+        .route(
+            "/api/v1/rollbacks/{id}/cancel",
+            post(routes::rollbacks::cancel),
+        )
         .route("/webhooks/argocd", post(routes::webhooks::argocd))
         .route("/webhooks/flux", post(routes::webhooks::flux))
-        .route("/webhooks/alertmanager", post(routes::webhooks::alertmanager))
+        .route(
+            "/webhooks/alertmanager",
+            post(routes::webhooks::alertmanager),
+        )
         .route("/webhooks/github", post(routes::webhooks::github))
         .route("/", get(routes::ui::index))
         .route("/ui/login", post(routes::ui::login))

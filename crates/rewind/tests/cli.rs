@@ -32,7 +32,12 @@ fn serve(config: &std::path::Path, dir: &std::path::Path) -> (Child, String) {
             .expect("rewind serve exited before serving")
             .expect("read log");
         if let Some(rest) = line.split("server.url=").nth(1) {
-            break rest.split_whitespace().next().unwrap_or("").trim_matches('"').to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string();
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.
@@ -66,7 +71,10 @@ fn serve_with_a_minimal_config_creates_its_database_and_answers() {
     )
     .unwrap();
     let (mut child, url) = serve(&config, dir.path());
-    assert!(dir.path().join("data/rewind.db").exists(), "SQLite database created");
+    assert!(
+        dir.path().join("data/rewind.db").exists(),
+        "SQLite database created"
+    );
     assert!(remote.join("HEAD").exists(), "local repository created");
     let (status, body) = get(&format!("{url}/readyz"));
     assert_eq!(status, 200, "{body}");
@@ -78,7 +86,10 @@ fn serve_with_a_minimal_config_creates_its_database_and_answers() {
     assert_eq!(status, 200);
 
     // SIGTERM: a graceful stop, exit code 0.
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = wait_with_timeout(&mut child, Duration::from_secs(20));
     assert_eq!(status.and_then(|s| s.code()), Some(0));
@@ -102,8 +113,16 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<std::proces
 fn an_unknown_key_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rewind.toml");
-    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\nlisten_port = 80\n").unwrap();
-    let output = rewind().args(["serve", "--config"]).arg(&config).output().unwrap();
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\nlisten_port = 80\n",
+    )
+    .unwrap();
+    let output = rewind()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("server.listen_port"), "{stderr}");
@@ -115,18 +134,31 @@ fn config_default_prints_the_commented_defaults_and_show_redacts() {
     let output = rewind().args(["config", "default"]).output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("max_rollbacks_per_hour = 2") && text.contains("# "), "{text}");
+    assert!(
+        text.contains("max_rollbacks_per_hour = 2") && text.contains("# "),
+        "{text}"
+    );
 
     let output = rewind()
         .args(["config", "show"])
         .env("REWIND__WEBHOOKS__ARGOCD_TOKEN", "very-secret-token")
-        .env("REWIND__DATABASE__URL", "postgres://rewind:db-password@db/rewind")
+        .env(
+            "REWIND__DATABASE__URL",
+            "postgres://rewind:db-password@db/rewind",
+        )
         .current_dir(tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(!text.contains("very-secret-token") && !text.contains("db-password"), "{text}");
+    assert!(
+        !text.contains("very-secret-token") && !text.contains("db-password"),
+        "{text}"
+    );
     assert!(text.contains("argocd_token"), "{text}");
 }
 
@@ -147,8 +179,15 @@ fn demo_proposes_a_rollback_end_to_end() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("rewind proposes rollback"), "{stdout}");
-    assert!(stdout.contains("v1.4.1"), "the diff names the image going back: {stdout}");
+    assert!(
+        stdout.contains("v1.4.1"),
+        "the diff names the image going back: {stdout}"
+    );
     assert!(stdout.contains("/ui/rollbacks/"), "{stdout}");
 }

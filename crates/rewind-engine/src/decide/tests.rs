@@ -113,12 +113,19 @@ fn refusals() {
 
     let mut c = Case::new();
     c.open = Some(rollback(RollbackState::Synced));
-    assert!(matches!(c.decide(), Err(Refusal::UndoesRollbackBeingVerified(_))));
+    assert!(matches!(
+        c.decide(),
+        Err(Refusal::UndoesRollbackBeingVerified(_))
+    ));
 
     let mut c = Case::new();
     c.app = app(false);
     let refusal = c.decide().unwrap_err();
-    assert!(refusal.reason().contains("other.git"), "{}", refusal.reason());
+    assert!(
+        refusal.reason().contains("other.git"),
+        "{}",
+        refusal.reason()
+    );
 
     let mut c = Case::new();
     c.last_hour = 2;

@@ -118,6 +118,11 @@ impl FakeGitHub {
 
     /// The next `n` requests fail with `status` (for example 502). Faults
     /// apply to any request, the App token exchange included.
+    /// Drops every fault still queued: GitHub is healthy again.
+    pub fn clear_faults(&self) {
+        lock(&self.shared).faults.clear();
+    }
+
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut state = lock(&self.shared);
         let fault = QueuedFault {

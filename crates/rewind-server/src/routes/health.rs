@@ -14,9 +14,13 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let checks = futures::future::join_all(state.0.readiness.iter().map(|check| async move {
-        (check.name(), check.check().await)
-    }))
+    let checks = futures::future::join_all(
+        state
+            .0
+            .readiness
+            .iter()
+            .map(|check| async move { (check.name(), check.check().await) }),
+    )
     .await;
     let ready = checks.iter().all(|(_, result)| result.is_ok());
     let body: serde_json::Map<String, serde_json::Value> = checks

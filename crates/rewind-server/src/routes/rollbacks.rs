@@ -21,7 +21,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::bad_request(format!("{field}: {}", e.into_inner()))
     })
 }
@@ -31,7 +35,8 @@ fn app_name(raw: String) -> Result<AppName, ApiError> {
 }
 
 fn rollback_id(raw: &str) -> Result<RollbackId, ApiError> {
-    raw.parse().map_err(|e: rewind_domain::DomainError| ApiError::bad_request(e.to_string()))
+    raw.parse()
+        .map_err(|e: rewind_domain::DomainError| ApiError::bad_request(e.to_string()))
 }
 
 /// Refusals carry the existing rollback when there is one.
@@ -70,7 +75,11 @@ pub async fn propose(
     let trigger = Trigger::Manual {
         caller: caller.name.clone(),
     };
-    match state.engine().propose(&app, request, trigger, &caller.name).await {
+    match state
+        .engine()
+        .propose(&app, request, trigger, &caller.name)
+        .await
+    {
         Ok(ProposeOutcome::Proposed(rollback)) => {
             state.0.wake.notify_waiters();
             (StatusCode::CREATED, Json(*rollback)).into_response()
@@ -93,7 +102,11 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Rollback>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let app = query.app.filter(|a| !a.is_empty()).map(app_name).transpose()?;
+    let app = query
+        .app
+        .filter(|a| !a.is_empty())
+        .map(app_name)
+        .transpose()?;
     let rollback_state = query
         .state
         .filter(|s| !s.is_empty())
@@ -191,7 +204,12 @@ pub async fn release(
     } else {
         parse_json(&body)?
     };
-    let why = request.reason.unwrap_or_else(|| "released by an operator".into());
-    state.engine().release_hold(&app, &caller.name, &why).await?;
+    let why = request
+        .reason
+        .unwrap_or_else(|| "released by an operator".into());
+    state
+        .engine()
+        .release_hold(&app, &caller.name, &why)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

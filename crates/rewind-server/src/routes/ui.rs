@@ -47,7 +47,10 @@ fn short(sha: Option<&rewind_domain::CommitId>) -> String {
 }
 
 fn app_link(app: &AppName) -> String {
-    format!("/ui/apps/{}", percent_encoding::utf8_percent_encode(app.as_str(), percent_encoding::NON_ALPHANUMERIC))
+    format!(
+        "/ui/apps/{}",
+        percent_encoding::utf8_percent_encode(app.as_str(), percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 fn deployment_cells(d: Option<&Deployment>) -> Markup {
@@ -91,7 +94,11 @@ pub async fn index(State(state): State<AppState>, caller: Result<Caller, ApiErro
         Ok(apps) => apps,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let rollbacks = state.ledger().list_rollbacks(None, None, 20).await.unwrap_or_default();
+    let rollbacks = state
+        .ledger()
+        .list_rollbacks(None, None, 20)
+        .await
+        .unwrap_or_default();
     page(
         "Apps",
         html! {
@@ -213,9 +220,21 @@ pub async fn act(
     let id: RollbackId = id.parse()?;
     let engine = state.engine();
     match action.as_str() {
-        "approve" => engine.approve(id, &caller.require(Role::Approver)?.name, "ui").await?,
-        "merge" => engine.merge(id, &caller.require(Role::Approver)?.name, "ui").await?,
-        "cancel" => engine.cancel(id, &caller.require(Role::Operator)?.name, "ui").await?,
+        "approve" => {
+            engine
+                .approve(id, &caller.require(Role::Approver)?.name, "ui")
+                .await?
+        }
+        "merge" => {
+            engine
+                .merge(id, &caller.require(Role::Approver)?.name, "ui")
+                .await?
+        }
+        "cancel" => {
+            engine
+                .cancel(id, &caller.require(Role::Operator)?.name, "ui")
+                .await?
+        }
         other => return Err(ApiError::not_found(format!("no action {other:?}"))),
     };
     state.0.wake.notify_waiters();
@@ -254,7 +273,10 @@ pub async fn login(State(state): State<AppState>, Form(login): Form<Login>) -> R
     if !valid {
         return login_page(Some("unknown token")).into_response();
     }
-    let cookie = format!("{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", login.token);
+    let cookie = format!(
+        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        login.token
+    );
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -16,19 +16,31 @@ use crate::error::ApiError;
 use crate::metrics::webhook_delivery;
 use crate::state::AppState;
 
-pub async fn argocd(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn argocd(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     receive(state, WebhookSource::Argocd, request).await
 }
 
-pub async fn flux(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn flux(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     receive(state, WebhookSource::Flux, request).await
 }
 
-pub async fn alertmanager(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn alertmanager(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     receive(state, WebhookSource::Alertmanager, request).await
 }
 
-pub async fn github(state: State<AppState>, request: Request<Body>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn github(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     receive(state, WebhookSource::Github, request).await
 }
 
@@ -49,8 +61,8 @@ async fn receive(
             format!("the body is larger than server.max_body_bytes ({max} bytes)"),
         )
     })?;
-    let parsed = rewind_ingest::ingest(source, &parts.headers, &bytes, &state.0.ingest)
-        .map_err(|e| {
+    let parsed =
+        rewind_ingest::ingest(source, &parts.headers, &bytes, &state.0.ingest).map_err(|e| {
             webhook_delivery(name, "rejected");
             ingest_error(&e)
         })?;
@@ -68,10 +80,10 @@ async fn receive(
         ApiError::unavailable(format!("cannot record the delivery now: {e}"))
     })?;
     let duplicate = matches!(outcome, DeliveryOutcome::Duplicate);
-    if let DeliveryOutcome::Recorded { jobs, .. } = outcome {
-        if jobs > 0 {
-            state.0.wake.notify_waiters();
-        }
+    if let DeliveryOutcome::Recorded { jobs, .. } = outcome
+        && jobs > 0
+    {
+        state.0.wake.notify_waiters();
     }
     webhook_delivery(name, if duplicate { "duplicate" } else { "recorded" });
     tracing::info!(accepted, ignored, duplicate, "webhook delivery");
@@ -84,9 +96,11 @@ async fn receive(
 fn ingest_error(e: &IngestError) -> ApiError {
     match e {
         IngestError::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
-        IngestError::UnsupportedMediaType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type", e.to_string())
-        }
+        IngestError::UnsupportedMediaType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            e.to_string(),
+        ),
         IngestError::Malformed { field, detail } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed body",
@@ -94,4 +108,3 @@ fn ingest_error(e: &IngestError) -> ApiError {
         ),
     }
 }
-

@@ -62,13 +62,21 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
         bail!("{} exists: give --dir an empty directory", remote.display());
     }
     let (good, bad) = build_repository(&remote)?;
-    println!("1. GitOps repository {} with two commits:", remote.display());
+    println!(
+        "1. GitOps repository {} with two commits:",
+        remote.display()
+    );
     println!("   {}  deploy(checkout/prod): v1.4.1", &good[..7]);
     println!("   {}  deploy(checkout/prod): v1.4.2", &bad[..7]);
 
     let listener = rewind_server::service::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (try --listen 127.0.0.1:0)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (try --listen 127.0.0.1:0)",
+                args.listen
+            )
+        })?;
     let settings = demo_settings(&dir, &remote, listener.local_addr()?)?;
     let options = rewind_server::ServiceOptions {
         poll: Duration::from_millis(200),
@@ -77,15 +85,38 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let service = rewind_server::Service::start(settings, listener, options).await?;
     let url = service.url();
-    println!("\n2. rewind is serving at {url} (SQLite at {})", dir.join("rewind.db").display());
+    println!(
+        "\n2. rewind is serving at {url} (SQLite at {})",
+        dir.join("rewind.db").display()
+    );
 
     let client = reqwest::Client::new();
     let repo_url = remote.display().to_string();
     let deployed = Utc::now() - chrono::Duration::minutes(30);
-    let first = HistoryEntry { id: 1, revision: good.clone(), deployed_at: deployed };
-    let body = argocd_notification("on-deployed", APP, &repo_url, APP_PATH, std::slice::from_ref(&first), "Healthy");
-    post(&client, &format!("{url}/webhooks/argocd"), ARGOCD_TOKEN, &body).await?;
-    println!("\n3. Argo CD: cluster revision 1 ({}) deployed, Healthy", &good[..7]);
+    let first = HistoryEntry {
+        id: 1,
+        revision: good.clone(),
+        deployed_at: deployed,
+    };
+    let body = argocd_notification(
+        "on-deployed",
+        APP,
+        &repo_url,
+        APP_PATH,
+        std::slice::from_ref(&first),
+        "Healthy",
+    );
+    post(
+        &client,
+        &format!("{url}/webhooks/argocd"),
+        ARGOCD_TOKEN,
+        &body,
+    )
+    .await?;
+    println!(
+        "\n3. Argo CD: cluster revision 1 ({}) deployed, Healthy",
+        &good[..7]
+    );
     wait_for(&client, &format!("{url}/api/v1/apps"), |apps| {
         apps.pointer("/0/known_good/cluster_revision").is_some()
     })
@@ -93,10 +124,30 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
     .context("revision 1 never became known good")?;
     println!("   rewind: revision 1 is known good");
 
-    let second = HistoryEntry { id: 2, revision: bad.clone(), deployed_at: Utc::now() };
-    let body = argocd_notification("on-health-degraded", APP, &repo_url, APP_PATH, &[first, second], "Degraded");
-    post(&client, &format!("{url}/webhooks/argocd"), ARGOCD_TOKEN, &body).await?;
-    println!("4. Argo CD: cluster revision 2 ({}) deployed, Degraded", &bad[..7]);
+    let second = HistoryEntry {
+        id: 2,
+        revision: bad.clone(),
+        deployed_at: Utc::now(),
+    };
+    let body = argocd_notification(
+        "on-health-degraded",
+        APP,
+        &repo_url,
+        APP_PATH,
+        &[first, second],
+        "Degraded",
+    );
+    post(
+        &client,
+        &format!("{url}/webhooks/argocd"),
+        ARGOCD_TOKEN,
+        &body,
+    )
+    .await?;
+    println!(
+        "4. Argo CD: cluster revision 2 ({}) deployed, Degraded",
+        &bad[..7]
+    );
 
     let alert = alertmanager_notification(
         "firing",
@@ -107,14 +158,24 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
         Utc::now(),
         "c0ffee00d15ea5e5",
     );
-    post(&client, &format!("{url}/webhooks/alertmanager"), ALERTMANAGER_TOKEN, &alert).await?;
+    post(
+        &client,
+        &format!("{url}/webhooks/alertmanager"),
+        ALERTMANAGER_TOKEN,
+        &alert,
+    )
+    .await?;
     println!("5. Alertmanager: CheckoutHighErrorRate firing (critical) for app checkout");
 
-    let rollbacks = wait_for(&client, &format!("{url}/api/v1/rollbacks?app={APP}"), |list| {
-        list.pointer("/0/timeline")
-            .and_then(Value::as_array)
-            .is_some_and(|t| t.iter().any(|e| e["event"] == "pushed"))
-    })
+    let rollbacks = wait_for(
+        &client,
+        &format!("{url}/api/v1/rollbacks?app={APP}"),
+        |list| {
+            list.pointer("/0/timeline")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|e| e["event"] == "pushed"))
+        },
+    )
     .await
     .context("rewind proposed no rollback")?;
     let rollback = &rollbacks[0];
@@ -124,7 +185,10 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
         service.shutdown(Duration::from_secs(5)).await;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\nServing until Ctrl-C. Try: rewind approve {} --server {url}", rollback["id"].as_str().unwrap_or(""));
+    println!(
+        "\nServing until Ctrl-C. Try: rewind approve {} --server {url}",
+        rollback["id"].as_str().unwrap_or("")
+    );
     let cancel = service.cancel_token();
     tokio::spawn(async move {
         super::serve::shutdown_signal().await;
@@ -135,15 +199,33 @@ async fn demo(dir: PathBuf, args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_proposal(rollback: &Value, url: &str) {
-    let s = |p: &str| rollback.pointer(p).and_then(Value::as_str).unwrap_or("-").to_string();
-    println!("\n6. rewind proposes rollback {} ({})", s("/id"), s("/state"));
-    println!("   from cluster revision 2 ({}) to 1 ({})", &s("/from/commit")[..7.min(s("/from/commit").len())], &s("/to/commit")[..7.min(s("/to/commit").len())]);
+    let s = |p: &str| {
+        rollback
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_string()
+    };
+    println!(
+        "\n6. rewind proposes rollback {} ({})",
+        s("/id"),
+        s("/state")
+    );
+    println!(
+        "   from cluster revision 2 ({}) to 1 ({})",
+        &s("/from/commit")[..7.min(s("/from/commit").len())],
+        &s("/to/commit")[..7.min(s("/to/commit").len())]
+    );
     println!("   why: {}", s("/reason"));
     println!("   branch {} at {}", s("/branch"), s("/commit"));
     match rollback["risks"].as_array() {
         Some(risks) if !risks.is_empty() => {
             for risk in risks {
-                println!("   risk {}: {}", risk["code"].as_str().unwrap_or(""), risk["detail"].as_str().unwrap_or(""));
+                println!(
+                    "   risk {}: {}",
+                    risk["code"].as_str().unwrap_or(""),
+                    risk["detail"].as_str().unwrap_or("")
+                );
             }
         }
         _ => println!("   risks: none found"),
@@ -167,7 +249,12 @@ fn demo_settings(dir: &Path, remote: &Path, listen: SocketAddr) -> anyhow::Resul
     Ok(settings)
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> anyhow::Result<()> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
     let response = client
         .post(url)
         .bearer_auth(token)
@@ -176,14 +263,22 @@ async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) ->
         .await
         .with_context(|| format!("POST {url}"))?;
     if response.status().as_u16() != 202 {
-        bail!("POST {url}: {} {}", response.status(), response.text().await.unwrap_or_default());
+        bail!(
+            "POST {url}: {} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
     }
     Ok(())
 }
 
 /// Polls `url` until `done` holds (at most 60 s): the demo's steps run
 /// as background jobs.
-async fn wait_for(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+async fn wait_for(
+    client: &reqwest::Client,
+    url: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let value: Value = client.get(url).send().await?.json().await?;
@@ -209,17 +304,25 @@ fn build_repository(path: &Path) -> anyhow::Result<(String, String)> {
     };
     let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: checkout\nspec:\n  selector:\n    app: checkout\n  ports:\n    - port: 80\n      targetPort: 8080\n";
     let overlay = |tag: &str| {
-        format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/shop/checkout\n    newTag: {tag}\n")
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\nresources:\n  - ../../base\nimages:\n  - name: registry.example.com/shop/checkout\n    newTag: {tag}\n"
+        )
     };
     let good = commit(
         &repo,
         None,
         &[
             ("README.md", "# shop GitOps\n".to_string()),
-            ("apps/checkout/base/kustomization.yaml", base_kustomization.to_string()),
+            (
+                "apps/checkout/base/kustomization.yaml",
+                base_kustomization.to_string(),
+            ),
             ("apps/checkout/base/deployment.yaml", deployment("false")),
             ("apps/checkout/base/service.yaml", service.to_string()),
-            ("apps/checkout/overlays/prod/kustomization.yaml", overlay("v1.4.1")),
+            (
+                "apps/checkout/overlays/prod/kustomization.yaml",
+                overlay("v1.4.1"),
+            ),
         ],
         "deploy(checkout/prod): v1.4.1",
     )?;
@@ -228,7 +331,10 @@ fn build_repository(path: &Path) -> anyhow::Result<(String, String)> {
         Some(good),
         &[
             ("apps/checkout/base/deployment.yaml", deployment("true")),
-            ("apps/checkout/overlays/prod/kustomization.yaml", overlay("v1.4.2")),
+            (
+                "apps/checkout/overlays/prod/kustomization.yaml",
+                overlay("v1.4.2"),
+            ),
         ],
         "deploy(checkout/prod): v1.4.2",
     )?;
@@ -236,7 +342,12 @@ fn build_repository(path: &Path) -> anyhow::Result<(String, String)> {
     Ok((good.to_string(), bad.to_string()))
 }
 
-fn commit(repo: &Repository, parent: Option<Oid>, files: &[(&str, String)], message: &str) -> anyhow::Result<Oid> {
+fn commit(
+    repo: &Repository,
+    parent: Option<Oid>,
+    files: &[(&str, String)],
+    message: &str,
+) -> anyhow::Result<Oid> {
     let signature = Signature::now("Dev Eloper", "dev@example.com")?;
     let parent = parent.map(|id| repo.find_commit(id)).transpose()?;
     let base = match &parent {
@@ -249,5 +360,12 @@ fn commit(repo: &Repository, parent: Option<Oid>, files: &[(&str, String)], mess
     }
     let tree = repo.find_tree(update.create_updated(repo, &base)?)?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    Ok(repo.commit(Some("refs/heads/main"), &signature, &signature, message, &tree, &parents)?)
+    Ok(repo.commit(
+        Some("refs/heads/main"),
+        &signature,
+        &signature,
+        message,
+        &tree,
+        &parents,
+    )?)
 }

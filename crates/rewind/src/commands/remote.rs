@@ -130,7 +130,11 @@ fn call(
         if status.as_u16() == 409 || status.as_u16() == 429 {
             return Ok(Err(Refused(reason)));
         }
-        bail!("{} {}: {reason}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+        bail!(
+            "{} {}: {reason}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
     })
 }
 
@@ -198,10 +202,14 @@ fn history_table(value: &Value) {
             .collect();
         println!(
             "{:<8} {:<9} {:<12} {:<11} {:<26} {}",
-            d.get("cluster_revision").and_then(Value::as_i64).unwrap_or(0),
+            d.get("cluster_revision")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             short(s(d, "/commit")),
             s(d, "/health"),
-            d.get("known_good").and_then(Value::as_bool).unwrap_or(false),
+            d.get("known_good")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             s(d, "/deployed_at"),
             images.join(",")
         );
@@ -237,13 +245,18 @@ fn rollback_table(r: &Value) {
         }
         _ => println!("risks     none"),
     }
-    if let Some(text) = r.pointer("/diff/text").and_then(Value::as_str) {
-        if !text.is_empty() {
-            println!("\n{text}");
-        }
+    if let Some(text) = r.pointer("/diff/text").and_then(Value::as_str)
+        && !text.is_empty()
+    {
+        println!("\n{text}");
     }
     println!("timeline");
-    for entry in r.get("timeline").and_then(Value::as_array).into_iter().flatten() {
+    for entry in r
+        .get("timeline")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         println!(
             "  {}  {:<16} {}",
             s(entry, "/at"),
@@ -277,7 +290,11 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let path = format!("/api/v1/apps/{}/history?limit={}", encode(&args.app), args.limit);
+    let path = format!(
+        "/api/v1/apps/{}/history?limit={}",
+        encode(&args.app),
+        args.limit
+    );
     let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
     Ok(finish(&args.remote, result, history_table))
 }

@@ -89,9 +89,8 @@ pub fn ensure_local_repository(settings: &Settings) -> anyhow::Result<()> {
     let repo = git2::Repository::init_bare(path)
         .with_context(|| format!("cannot create the local repository {}", path.display()))?;
     let signature = git2::Signature::now(&settings.git.author_name, &settings.git.author_email)?;
-    let blob = repo.blob(
-        b"# GitOps repository\n\nCreated by rewind. Argo CD or Flux sync from here.\n",
-    )?;
+    let blob =
+        repo.blob(b"# GitOps repository\n\nCreated by rewind. Argo CD or Flux sync from here.\n")?;
     let mut tree = repo.treebuilder(None)?;
     tree.insert("README.md", blob, 0o100644)?;
     let tree = repo.find_tree(tree.write()?)?;
