@@ -199,3 +199,84 @@ async fn commands_in_comments_and_closing_the_pr() {
         world.finish().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_identical_alerts_open_one_pull_request() {
+    for db in databases().await {
+        let (mut world, fake) = github_world(db).await;
+        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        world
+            .deploy_at(1, &good, "Healthy", Utc::now() - Duration::hours(1))
+            .await;
+        world.tick(Utc::now()).await;
+        world.deploy(2, &bad, "Degraded").await;
+        let body = rewind_ingest::samples::alertmanager_notification(
+            "firing",
+            "CheckoutHighErrorRate",
+            "checkout",
+            "critical",
+            "errors",
+            Utc::now(),
+            "fp-storm",
+        );
+        let url = format!("{}/webhooks/alertmanager", world.url());
+        let sends = (0..1000).map(|_| {
+            world
+                .client
+                .post(&url)
+                .bearer_auth(rewind_tests::ALERTMANAGER_TOKEN)
+                .json(&body)
+                .send()
+        });
+        for response in futures::future::join_all(sends).await {
+            assert_eq!(response.unwrap().status(), StatusCode::ACCEPTED);
+        }
+        world.settle().await;
+        assert_eq!(world.rollbacks().await.len(), 1);
+        assert_eq!(fake.pull_requests().len(), 1);
+        world.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_approval_and_merge_merges_once() {
+    for db in databases().await {
+        let (mut world, fake) = github_world(db).await;
+        let proposal = world.bad_deploy_and_alert().await;
+        let id = proposal["id"].as_str().unwrap().to_string();
+        // GitHub is down when the approval arrives: the merge step fails.
+        fake.fail_next(1000, 502);
+        let (status, body) = world
+            .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(world.rollback(&id).await["state"], "approved");
+        fake.clear_faults();
+        // The merge reaches GitHub but its answer is lost; rewind restarts.
+        fake.lose_next_write_answer(std::time::Duration::from_secs(60));
+        world.restart().await;
+        world.tick(Utc::now() + Duration::minutes(5)).await;
+        assert!(
+            fake.pull_requests()[0].merged,
+            "GitHub merged, rewind did not hear back"
+        );
+        assert_eq!(world.rollback(&id).await["state"], "approved");
+        // The job's retry (due after its backoff; run here directly) finds
+        // the merge done and records it, without merging twice.
+        world.restart().await;
+        let rollback_id = id.parse().unwrap();
+        world.service().engine.advance(rollback_id).await.unwrap();
+        let rollback = world.rollback(&id).await;
+        assert_eq!(rollback["state"], "merged", "{rollback:#}");
+        assert_eq!(fake.pull_requests().iter().filter(|p| p.merged).count(), 1);
+        let merged_events = rollback["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "merged")
+            .count();
+        assert_eq!(merged_events, 1);
+        world.repo.fsck();
+        world.finish().await;
+    }
+}

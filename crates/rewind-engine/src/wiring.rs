@@ -110,5 +110,7 @@ pub fn github_settings(
         rewind_config::MergeMethod::Rebase => rewind_forge::MergeMethod::Rebase,
     };
     github.max_wait = forge.max_wait.get();
+    // One slow answer must not outlast the whole budget.
+    github.request_timeout = github.request_timeout.min(github.max_wait);
     Ok(Some(github))
 }

@@ -131,6 +131,18 @@ impl TestDatabase {
     }
 }
 
+/// Runs one statement on the PostgreSQL server at `admin` (a superuser
+/// URL): for tests that take a database away from rewind and give it back.
+pub async fn admin_execute(admin: &str, statement: &str) -> Result<u64, sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    let result = sqlx::query(AssertSqlSafe(statement.to_string()))
+        .execute(&mut conn)
+        .await
+        .map(|r| r.rows_affected());
+    let _ = conn.close().await;
+    result
+}
+
 /// `admin` with its database path replaced by `name`.
 fn with_database(admin: &str, name: &str) -> String {
     let (base, query) = match admin.split_once('?') {

@@ -191,3 +191,72 @@ fn demo_proposes_a_rollback_end_to_end() {
     );
     assert!(stdout.contains("/ui/rollbacks/"), "{stdout}");
 }
+
+/// Reads the demo's stdout until its review link, and returns the server
+/// URL and the rollback id.
+fn demo_in_background(dir: &std::path::Path) -> (Child, String, String) {
+    let mut child = rewind()
+        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let link = loop {
+        let line = lines.next().expect("demo exited early").expect("read");
+        if let Some(link) = line.strip_prefix("Review it: ") {
+            break link.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let (server, id) = link.split_once("/ui/rollbacks/").expect("link");
+    (child, server.to_string(), id.to_string())
+}
+
+#[test]
+fn the_api_client_prints_refuses_with_exit_3_and_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut demo, server, id) = demo_in_background(dir.path());
+    let run = |args: &[&str]| {
+        rewind()
+            .args(args)
+            .args(["--server", &server])
+            .output()
+            .unwrap()
+    };
+
+    let output = run(&["undo", "checkout", "--reason", "again"]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("refused: ") && stderr.contains("open rollback"),
+        "{stderr}"
+    );
+
+    let output = run(&["apps"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("checkout"));
+    let output = run(&["history", "checkout", "--output", "json"]);
+    let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    let output = run(&["rollbacks", "--state", "proposed"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&id));
+
+    let output = run(&["approve", &id]);
+    assert!(output.status.success(), "{output:?}");
+    let output = run(&["show", &id, "--output", "json"]);
+    let rollback: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        ["approved", "merged"].contains(&rollback["state"].as_str().unwrap()),
+        "{rollback:#}"
+    );
+    let output = run(&["show", "not-a-uuid"]);
+    assert_eq!(output.status.code(), Some(1));
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status();
+    assert!(wait_with_timeout(&mut demo, Duration::from_secs(20)).is_some());
+}
