@@ -4,7 +4,8 @@
 //! configuration loading.
 
 /// Everything the verify and parse functions read from the configuration.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows whether each secret is set, never the secret.
+#[derive(Clone, Default)]
 pub struct IngestSettings {
     /// `[webhooks] argocd_token`: the bearer token Argo CD sends.
     pub argocd_token: Option<String>,
@@ -25,6 +26,22 @@ pub struct IngestSettings {
 }
 
 /// `[alerts]`: how an Alertmanager alert names its app.
+impl std::fmt::Debug for IngestSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &Option<String>| if s.is_some() { "[redacted]" } else { "unset" };
+        f.debug_struct("IngestSettings")
+            .field("argocd_token", &set(&self.argocd_token))
+            .field("alertmanager_token", &set(&self.alertmanager_token))
+            .field("flux_hmac_key", &set(&self.flux_hmac_key))
+            .field("github_webhook_secret", &set(&self.github_webhook_secret))
+            .field("git_url", &self.git_url)
+            .field("git_branch", &self.git_branch)
+            .field("alerts", &self.alerts)
+            .field("apps", &self.apps)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
     /// Label whose value names the app.
@@ -61,4 +78,21 @@ pub struct AppMapping {
 /// would otherwise authorize every request that sends an empty header.
 pub(crate) fn configured(secret: &Option<String>) -> Option<&str> {
     secret.as_deref().filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IngestSettings;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let settings = IngestSettings {
+            argocd_token: Some("argo-secret".into()),
+            github_webhook_secret: Some("gh-secret".into()),
+            ..IngestSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("argo-secret") && !shown.contains("gh-secret"), "{shown}");
+        assert!(shown.contains("[redacted]") && shown.contains("unset"), "{shown}");
+    }
 }
