@@ -207,10 +207,29 @@ pub fn compare(
 ) -> Result<Comparison, ManifestError> {
     let (from, to) = (CachedTree::new(from), CachedTree::new(to));
     let (from, to): (&dyn TreeSource, &dyn TreeSource) = (&from, &to);
-    let from_inputs = app_inputs(from, app_path)?;
-    let to_inputs = app_inputs(to, app_path)?;
-    let from_rendered = render(from, app_path)?;
-    let to_rendered = render(to, app_path)?;
+    // An app missing on one side (created or deleted in between) compares
+    // as empty there: every object is added or removed.
+    let (from_side, to_side) = (side(from, app_path)?, side(to, app_path)?);
+    if from_side.is_none() && to_side.is_none() {
+        return Err(ManifestError::AppNotFound {
+            path: crate::inputs::normalize_app_path(app_path)?,
+        });
+    }
+    let empty = || -> Result<(AppInputs, Rendered), ManifestError> {
+        let inputs = AppInputs {
+            app_path: crate::inputs::normalize_app_path(app_path)?,
+            ..AppInputs::default()
+        };
+        Ok((inputs, Rendered::default()))
+    };
+    let (from_inputs, from_rendered) = match from_side {
+        Some(side) => side,
+        None => empty()?,
+    };
+    let (to_inputs, to_rendered) = match to_side {
+        Some(side) => side,
+        None => empty()?,
+    };
 
     let index = |objects: &[Object]| -> BTreeMap<ObjectId, usize> {
         objects
@@ -282,6 +301,18 @@ pub fn compare(
         from_inputs,
         to_inputs,
     })
+}
+
+/// The inputs and rendered objects of the app, `None` when it is missing.
+fn side(
+    src: &dyn TreeSource,
+    app_path: &str,
+) -> Result<Option<(AppInputs, Rendered)>, ManifestError> {
+    match app_inputs(src, app_path) {
+        Ok(inputs) => Ok(Some((inputs, render(src, app_path)?))),
+        Err(ManifestError::AppNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn redact(fields: &mut [FieldChange]) {
@@ -451,4 +482,40 @@ fn text_diff(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryTree;
+
+    #[test]
+    fn an_app_missing_on_one_side_is_all_added_and_secrets_are_redacted() {
+        let old = MemoryTree::new().with("README.md", "x\n");
+        let new = MemoryTree::new().with(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: c2VjcmV0}\n",
+        );
+        let diff = semantic_diff(&old, &new, "app").unwrap();
+        assert_eq!(diff.added.len(), 1);
+        assert_eq!(diff.files[0].status, FileStatus::Added);
+        assert!(matches!(
+            semantic_diff(&old, &old, "app"),
+            Err(ManifestError::AppNotFound { .. })
+        ));
+
+        let changed = MemoryTree::new().with(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: b3RoZXI=}\n",
+        );
+        let diff = semantic_diff(&new, &changed, "app").unwrap();
+        let field = &diff.changed[0].fields[0];
+        assert_eq!(field.path, "data.k");
+        assert_eq!(field.new, Some(serde_json::Value::String(REDACTED.into())));
+        assert!(
+            !serde_json::to_string(&diff.changed)
+                .unwrap()
+                .contains("b3RoZXI=")
+        );
+    }
 }
