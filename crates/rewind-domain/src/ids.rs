@@ -25,7 +25,11 @@ impl AppName {
             return Err(DomainError::invalid("app name", &name, "must not be empty"));
         }
         if name.len() > Self::MAX_LEN {
-            return Err(DomainError::invalid("app name", &name, "longer than 317 bytes"));
+            return Err(DomainError::invalid(
+                "app name",
+                &name,
+                "longer than 317 bytes",
+            ));
         }
         if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(DomainError::invalid(

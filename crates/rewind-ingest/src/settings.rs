@@ -92,7 +92,13 @@ mod tests {
             ..IngestSettings::default()
         };
         let shown = format!("{settings:?}");
-        assert!(!shown.contains("argo-secret") && !shown.contains("gh-secret"), "{shown}");
-        assert!(shown.contains("[redacted]") && shown.contains("unset"), "{shown}");
+        assert!(
+            !shown.contains("argo-secret") && !shown.contains("gh-secret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("[redacted]") && shown.contains("unset"),
+            "{shown}"
+        );
     }
 }

@@ -93,12 +93,16 @@ impl Generated {
 }
 
 fn tools_dir() -> PathBuf {
-    // crates/rewind-git → the workspace → its sibling `shared/`.
+    // The copy the workspace carries (tests/tools), else the shared one.
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for dir in manifest.ancestors() {
-        let candidate = dir.join("shared/tools/gen-gitops-repo");
-        if candidate.exists() {
-            return candidate;
+        for candidate in [
+            dir.join("tests/tools/gen-gitops-repo"),
+            dir.join("shared/tools/gen-gitops-repo"),
+        ] {
+            if candidate.exists() {
+                return candidate;
+            }
         }
     }
     PathBuf::from("/work/shared/tools/gen-gitops-repo")

@@ -119,7 +119,11 @@ impl TreeSource for GitTree<'_> {
     }
 }
 
-pub const GENERATOR: &str = "/work/shared/tools/gen-gitops-repo";
+/// The generator the workspace carries (`tests/tools`).
+pub const GENERATOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/tools/gen-gitops-repo"
+);
 
 /// Generates a repository into `dir` and returns its summary.
 pub fn generate(dir: &Path, args: &[&str]) -> serde_json::Value {
