@@ -7,6 +7,10 @@
 //! - `http_request_duration_seconds{route}`.
 //! - `webhook_deliveries_total{source, outcome}`: outcome is `recorded`,
 //!   `duplicate`, `rejected` (4xx) or `unavailable` (503).
+//! - `webhook_ignored_total{source}`: parsed events about objects rewind
+//!   does not track (Flux objects not in `[[apps]]`, alerts without an app).
+//! - `rollbacks_{proposed,refused,merged,verified,failed}_total`,
+//!   `jobs_run_total{kind}`: counted by the engine.
 //! - `jobs{kind, state}` and `rollbacks{state}`: gauges refreshed from the
 //!   ledger at each scrape, so every replica reports the shared truth.
 

@@ -260,3 +260,100 @@ fn the_api_client_prints_refuses_with_exit_3_and_approves() {
         .status();
     assert!(wait_with_timeout(&mut demo, Duration::from_secs(20)).is_some());
 }
+
+/// A small generated GitOps repository (the generator the workspace
+/// carries) and its summary.
+fn generated_repo(dir: &std::path::Path) -> serde_json::Value {
+    let generator =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/gen-gitops-repo");
+    let repo = dir.join("repo");
+    let output = Command::new(generator)
+        .arg(&repo)
+        .args(["--apps", "40", "--commits", "80", "--seed", "7"])
+        .output()
+        .expect("generator runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("summary")
+}
+
+#[test]
+fn offline_hash_diff_and_doctor_on_a_generated_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generated_repo(dir.path());
+    let repo = dir.path().join("repo");
+    let events = summary["events"].as_array().unwrap();
+    let image = events
+        .iter()
+        .find(|e| e["kind"] == "image" && e["cluster"].is_string())
+        .expect("an image bump");
+    let app = summary["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == image["app"])
+        .unwrap();
+    let path = app["paths"][image["cluster"].as_str().unwrap()]
+        .as_str()
+        .unwrap();
+    let commit = image["commit"].as_str().unwrap();
+    let parent = format!("{commit}^");
+
+    let hash = |rev: &str| {
+        let output = rewind()
+            .args(["hash", "--repo"])
+            .arg(&repo)
+            .args(["--path", path, rev])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let (before, after) = (hash(&parent), hash(commit));
+    assert!(
+        before.starts_with("sha256:") && before.len() == 71,
+        "{before}"
+    );
+    assert_ne!(before, after, "an image bump changes the config hash");
+
+    let output = rewind()
+        .args(["diff", "--repo"])
+        .arg(&repo)
+        .args(["--path", path, &parent, commit, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let diff: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(diff.to_string().contains("image"), "{diff}");
+
+    // The generator plants mutable tags, low history limits, migrations.
+    let output = rewind()
+        .args(["doctor", "--repo"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let output = rewind()
+        .args(["hash", "--repo"])
+        .arg(dir.path().join("missing"))
+        .args(["--path", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -68,6 +68,12 @@ async fn receive(
         })?;
     let accepted = parsed.observations.len();
     let ignored = parsed.ignored;
+    if ignored > 0 {
+        // Events for objects rewind does not track (a Flux object not in
+        // `[[apps]]`, an alert with no app): accepted, and counted.
+        metrics::counter!("rewind_webhook_ignored_total", "source" => name)
+            .increment(ignored as u64);
+    }
     let delivery = Delivery {
         source: name.to_string(),
         key: parsed.delivery_key,
