@@ -33,7 +33,7 @@ async fn post_raw(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_follow_the_contract() {
     for db in databases().await {
-        let mut world = World::start(db, |s| s.server.max_body_bytes = 8 * 1024).await;
+        let world = World::start(db, |s| s.server.max_body_bytes = 8 * 1024).await;
         let good = world.repo.good.clone();
         let history = [HistoryEntry {
             id: 1,
