@@ -52,9 +52,13 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     let mut new_alerts = Vec::new();
     let mut job_count = 0usize;
 
+    // Apps described by this delivery: the upsert creates the row and, in
+    // PostgreSQL, holds its lock until commit, so no separate lock is needed.
+    let mut locked: BTreeSet<&AppName> = BTreeSet::new();
     for o in &d.observations {
         if let Observation::App(app) = o {
             apps::upsert(c, app).await?;
+            locked.insert(&app.name);
         }
     }
 
@@ -70,33 +74,40 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         })
         .collect();
     observed.sort_by_key(|dep| (dep.app.clone(), dep.cluster_revision.unwrap_or(i64::MAX)));
-    let mut locked: BTreeSet<&AppName> = BTreeSet::new();
-    for dep in observed {
-        if locked.insert(&dep.app) {
-            apps::ensure_and_lock(c, &dep.app, dep.source, &dep.cluster, now).await?;
+    for same_app in observed.chunk_by(|a, b| a.app == b.app) {
+        let app = &same_app[0].app;
+        if !locked.contains(app) {
+            apps::ensure_and_lock(c, app, same_app[0].source, &same_app[0].cluster, now).await?;
         }
-        if let Some(id) = deployments::insert_observed(c, dep, now).await? {
-            tracing::debug!(
-                app.name = %dep.app,
-                deployment.id = id,
-                deployment.revision = %dep.revision,
-                "recorded deployment"
-            );
-            new_deployments.push(id);
-            if let Some(commit) = &dep.commit {
-                job_count += enqueue_resolve(c, id, &dep.app, commit, now).await?;
+        // Argo CD re-sends its whole history every time: learn in one query
+        // which of the numbered entries the ledger already has.
+        let numbered = same_app.iter().filter_map(|dep| dep.cluster_revision);
+        let known = match (numbered.clone().min(), numbered.max()) {
+            (Some(low), Some(high)) => deployments::revisions_between(c, app, low, high).await?,
+            _ => BTreeSet::new(),
+        };
+        for dep in same_app {
+            if dep.cluster_revision.is_some_and(|n| known.contains(&n)) {
+                continue;
+            }
+            if let Some(id) = deployments::insert_observed(c, dep, now).await? {
+                tracing::debug!(
+                    app.name = %dep.app,
+                    deployment.id = id,
+                    deployment.revision = %dep.revision,
+                    "recorded deployment"
+                );
+                new_deployments.push(id);
+                if let Some(commit) = &dep.commit {
+                    job_count += enqueue_resolve(c, id, &dep.app, commit, now).await?;
+                }
             }
         }
     }
 
     for o in &d.observations {
         if let Observation::Health(h) = o {
-            let target =
-                deployments::health_target(c, &h.app, h.revision.as_deref(), h.commit.as_ref())
-                    .await?;
-            if let Some(id) = target {
-                deployments::set_health(c, id, h.health, h.sync, h.at).await?;
-            }
+            deployments::apply_health(c, h).await?;
         }
     }
 

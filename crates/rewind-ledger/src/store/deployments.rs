@@ -1,12 +1,14 @@
 //! Deployments: reading them, inserting observed ones (Argo CD history and
 //! Flux's assigned sequence), health, resolution and known-good promotion.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    AppName, CommitId, ConfigHash, Deployment, DeploymentObserved, Health, SyncStatus,
+    AppName, CommitId, ConfigHash, Deployment, DeploymentObserved, Health, HealthObserved,
+    SyncStatus,
 };
 
 use crate::LedgerError;
@@ -183,6 +185,52 @@ async fn by_reported_revision(
     .bind(app.as_str())
     .bind(revision);
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+}
+
+/// The cluster revisions of `app` in `low..=high` that the ledger has.
+pub(crate) async fn revisions_between(
+    c: &mut Conn<'_>,
+    app: &AppName,
+    low: i64,
+    high: i64,
+) -> Result<BTreeSet<i64>, LedgerError> {
+    let q = sql("SELECT cluster_revision FROM deployments \
+                 WHERE app = $1 AND cluster_revision BETWEEN $2 AND $3")
+    .bind(app.as_str())
+    .bind(low)
+    .bind(high);
+    c.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.i64("cluster_revision"))
+        .collect()
+}
+
+/// Applies a health report to the deployment it is about (see
+/// [`health_target`]). The common case, a report naming a revision the
+/// ledger has, takes one statement.
+pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result<(), LedgerError> {
+    if let Some(revision) = h.revision.as_deref() {
+        let q = sql(
+            "UPDATE deployments SET health = $3, sync = COALESCE($4, sync), \
+                     healthy_since = CASE WHEN $3 = 'Healthy' THEN COALESCE(healthy_since, $5) \
+                                          ELSE NULL END \
+                     WHERE id = (SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
+                                 ORDER BY cluster_revision DESC LIMIT 1)",
+        )
+        .bind(h.app.as_str())
+        .bind(revision)
+        .bind(h.health.as_str())
+        .bind(h.sync.map(|s| s.as_str()))
+        .bind(h.at);
+        if c.execute(q).await? > 0 {
+            return Ok(());
+        }
+    }
+    if let Some(id) = health_target(c, &h.app, None, h.commit.as_ref()).await? {
+        set_health(c, id, h.health, h.sync, h.at).await?;
+    }
+    Ok(())
 }
 
 /// Inserts an observed deployment unless the ledger has it already.
