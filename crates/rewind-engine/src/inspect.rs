@@ -2,9 +2,11 @@
 //! tree id, config hash and images; and what a rollback changes (semantic
 //! and text diff, risks).
 
+use std::sync::Arc;
+
 use rewind_domain::{CommitId, ConfigHash, Risk, RollbackDiff};
 use rewind_git::GitRepo;
-use rewind_manifest::TreeSource;
+use rewind_manifest::{InputsCache, TreeSource};
 
 use crate::{Engine, EngineError};
 
@@ -68,13 +70,23 @@ impl Engine {
     ) -> Result<Changes, EngineError> {
         let (current, proposed, app_path) =
             (current.clone(), proposed.clone(), app_path.to_string());
+        let inputs = Arc::clone(&self.inputs);
         self.git
             .with_repo(move |repo| {
                 ensure_commit(repo, &current)?;
                 ensure_commit(repo, &proposed)?;
                 let from = repo.tree(&current)?;
                 let to = repo.tree(&proposed)?;
-                Ok(changes_between(&from, &to, &app_path, &other_apps))
+                // A panic elsewhere cannot leave an entry half-written: each
+                // is inserted whole.
+                let mut inputs = inputs.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(changes_between(
+                    &from,
+                    &to,
+                    &app_path,
+                    &other_apps,
+                    &mut inputs,
+                ))
             })
             .await?
     }
@@ -101,9 +113,10 @@ fn changes_between(
     to: &dyn TreeSource,
     app_path: &str,
     other_apps: &[(String, String)],
+    inputs: &mut InputsCache,
 ) -> Result<Changes, EngineError> {
     let diff = rewind_manifest::semantic_diff(from, to, app_path)?;
-    let risks = rewind_manifest::rollback_risks(from, to, app_path, other_apps)?;
+    let risks = rewind_manifest::rollback_risks_cached(from, to, app_path, other_apps, inputs)?;
     Ok(Changes {
         diff: RollbackDiff {
             semantic: serde_json::to_value(&diff).unwrap_or_default(),

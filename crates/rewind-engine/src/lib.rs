@@ -33,12 +33,13 @@ mod verify;
 pub mod wiring;
 pub mod worker;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rewind_config::Settings;
 use rewind_forge::Forge;
 use rewind_git::RepoCache;
 use rewind_ledger::Ledger;
+use rewind_manifest::InputsCache;
 
 pub use decide::Refusal;
 pub use error::EngineError;
@@ -56,6 +57,8 @@ pub struct Engine {
     /// `None` for the local forge: review through rewind, merge with Git.
     forge: Option<Arc<dyn Forge>>,
     worker_id: String,
+    /// Other apps' inputs, kept across proposals for `shared-change`.
+    inputs: Arc<Mutex<InputsCache>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -81,6 +84,7 @@ impl Engine {
             git,
             forge,
             worker_id,
+            inputs: Arc::default(),
         }
     }
 

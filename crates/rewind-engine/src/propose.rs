@@ -139,7 +139,9 @@ impl Engine {
             allow_restore_fallback: self.settings.policy.revert_fallback_to_restore,
             target_config_hash: target.config_hash.clone(),
         };
-        let built = match self.git.build_rollback(git_request).await? {
+        // On the head just fetched for the config hash: one fetch per
+        // proposal. The merge checks again against the head of its time.
+        let built = match self.git.build_rollback_on(&head, git_request).await? {
             BuildOutcome::AlreadyOnTarget => {
                 return Err(Refusal::AlreadyOnTarget {
                     target_revision: target.cluster_revision,
@@ -306,11 +308,11 @@ impl Engine {
     ) -> Result<Vec<(String, String)>, EngineError> {
         let mut others: Vec<(String, String)> = self
             .ledger
-            .list_apps()
+            .app_paths()
             .await?
             .into_iter()
-            .filter(|s| &s.app.name != app)
-            .filter_map(|s| s.app.path.map(|p| (s.app.name.to_string(), p)))
+            .filter(|(name, _)| name != app)
+            .map(|(name, path)| (name.to_string(), path))
             .collect();
         for mapping in &self.settings.apps {
             if mapping.name != app.as_str() && !others.iter().any(|(n, _)| n == &mapping.name) {

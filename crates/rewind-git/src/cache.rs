@@ -90,6 +90,18 @@ impl RepoCache {
         self.with_repo(move |repo| repo.build_rollback(&req)).await
     }
 
+    /// Builds the rollback commit on `head` (a commit already fetched),
+    /// without fetching again.
+    pub async fn build_rollback_on(
+        &self,
+        head: &CommitId,
+        req: RollbackRequest,
+    ) -> Result<BuildOutcome, GitError> {
+        let head = head.clone();
+        self.with_repo(move |repo| repo.build_rollback_on(&head, &req))
+            .await
+    }
+
     /// Pushes `rewind/<app-slug>/<id>` at `commit` (never forced).
     pub async fn push_rollback(
         &self,

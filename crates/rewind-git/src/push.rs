@@ -39,29 +39,39 @@ impl GitRepo {
         commit: &CommitId,
     ) -> Result<PushedBranch, GitError> {
         let branch = rollback_branch(app, id);
-        let local = self.commit(commit)?;
-        let local_tree = local.tree_id();
-        drop(local);
-        self.fetch()?;
-        if let Some(existing) = self.head(&branch)? {
-            let existing_tree = self.commit(&existing)?.tree_id();
-            if existing_tree == local_tree {
-                tracing::info!(git.ref = %branch, "rollback branch already on the remote with the same tree");
+        let local_tree = self.commit(commit)?.tree_id();
+        // The branch name holds the rollback id, so it is new unless an
+        // earlier run of this step pushed it: push at once, and look at the
+        // remote only when the push is refused. A rerun that finds exactly
+        // this commit there succeeds as an up-to-date push.
+        let seen = self.head(&branch)?;
+        let refused = match self.push_ref(oid(commit)?, &branch) {
+            Ok(()) => {
+                let reused = seen.as_ref() == Some(commit);
+                tracing::info!(git.ref = %branch, reused, "pushed rollback branch");
                 return Ok(PushedBranch {
                     branch,
-                    commit: existing,
-                    reused: true,
+                    commit: commit.clone(),
+                    reused,
                 });
             }
-            return Err(GitError::BranchConflict { branch, existing });
+            Err(refused @ GitError::PushRejected { .. }) => refused,
+            Err(e) => return Err(e),
+        };
+        self.fetch()?;
+        let Some(existing) = self.head(&branch)? else {
+            return Err(refused);
+        };
+        let existing_tree = self.commit(&existing)?.tree_id();
+        if existing_tree == local_tree {
+            tracing::info!(git.ref = %branch, "rollback branch already on the remote with the same tree");
+            return Ok(PushedBranch {
+                branch,
+                commit: existing,
+                reused: true,
+            });
         }
-        self.push_ref(oid(commit)?, &branch)?;
-        tracing::info!(git.ref = %branch, "pushed rollback branch");
-        Ok(PushedBranch {
-            branch,
-            commit: commit.clone(),
-            reused: false,
-        })
+        Err(GitError::BranchConflict { branch, existing })
     }
 
     /// Pushes `commit` to `refs/heads/<branch>` without force, then records

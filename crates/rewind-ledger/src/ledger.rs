@@ -55,6 +55,10 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     async fn get_app(&self, name: &AppName) -> Result<Option<App>, LedgerError>;
     /// Every app by name, with its current and newest known-good deployment.
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError>;
+    /// Every app that has a path in the GitOps repository, by name, with
+    /// that path: one query, for questions across all apps
+    /// (`shared-change`).
+    async fn app_paths(&self) -> Result<Vec<(AppName, String)>, LedgerError>;
     async fn set_app_hold(
         &self,
         name: &AppName,

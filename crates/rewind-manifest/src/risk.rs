@@ -8,7 +8,7 @@ use rewind_domain::{Risk, RiskCode};
 
 use crate::diff::{AppDiff, Comparison, FileStatus, compare};
 use crate::error::ManifestError;
-use crate::inputs::app_inputs;
+use crate::inputs_cache::InputsCache;
 use crate::path;
 use crate::render::{Object, ObjectId};
 use crate::source::{CachedTree, TreeSource};
@@ -25,6 +25,24 @@ pub fn rollback_risks(
     app_path: &str,
     other_apps: &[(String, String)],
 ) -> Result<Vec<Risk>, ManifestError> {
+    rollback_risks_cached(
+        current,
+        target,
+        app_path,
+        other_apps,
+        &mut InputsCache::new(),
+    )
+}
+
+/// [`rollback_risks`], reusing other apps' inputs from `cache` (a service
+/// keeps one across proposals: see [`InputsCache`]).
+pub fn rollback_risks_cached(
+    current: &dyn TreeSource,
+    target: &dyn TreeSource,
+    app_path: &str,
+    other_apps: &[(String, String)],
+    cache: &mut InputsCache,
+) -> Result<Vec<Risk>, ManifestError> {
     let current = CachedTree::new(current);
     let current: &dyn TreeSource = &current;
     let comparison = compare(current, target, app_path)?;
@@ -33,7 +51,7 @@ pub fn rollback_risks(
     risks.extend(stateful(&comparison.diff));
     risks.extend(scale(&comparison.diff));
     risks.extend(mutable_image(&comparison.to.objects));
-    risks.extend(shared_change(current, &comparison, other_apps)?);
+    risks.extend(shared_change(current, &comparison, other_apps, cache)?);
     risks.extend(crd(&comparison.diff));
     risks.extend(history_limit(&comparison.to.objects));
     Ok(risks)
@@ -214,6 +232,7 @@ fn shared_change(
     current: &dyn TreeSource,
     c: &Comparison,
     other_apps: &[(String, String)],
+    cache: &mut InputsCache,
 ) -> Result<Option<Risk>, ManifestError> {
     let app_path = &c.to_inputs.app_path;
     let outside: Vec<&str> = c
@@ -233,7 +252,7 @@ fn shared_change(
             continue;
         }
         // An app missing at the current commit reads nothing here.
-        let Ok(inputs) = app_inputs(current, other_path) else {
+        let Ok(inputs) = cache.app_inputs(current, other_path) else {
             continue;
         };
         for file in &outside {

@@ -114,6 +114,15 @@ pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }
 
+pub(crate) async fn paths(c: &mut Conn<'_>) -> Result<Vec<(AppName, String)>, LedgerError> {
+    let q = sql("SELECT name, path FROM apps WHERE path IS NOT NULL ORDER BY name");
+    c.fetch_all(q)
+        .await?
+        .iter()
+        .map(|row| Ok((row.parsed("name")?, row.text("path")?)))
+        .collect()
+}
+
 pub(crate) async fn set_hold(
     c: &mut Conn<'_>,
     name: &AppName,

@@ -195,6 +195,10 @@ impl Ledger for SqlLedger {
         Ok(out)
     }
 
+    async fn app_paths(&self) -> Result<Vec<(AppName, String)>, LedgerError> {
+        apps::paths(&mut self.db.read().await?.conn()).await
+    }
+
     async fn set_app_hold(
         &self,
         name: &AppName,
