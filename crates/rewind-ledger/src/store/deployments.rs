@@ -22,6 +22,15 @@ macro_rules! deployment_columns {
     };
 }
 
+/// Sets health `$2`, sync `$3` (when not null) and the Healthy streak's
+/// start `$4`; the caller adds the `WHERE`, with `$1` naming the row.
+macro_rules! set_health {
+    () => {
+        "UPDATE deployments SET health = $2, sync = COALESCE($3, sync), \
+         healthy_since = CASE WHEN $2 = 'Healthy' THEN COALESCE(healthy_since, $4) ELSE NULL END"
+    };
+}
+
 pub(crate) fn from_row(row: &Row) -> Result<Deployment, LedgerError> {
     let source = row.text("source")?;
     Ok(Deployment {
@@ -172,21 +181,6 @@ pub(crate) async fn last_known_good_before(
     one(c.fetch_optional(q).await?)
 }
 
-/// The newest deployment of `app` whose reported revision is `revision`.
-async fn by_reported_revision(
-    c: &mut Conn<'_>,
-    app: &AppName,
-    revision: &str,
-) -> Result<Option<i64>, LedgerError> {
-    let q = sql(
-        "SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
-                 ORDER BY cluster_revision DESC LIMIT 1",
-    )
-    .bind(app.as_str())
-    .bind(revision);
-    c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
-}
-
 /// The cluster revisions of `app` in `low..=high` that the ledger has.
 pub(crate) async fn revisions_between(
     c: &mut Conn<'_>,
@@ -206,28 +200,35 @@ pub(crate) async fn revisions_between(
         .collect()
 }
 
-/// Applies a health report to the deployment it is about (see
-/// [`health_target`]). The common case, a report naming a revision the
-/// ledger has, takes one statement.
+/// Applies a health report to the deployment it is about: the newest one
+/// with the reported revision, else the newest with the reported commit,
+/// else the current one. The common case, a revision the ledger has, takes
+/// one statement.
 pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result<(), LedgerError> {
     if let Some(revision) = h.revision.as_deref() {
-        let q = sql(
-            "UPDATE deployments SET health = $3, sync = COALESCE($4, sync), \
-                     healthy_since = CASE WHEN $3 = 'Healthy' THEN COALESCE(healthy_since, $5) \
-                                          ELSE NULL END \
-                     WHERE id = (SELECT id FROM deployments WHERE app = $1 AND revision = $2 \
-                                 ORDER BY cluster_revision DESC LIMIT 1)",
-        )
+        let q = sql(concat!(
+            set_health!(),
+            " WHERE id = (SELECT id FROM deployments WHERE app = $1 AND revision = $5 \
+               ORDER BY cluster_revision DESC LIMIT 1)"
+        ))
         .bind(h.app.as_str())
-        .bind(revision)
         .bind(h.health.as_str())
         .bind(h.sync.map(|s| s.as_str()))
-        .bind(h.at);
+        .bind(h.at)
+        .bind(revision);
         if c.execute(q).await? > 0 {
             return Ok(());
         }
     }
-    if let Some(id) = health_target(c, &h.app, None, h.commit.as_ref()).await? {
+    let by_commit = match &h.commit {
+        Some(commit) => by_commit(c, &h.app, commit).await?.first().map(|d| d.id),
+        None => None,
+    };
+    let target = match by_commit {
+        Some(id) => Some(id),
+        None => current(c, &h.app).await?.map(|d| d.id),
+    };
+    if let Some(id) = target {
         set_health(c, id, h.health, h.sync, h.at).await?;
     }
     Ok(())
@@ -282,27 +283,6 @@ pub(crate) async fn insert_observed(
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
 }
 
-/// Which deployment a health report is about: the newest one with the
-/// reported revision, else with the reported commit, else the current one.
-pub(crate) async fn health_target(
-    c: &mut Conn<'_>,
-    app: &AppName,
-    revision: Option<&str>,
-    commit: Option<&CommitId>,
-) -> Result<Option<i64>, LedgerError> {
-    if let Some(revision) = revision
-        && let Some(id) = by_reported_revision(c, app, revision).await?
-    {
-        return Ok(Some(id));
-    }
-    if let Some(commit) = commit
-        && let Some(d) = by_commit(c, app, commit).await?.first()
-    {
-        return Ok(Some(d.id));
-    }
-    Ok(current(c, app).await?.map(|d| d.id))
-}
-
 /// Sets health (and sync when given). `healthy_since` keeps the start of the
 /// current Healthy streak: set on the first Healthy report, kept on the
 /// next ones, cleared by anything else.
@@ -313,16 +293,11 @@ pub(crate) async fn set_health(
     sync: Option<SyncStatus>,
     at: DateTime<Utc>,
 ) -> Result<bool, LedgerError> {
-    let q = sql(
-        "UPDATE deployments SET health = $2, sync = COALESCE($3, sync), \
-                 healthy_since = CASE WHEN $2 = 'Healthy' THEN COALESCE(healthy_since, $4) \
-                                      ELSE NULL END \
-                 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(health.as_str())
-    .bind(sync.map(|s| s.as_str()))
-    .bind(at);
+    let q = sql(concat!(set_health!(), " WHERE id = $1"))
+        .bind(id)
+        .bind(health.as_str())
+        .bind(sync.map(|s| s.as_str()))
+        .bind(at);
     Ok(c.execute(q).await? > 0)
 }
 
