@@ -31,7 +31,7 @@ use anyhow::{Context, bail, ensure};
 use chrono::Utc;
 use futures::StreamExt;
 use rewind_config::{ForgeKind, HumanDuration, Secret, SecretUrl, Settings};
-use rewind_domain::{AppName, CommitId, RollbackId, RollbackState, Strategy};
+use rewind_domain::{AppName, AppRef, ClusterName, CommitId, RollbackId, RollbackState, Strategy};
 use rewind_forge::fake::{FakeGitHub, FakeOptions};
 use rewind_git::RollbackRequest;
 use rewind_ingest::samples::{HistoryEntry, alertmanager_notification, argocd_notification};
@@ -448,7 +448,7 @@ impl Bench {
         self.deploy_all(&first).await?;
         self.service().engine.tick(Utc::now()).await?;
         for case in &self.cases {
-            let app = AppName::new(&case.app)?;
+            let app = in_cluster(&case.app)?;
             let current = self.ledger().current_deployment(&app).await?;
             ensure!(
                 current.as_ref().is_some_and(|d| d.known_good),
@@ -525,7 +525,7 @@ impl Bench {
         }
         let deadline = Instant::now() + Duration::from_secs(600);
         for (app, revision, _) in events {
-            let name = AppName::new(app)?;
+            let name = in_cluster(app)?;
             loop {
                 let current = self.ledger().current_deployment(&name).await?;
                 if current
@@ -582,10 +582,7 @@ impl Bench {
                 break (requests[0].at, create.clone());
             }
             if sent.elapsed() > PATIENCE {
-                let open = self
-                    .ledger()
-                    .open_rollback(&AppName::new(&case.app)?)
-                    .await?;
+                let open = self.ledger().open_rollback(&in_cluster(&case.app)?).await?;
                 bail!(
                     "{}: no pull request after {PATIENCE:?}; open rollback: {open:#?}",
                     case.app
@@ -599,7 +596,7 @@ impl Bench {
             .unwrap_or_default();
         // Let the step finish (labels, ledger), so the next alert starts
         // from a quiet service.
-        let app = AppName::new(&case.app)?;
+        let app = in_cluster(&case.app)?;
         loop {
             let open = self.ledger().open_rollback(&app).await?;
             if let Some(rollback) = &open
@@ -753,7 +750,7 @@ impl Bench {
                 .app_paths()
                 .await?
                 .into_iter()
-                .filter(|(name, _)| name != &app)
+                .filter(|(other, _)| other.name != app)
                 .map(|(name, path)| (name.to_string(), path))
                 .collect();
             times[2].1.push(t.elapsed());
@@ -986,4 +983,9 @@ where
             .or_default()
             .push(elapsed);
     }
+}
+
+/// The bench's apps come from one Argo CD (`in-cluster`).
+fn in_cluster(name: &str) -> anyhow::Result<AppRef> {
+    Ok(AppRef::new(AppName::new(name)?, ClusterName::in_cluster()))
 }

@@ -23,6 +23,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     #[serde(default)]
     pub apps: Vec<AppMapping>,
+    #[serde(default)]
+    pub clusters: Vec<ClusterEntry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +163,10 @@ pub struct PolicySettings {
     pub max_rollbacks_per_hour: u32,
     pub required_approvals: u32,
     pub auto_merge: AutoMerge,
+    /// Earlier Argo CD history entries that ran `healthy_for` before the
+    /// next one with no alert recorded count as known good ("by history").
+    #[serde(default)]
+    pub trust_history: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +174,14 @@ pub struct AlertSettings {
     pub app_label: String,
     pub cluster_label: String,
     pub severities: Vec<String>,
+}
+
+/// `[[clusters]]`: the name of the Argo CD destination whose
+/// `spec.destination.server` is `server`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEntry {
+    pub name: String,
+    pub server: String,
 }
 
 /// An app rewind should know without (or before) Argo CD telling it.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::AppName;
+use crate::{AppName, AppRef, ClusterName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +28,10 @@ impl AlertStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub app: AppName,
-    pub cluster: Option<String>,
+    /// The cluster the alert is about: the `alerts.cluster_label` label, or,
+    /// once recorded, the one cluster that runs an app of that name. `None`
+    /// when the alert names no cluster and several clusters run the app.
+    pub cluster: Option<ClusterName>,
     pub name: String,
     pub status: AlertStatus,
     pub severity: Option<String>,
@@ -43,6 +46,14 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// The app the alert is about, when it names (or resolved to) one
+    /// cluster.
+    pub fn app_ref(&self) -> Option<AppRef> {
+        self.cluster
+            .clone()
+            .map(|cluster| AppRef::new(self.app.clone(), cluster))
+    }
+
     /// `summary` or `description` annotation, for reports.
     pub fn summary(&self) -> Option<&str> {
         self.annotations

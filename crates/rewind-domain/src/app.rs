@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AppName, Source};
+use crate::{AppName, AppRef, ClusterName, Source};
 
 /// One source of an app (Argo CD multi-source apps have several).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,10 +23,12 @@ pub struct AppSource {
 pub struct App {
     pub name: AppName,
     pub source: Source,
-    /// Destination cluster (Argo CD `spec.destination.name` or `.server`;
-    /// from `[[apps]]` for Flux).
+    /// The cluster the app runs on: with `name`, its identity (see
+    /// [`AppRef`]). Argo CD: `spec.destination.name`, the `[[clusters]]`
+    /// entry of `spec.destination.server`, or the sending instance's cluster;
+    /// Flux: event metadata `cluster`, the webhook path, or `[[apps]]`.
     #[serde(default)]
-    pub cluster: String,
+    pub cluster: ClusterName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Every source the app renders from; the first one whose `repo_url` is
@@ -47,4 +49,11 @@ pub struct App {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl App {
+    /// `name@cluster`.
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.name.clone(), self.cluster.clone())
+    }
 }

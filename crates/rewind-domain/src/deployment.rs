@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AppName, CommitId, ConfigHash, Health, Source, SyncStatus};
+use crate::{AppName, AppRef, ClusterName, CommitId, ConfigHash, Health, Source, SyncStatus};
 
 /// A deployment as recorded in the ledger, with the contract's JSON fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,7 +11,8 @@ pub struct Deployment {
     /// The ledger's row id: stable, never reused.
     pub id: i64,
     pub app: AppName,
-    pub cluster: String,
+    #[serde(default)]
+    pub cluster: ClusterName,
     /// Argo CD `status.history[].id`; for Flux a per-app sequence from 1.
     pub cluster_revision: i64,
     /// The revision exactly as the controller reported it
@@ -37,4 +38,11 @@ pub struct Deployment {
     pub alerted: bool,
     /// Who or what started the deployment (Argo CD `initiatedBy`).
     pub initiated_by: Option<String>,
+}
+
+impl Deployment {
+    /// The app this deployment belongs to: `app@cluster`.
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.app.clone(), self.cluster.clone())
+    }
 }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Alert, App, AppName, CommitId, Health, Source, SyncStatus};
+use crate::{Alert, App, AppName, AppRef, ClusterName, CommitId, Health, Source, SyncStatus};
 
 /// One fact from a webhook delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub enum Observation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentObserved {
     pub app: AppName,
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// Argo CD's `status.history[].id`. `None` for Flux: the ledger assigns
     /// the next number of the app's sequence when the revision differs from
     /// the app's current one.
@@ -46,10 +46,18 @@ pub struct DeploymentObserved {
     pub initiated_by: Option<String>,
 }
 
+impl DeploymentObserved {
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.app.clone(), self.cluster.clone())
+    }
+}
+
 /// The app's health now, and which revision it reports it for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthObserved {
     pub app: AppName,
+    #[serde(default)]
+    pub cluster: ClusterName,
     /// The revision the health applies to (Argo CD
     /// `operationState.syncResult.revision`, Flux `metadata.revision`);
     /// `None` means "the current deployment".
@@ -58,6 +66,12 @@ pub struct HealthObserved {
     pub health: Health,
     pub sync: Option<SyncStatus>,
     pub at: DateTime<Utc>,
+}
+
+impl HealthObserved {
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.app.clone(), self.cluster.clone())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -31,11 +31,16 @@ impl AppName {
                 "longer than 317 bytes",
             ));
         }
-        if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        // `@` separates the name from the cluster in `NAME@CLUSTER`; it
+        // cannot occur in a Kubernetes name either.
+        if name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '@')
+        {
             return Err(DomainError::invalid(
                 "app name",
                 &name,
-                "must not contain whitespace or control characters",
+                "must not contain `@`, whitespace or control characters",
             ));
         }
         if name.matches('/').count() > 1 || name.starts_with('/') || name.ends_with('/') {
@@ -273,7 +278,7 @@ mod tests {
     fn app_names() {
         assert!(AppName::new("shop/checkout").is_ok());
         assert!(AppName::new("guestbook").is_ok());
-        for bad in ["", "a/b/c", "/a", "a/", "has space", "tab\tname"] {
+        for bad in ["", "a/b/c", "/a", "a/", "has space", "tab\tname", "a@b"] {
             assert!(AppName::new(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -7,6 +7,7 @@
 //!   `RollbackId`) and the branch slug.
 //! - [`status`]: health, sync status and the deployment source.
 //! - [`app`]: an app as Argo CD or Flux describes it.
+//! - [`app_ref`]: an app's identity, `NAME@CLUSTER` (`AppRef`, `ClusterName`).
 //! - [`deployment`]: one revision a cluster ran.
 //! - [`alert`]: an alert as rewind records it.
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
@@ -21,6 +22,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod app_ref;
 pub mod deployment;
 pub mod event;
 pub mod ids;
@@ -30,6 +32,7 @@ pub mod status;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
+pub use app_ref::{AppRef, ClusterName};
 pub use deployment::Deployment;
 pub use event::{
     ChatCommand, CommentEvent, DeploymentObserved, HealthObserved, Observation, PullRequestAction,

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AppName, CommitId, Deployment, DomainError, Risk, RollbackId};
+use crate::{AppName, AppRef, ClusterName, CommitId, Deployment, DomainError, Risk, RollbackId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +208,10 @@ pub struct RollbackDiff {
 pub struct Rollback {
     pub id: RollbackId,
     pub app: AppName,
+    /// With `app`, the app's identity; the rollback changes only what this
+    /// cluster's app reads.
+    #[serde(default)]
+    pub cluster: ClusterName,
     pub from: Deployment,
     pub to: Deployment,
     pub state: RollbackState,
@@ -228,6 +232,13 @@ pub struct Rollback {
     pub timeline: Vec<TimelineEntry>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Rollback {
+    /// `app@cluster`.
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.app.clone(), self.cluster.clone())
+    }
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ impl Engine {
             actor,
             "rollback.merge",
             format!("rollback/{}", rollback.id),
-            serde_json::json!({"app": rollback.app, "merge_commit": merge_commit, "how": how}),
+            serde_json::json!({"app": rollback.app_ref(), "merge_commit": merge_commit, "how": how}),
         )
         .await?;
         metrics::counter!("rewind_rollbacks_merged_total").increment(1);
@@ -400,12 +400,12 @@ impl Engine {
     ) -> Result<RollbackRequest, EngineError> {
         let app = self
             .ledger
-            .get_app(&rollback.app)
+            .get_app(&rollback.app_ref())
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no app named {}", rollback.app)))?;
-        let app_path = app
-            .path
-            .ok_or_else(|| EngineError::Invalid(format!("app {} has no path", rollback.app)))?;
+            .ok_or_else(|| EngineError::NotFound(format!("no app {}", rollback.app_ref())))?;
+        let app_path = app.path.ok_or_else(|| {
+            EngineError::Invalid(format!("app {} has no path", rollback.app_ref()))
+        })?;
         let to = rollback
             .to
             .commit
@@ -431,11 +431,11 @@ impl Engine {
         rollback: &Rollback,
         stage: ReportStage,
     ) -> Result<String, EngineError> {
-        let recent = self.ledger.history(&rollback.app, 5).await?;
+        let recent = self.ledger.history(&rollback.app_ref(), 5).await?;
         let alert = match &rollback.trigger {
             rewind_domain::Trigger::Alert { fingerprint, .. } => self
                 .ledger
-                .alerts_for_app(&rollback.app, 50)
+                .alerts_for_app(&rollback.app_ref(), 50)
                 .await?
                 .into_iter()
                 .find(|a| &a.alert.fingerprint == fingerprint)

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use rewind_domain::{
-    AlertStatus, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
+    AlertStatus, AppRef, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
     RollbackState, Trigger,
 };
 use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
@@ -23,7 +23,7 @@ impl Engine {
         let Some(deployment) = self.ledger.deployment(deployment_id).await? else {
             return Ok(());
         };
-        let Some(app) = self.ledger.get_app(&deployment.app).await? else {
+        let Some(app) = self.ledger.get_app(&deployment.app_ref()).await? else {
             return Ok(());
         };
         let (Some(path), Some(commit), true) = (
@@ -44,7 +44,7 @@ impl Engine {
                 )
                 .await?;
         }
-        let Some(rollback) = self.ledger.open_rollback(&deployment.app).await? else {
+        let Some(rollback) = self.ledger.open_rollback(&deployment.app_ref()).await? else {
             return Ok(());
         };
         let Some(merge) = rollback.merge_commit.as_ref() else {
@@ -89,9 +89,26 @@ impl Engine {
         if alert.status != AlertStatus::Firing {
             return Ok(());
         }
-        if let Some(open) = self.ledger.open_rollback(&alert.app).await?
-            && matches!(open.state, RollbackState::Merged | RollbackState::Synced)
-        {
+        // The apps the alert is about: the one on its cluster, else every
+        // cluster running an app of that name.
+        let targets: Vec<AppRef> = match alert.app_ref() {
+            Some(app) => vec![app],
+            None => self
+                .ledger
+                .app_clusters(&alert.app)
+                .await?
+                .into_iter()
+                .map(|cluster| AppRef::new(alert.app.clone(), cluster))
+                .collect(),
+        };
+        let mut failed_any = false;
+        for app in &targets {
+            let Some(open) = self.ledger.open_rollback(app).await? else {
+                continue;
+            };
+            if !matches!(open.state, RollbackState::Merged | RollbackState::Synced) {
+                continue;
+            }
             let same = match &open.trigger {
                 Trigger::Alert {
                     alert_name,
@@ -109,12 +126,40 @@ impl Engine {
                     ),
                 )
                 .await?;
-                return Ok(());
+                failed_any = true;
             }
         }
-        if !crate::wiring::triggers_rollback(&self.settings, &alert) {
+        if failed_any || !crate::wiring::triggers_rollback(&self.settings, &alert) {
             return Ok(());
         }
+        let app = match targets.as_slice() {
+            [] => return Ok(()),
+            [only] => only.clone(),
+            several => {
+                // Which cluster's app is bad cannot be told from the alert:
+                // say so rather than roll back the wrong one.
+                let clusters: Vec<&str> = several.iter().map(|a| a.cluster.as_str()).collect();
+                self.audit(
+                    "alertmanager",
+                    "rollback.refused",
+                    format!("app/{}", alert.app),
+                    serde_json::json!({
+                        "code": "ambiguous-cluster",
+                        "reason": format!(
+                            "alert {} names app {} but no cluster, and {} runs on {}: \
+                             add the `{}` label (alerts.cluster_label) to the alert",
+                            alert.name,
+                            alert.app,
+                            alert.app,
+                            clusters.join(", "),
+                            self.settings.alerts.cluster_label
+                        ),
+                    }),
+                )
+                .await?;
+                return Ok(());
+            }
+        };
         let summary = alert
             .summary()
             .map(|s| format!(": {s}"))
@@ -133,10 +178,7 @@ impl Engine {
             fingerprint: alert.fingerprint.clone(),
             severity: alert.severity.clone(),
         };
-        match self
-            .propose(&alert.app, request, trigger, "alertmanager")
-            .await
-        {
+        match self.propose(&app, request, trigger, "alertmanager").await {
             Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
             // An app rewind has not seen deploy: nothing to roll back.
             Err(EngineError::NotFound(_)) => Ok(()),
@@ -286,7 +328,7 @@ impl Engine {
             };
             let Some(rollback) = self
                 .ledger
-                .list_rollbacks(Some(&app.name), Some(RollbackState::Verified), 1)
+                .list_rollbacks(Some(&app.app_ref()), Some(RollbackState::Verified), 1)
                 .await?
                 .into_iter()
                 .next()
@@ -327,7 +369,7 @@ impl Engine {
                     ),
                 )
                 .await?;
-                blocked.push(app.name.to_string());
+                blocked.push(app.app_ref().to_string());
             }
         }
         if let (Some(forge), true) = (self.forge.as_ref(), held_any) {

@@ -6,7 +6,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppName, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
+    App, AppRef, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
 use rewind_ledger::LedgerError;
@@ -48,7 +48,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(app.name = %app, actor = %actor))]
     pub async fn propose(
         &self,
-        app: &AppName,
+        app: &AppRef,
         request: ProposeRequest,
         trigger: Trigger,
         actor: &str,
@@ -64,7 +64,7 @@ impl Engine {
 
     async fn try_propose(
         &self,
-        app_name: &AppName,
+        app_name: &AppRef,
         request: &ProposeRequest,
         trigger: &Trigger,
         actor: &str,
@@ -77,7 +77,7 @@ impl Engine {
             .ledger
             .get_app(app_name)
             .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no app named {app_name:?}")))?;
+            .ok_or_else(|| EngineError::NotFound(format!("no app {app_name}")))?;
         let open = self.ledger.open_rollback(app_name).await?;
         let current = self.ledger.current_deployment(app_name).await?;
         let target = self.target(&app, request, current.as_ref()).await?;
@@ -129,7 +129,7 @@ impl Engine {
         };
         let git_request = RollbackRequest {
             rollback_id: id,
-            app: app_name.clone(),
+            app: app_name.name.clone(),
             app_path: app_path.clone(),
             from: from.commit.clone().unwrap_or_else(|| head.clone()),
             to: to_commit,
@@ -178,14 +178,15 @@ impl Engine {
         }
         let rollback = Rollback {
             id,
-            app: app_name.clone(),
+            app: app_name.name.clone(),
+            cluster: app_name.cluster.clone(),
             from,
             to: target,
             state: RollbackState::Proposed,
             reason: request.reason.clone(),
             trigger: trigger.clone(),
             strategy: built.strategy_used,
-            branch: Some(rollback_branch(app_name, &id)),
+            branch: Some(rollback_branch(&app_name.name, &id)),
             commit: Some(built.commit.clone()),
             merge_commit: None,
             pr: None,
@@ -239,13 +240,13 @@ impl Engine {
         if let Some(revision) = request.to_revision {
             return match self
                 .ledger
-                .deployment_by_revision(&app.name, revision)
+                .deployment_by_revision(&app.app_ref(), revision)
                 .await?
             {
                 Some(d) => Ok(Some(d)),
                 None => Err(EngineError::NotFound(format!(
                     "{} has no deployment with cluster revision {revision}",
-                    app.name
+                    app.app_ref()
                 ))),
             };
         }
@@ -253,21 +254,21 @@ impl Engine {
             let commit = CommitId::new(sha).map_err(|e| EngineError::Invalid(e.to_string()))?;
             let mut ran = self
                 .ledger
-                .deployments_by_commit(&app.name, &commit)
+                .deployments_by_commit(&app.app_ref(), &commit)
                 .await?;
             ran.sort_by_key(|d| std::cmp::Reverse(d.cluster_revision));
             return match ran.into_iter().next() {
                 Some(d) => Ok(Some(d)),
                 None => Err(EngineError::NotFound(format!(
                     "{} never ran commit {commit}: rewind rolls back only to configurations a cluster ran",
-                    app.name
+                    app.app_ref()
                 ))),
             };
         }
         match current {
             Some(current) => Ok(self
                 .ledger
-                .last_known_good_before(&app.name, current.cluster_revision)
+                .last_known_good_before(&app.app_ref(), current.cluster_revision)
                 .await?),
             None => Ok(None),
         }
@@ -301,22 +302,29 @@ impl Engine {
         Ok(target)
     }
 
-    /// Apps other than `app`, with their paths: for `shared-change` risks.
+    /// Apps other than `app` (the same name on another cluster is another
+    /// app), by reference, with their paths: for `shared-change` risks.
     pub(crate) async fn other_apps(
         &self,
-        app: &AppName,
+        app: &AppRef,
     ) -> Result<Vec<(String, String)>, EngineError> {
         let mut others: Vec<(String, String)> = self
             .ledger
             .app_paths()
             .await?
             .into_iter()
-            .filter(|(name, _)| name != app)
-            .map(|(name, path)| (name.to_string(), path))
+            .filter(|(other, _)| other != app)
+            .map(|(other, path)| (other.to_string(), path))
             .collect();
         for mapping in &self.settings.apps {
-            if mapping.name != app.as_str() && !others.iter().any(|(n, _)| n == &mapping.name) {
-                others.push((mapping.name.clone(), mapping.path.clone()));
+            let cluster = if mapping.cluster.is_empty() {
+                rewind_domain::ClusterName::IN_CLUSTER
+            } else {
+                mapping.cluster.as_str()
+            };
+            let reference = format!("{}@{cluster}", mapping.name);
+            if reference != app.to_string() && !others.iter().any(|(n, _)| n == &reference) {
+                others.push((reference, mapping.path.clone()));
             }
         }
         others.sort();
@@ -325,7 +333,7 @@ impl Engine {
 
     async fn record_refusal(
         &self,
-        app: &AppName,
+        app: &AppRef,
         refusal: &Refusal,
         trigger: &Trigger,
         actor: &str,

@@ -135,7 +135,7 @@ impl Engine {
             who,
             "rollback.cancel",
             format!("rollback/{id}"),
-            serde_json::json!({"app": rollback.app, "via": via}),
+            serde_json::json!({"app": rollback.app_ref(), "via": via}),
         )
         .await?;
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {

@@ -64,7 +64,7 @@ impl Engine {
             actor,
             &format!("rollback.{event}"),
             format!("rollback/{}", rollback.id),
-            json!({"app": rollback.app, "detail": detail}),
+            json!({"app": rollback.app_ref(), "detail": detail}),
         )
         .await
     }

@@ -5,7 +5,7 @@
 //! Every function takes `now` so tests can move time without sleeping.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger};
+use rewind_domain::{AlertStatus, AppRef, Health, Rollback, RollbackState, Trigger};
 
 use crate::timeline::{entry, has_event};
 use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
@@ -64,7 +64,7 @@ impl Engine {
         rollback: Rollback,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let Some(current) = self.ledger.current_deployment(&rollback.app).await? else {
+        let Some(current) = self.ledger.current_deployment(&rollback.app_ref()).await? else {
             return Ok(());
         };
         let synced = rollback.state == RollbackState::Synced;
@@ -123,12 +123,14 @@ impl Engine {
                 ),
             )
             .await?;
-        self.ledger.set_app_hold(&rollback.app, Some(now)).await?;
+        self.ledger
+            .set_app_hold(&rollback.app_ref(), Some(now))
+            .await?;
         self.audit(
             "rewind",
             "rollback.verified",
             format!("rollback/{}", rollback.id),
-            serde_json::json!({"app": rollback.app, "deployment": current.cluster_revision}),
+            serde_json::json!({"app": rollback.app_ref(), "deployment": current.cluster_revision}),
         )
         .await?;
         metrics::counter!("rewind_rollbacks_verified_total").increment(1);
@@ -146,7 +148,7 @@ impl Engine {
         };
         Ok(self
             .ledger
-            .firing_alerts(&rollback.app)
+            .firing_alerts(&rollback.app_ref())
             .await?
             .iter()
             .any(|a| &a.alert.fingerprint == fingerprint))
@@ -171,7 +173,7 @@ impl Engine {
             "rewind",
             "rollback.failed",
             format!("rollback/{}", rollback.id),
-            serde_json::json!({"app": rollback.app, "evidence": evidence}),
+            serde_json::json!({"app": rollback.app_ref(), "evidence": evidence}),
         )
         .await?;
         metrics::counter!("rewind_rollbacks_failed_total").increment(1);
@@ -206,7 +208,7 @@ impl Engine {
         if has_event(rollback, "alert_resolved") {
             return Ok(());
         }
-        let alerts = self.ledger.alerts_for_app(&rollback.app, 50).await?;
+        let alerts = self.ledger.alerts_for_app(&rollback.app_ref(), 50).await?;
         let episodes: Vec<_> = alerts
             .iter()
             .filter(|a| &a.alert.fingerprint == fingerprint)
@@ -236,7 +238,7 @@ impl Engine {
         let Some(deployment) = self.ledger.deployment(deployment_id).await? else {
             return Ok(());
         };
-        let Some(app) = self.ledger.get_app(&deployment.app).await? else {
+        let Some(app) = self.ledger.get_app(&deployment.app_ref()).await? else {
             return Ok(());
         };
         if let Some(held_since) = app.held_since
@@ -246,7 +248,7 @@ impl Engine {
                 "cluster revision {} was verified healthy",
                 deployment.cluster_revision
             );
-            self.release_hold(&app.name, "rewind", &why).await?;
+            self.release_hold(&app.app_ref(), "rewind", &why).await?;
         }
         Ok(())
     }
@@ -254,12 +256,12 @@ impl Engine {
     /// Ends an app's hold (an operator, or a newer healthy deployment).
     pub async fn release_hold(
         &self,
-        app: &AppName,
+        app: &AppRef,
         who: &str,
         why: &str,
     ) -> Result<(), EngineError> {
         if self.ledger.get_app(app).await?.is_none() {
-            return Err(EngineError::NotFound(format!("no app named {app:?}")));
+            return Err(EngineError::NotFound(format!("no app {app}")));
         }
         self.ledger.set_app_hold(app, None).await?;
         self.audit(

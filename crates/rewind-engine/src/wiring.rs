@@ -4,7 +4,7 @@
 use rewind_config::{ForgeKind, Settings};
 use rewind_domain::Alert;
 
-/// `[webhooks]`, `[forge] webhook_secret`, `[alerts]`, `[[apps]]` for the
+/// `[webhooks]`, `[forge] webhook_secret`, `[alerts]`, `[[apps]]`, `[[clusters]]` for the
 /// webhook parsers.
 pub fn ingest_settings(settings: &Settings) -> rewind_ingest::IngestSettings {
     let secret = |s: &Option<rewind_config::Secret>| s.as_ref().map(|s| s.expose().to_string());
@@ -23,6 +23,14 @@ pub fn ingest_settings(settings: &Settings) -> rewind_ingest::IngestSettings {
                 name: a.name.clone(),
                 path: a.path.clone(),
                 cluster: a.cluster.clone(),
+            })
+            .collect(),
+        clusters: settings
+            .clusters
+            .iter()
+            .map(|c| rewind_ingest::ClusterMapping {
+                name: c.name.clone(),
+                server: c.server.clone(),
             })
             .collect(),
     }

@@ -96,7 +96,7 @@ pub fn render_pull_request_body(report: &RollbackReport<'_>) -> String {
         out,
         "### ⏪ Roll back {} on {} to revision {}\n",
         code(rollback.app.as_str()),
-        code(&rollback.to.cluster),
+        code(rollback.to.cluster.as_str()),
         rollback.to.cluster_revision
     );
     if report.stage == ReportStage::Update {
@@ -115,7 +115,7 @@ pub fn render_pull_request_body(report: &RollbackReport<'_>) -> String {
 
 fn write_status(out: &mut String, report: &RollbackReport<'_>) {
     let rollback = report.rollback;
-    let cluster = code(&rollback.to.cluster);
+    let cluster = code(rollback.to.cluster.as_str());
     let line = match rollback.state {
         RollbackState::Proposed | RollbackState::PrOpen => {
             "**Open**: waiting for review.".to_owned()
@@ -368,7 +368,7 @@ fn write_verification(out: &mut String, report: &RollbackReport<'_>) {
     let _ = writeln!(
         out,
         "**Verification.** After the merge, rewind waits for {} to sync the merge commit, then checks that {} stays Healthy for {} with no firing alert. Otherwise the rollback is marked failed.\n",
-        code(&rollback.to.cluster),
+        code(rollback.to.cluster.as_str()),
         code(rollback.app.as_str()),
         human_duration(report.verify_for)
     );

@@ -36,7 +36,7 @@ fn deployment(
     Deployment {
         id,
         app: app(),
-        cluster: "prod-eu".to_owned(),
+        cluster: "prod-eu".parse().unwrap(),
         cluster_revision: revision,
         revision: format!("main@sha1:{sha}"),
         commit: Some(CommitId::new(&sha).expect("sha")),
@@ -89,7 +89,7 @@ fn deployments() -> Vec<Deployment> {
 fn alert() -> Alert {
     Alert {
         app: app(),
-        cluster: Some("prod-eu".to_owned()),
+        cluster: Some("prod-eu".parse().unwrap()),
         name: "CheckoutErrorRate".to_owned(),
         status: AlertStatus::Firing,
         severity: Some("critical".to_owned()),
@@ -121,6 +121,7 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
     Rollback {
         id,
         app: app(),
+        cluster: "prod-eu".parse().unwrap(),
         from: recent[0].clone(),
         to: recent[1].clone(),
         state: RollbackState::PrOpen,

@@ -29,6 +29,7 @@ fn settings() -> IngestSettings {
             path: "apps/my-app".into(),
             cluster: "kind".into(),
         }],
+        clusters: Vec::new(),
     }
 }
 

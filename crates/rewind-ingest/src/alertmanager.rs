@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Utc};
-use rewind_domain::{Alert, AlertStatus, AppName, Observation};
+use rewind_domain::{Alert, AlertStatus, AppName, ClusterName, Observation};
 use serde::Deserialize;
 
 use crate::verify::{Verified, WebhookSource, body_delivery_key};
@@ -128,7 +128,7 @@ pub fn triggers_rollback(alert: &Alert, settings: &AlertSettings) -> bool {
 fn app_of(
     labels: &BTreeMap<String, String>,
     settings: &IngestSettings,
-) -> Option<(AppName, Option<String>)> {
+) -> Option<(AppName, Option<ClusterName>)> {
     let value = labels
         .get(&settings.alerts.app_label)
         .map(|v| v.trim())
@@ -138,8 +138,7 @@ fn app_of(
         .cluster_label
         .as_ref()
         .and_then(|label| labels.get(label))
-        .filter(|c| !c.is_empty())
-        .cloned();
+        .and_then(|c| ClusterName::new(c.trim()).ok());
     let names_it =
         |m: &&crate::AppMapping| m.name == value || m.name.rsplit('/').next() == Some(value);
     // Prefer the mapping on the alert's cluster when several apps share a
@@ -148,9 +147,17 @@ fn app_of(
         .apps
         .iter()
         .filter(names_it)
-        .find(|m| cluster.as_deref().is_some_and(|c| c == m.cluster))
+        .find(|m| cluster.as_ref().is_some_and(|c| c.as_str() == m.cluster))
         .or_else(|| settings.apps.iter().find(names_it));
     let name = mapping.map(|m| m.name.as_str()).unwrap_or(value);
-    let cluster = cluster.or_else(|| mapping.map(|m| m.cluster.clone()).filter(|c| !c.is_empty()));
+    // Without a cluster label, `[[apps]]` names the cluster only when one
+    // entry has that name: otherwise the alert is about every cluster
+    // running it, and the ledger matches it to each.
+    let configured: Vec<&crate::AppMapping> =
+        settings.apps.iter().filter(|m| m.name == name).collect();
+    let cluster = cluster.or_else(|| match configured.as_slice() {
+        [only] => ClusterName::new(only.cluster.as_str()).ok(),
+        _ => None,
+    });
     AppName::new(name).ok().map(|app| (app, cluster))
 }

@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use rewind_domain::{
-    App, AppName, AppSource, CommitId, DeploymentObserved, Health, HealthObserved, Observation,
-    Source, SyncStatus,
+    App, AppName, AppSource, ClusterName, CommitId, DeploymentObserved, Health, HealthObserved,
+    Observation, Source, SyncStatus,
 };
 use serde::Deserialize;
 
@@ -156,10 +156,24 @@ struct InitiatedBy {
     automated: Option<bool>,
 }
 
-/// Parses a verified Argo CD notification into observations.
+/// The API server URL Argo CD uses for its own cluster.
+const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+
+/// Parses a verified Argo CD notification into observations, from an
+/// instance on `in-cluster`.
 pub fn parse_argocd(
     verified: Verified<'_>,
     settings: &IngestSettings,
+) -> Result<Parsed, IngestError> {
+    parse_argocd_from(verified, settings, None)
+}
+
+/// Parses a verified Argo CD notification sent by the instance running on
+/// `sender` (`None`: `in-cluster`).
+pub fn parse_argocd_from(
+    verified: Verified<'_>,
+    settings: &IngestSettings,
+    sender: Option<&ClusterName>,
 ) -> Result<Parsed, IngestError> {
     verified.expect_source(WebhookSource::Argocd)?;
     let notification: Notification = json::decode(verified.body())?;
@@ -169,12 +183,7 @@ pub fn parse_argocd(
     let status = app.status.unwrap_or_default();
 
     let name = app_name(&app.metadata, &status)?;
-    let cluster = spec
-        .destination
-        .as_ref()
-        .and_then(|d| non_empty(&d.name).or_else(|| non_empty(&d.server)))
-        .unwrap_or_default()
-        .to_owned();
+    let cluster = cluster_of(spec.destination.as_ref(), settings, sender)?;
     let sources: Vec<ApplicationSource> = match (&spec.sources, &spec.source) {
         (Some(many), _) if !many.is_empty() => many.clone(),
         (_, Some(one)) => vec![one.clone()],
@@ -195,6 +204,7 @@ pub fn parse_argocd(
 
     tracing::debug!(
         app.name = %name,
+        app.cluster = %cluster,
         argocd.event = notification.event.as_deref().unwrap_or(""),
         "argocd notification"
     );
@@ -267,6 +277,7 @@ pub fn parse_argocd(
             .unwrap_or(observed_at);
         observations.push(Observation::Health(HealthObserved {
             app: name.clone(),
+            cluster: cluster.clone(),
             commit: revision.as_deref().and_then(|r| CommitId::new(r).ok()),
             revision,
             health: Health::parse_lenient(health),
@@ -285,6 +296,39 @@ pub fn parse_argocd(
         delivery_key,
         source: WebhookSource::Argocd.as_str(),
     })
+}
+
+/// The cluster an Application deploys to: `spec.destination.name`, else the
+/// `[[clusters]]` entry whose `server` is `spec.destination.server`, else
+/// that URL itself. Argo CD's own cluster (`in-cluster`,
+/// `https://kubernetes.default.svc`, or no destination) is the sender's.
+fn cluster_of(
+    destination: Option<&Destination>,
+    settings: &IngestSettings,
+    sender: Option<&ClusterName>,
+) -> Result<ClusterName, IngestError> {
+    let senders = || sender.cloned().unwrap_or_default();
+    let by_name = destination.and_then(|d| non_empty(&d.name));
+    let by_server = destination.and_then(|d| non_empty(&d.server));
+    let chosen = match (by_name, by_server) {
+        (Some(name), _) if name == ClusterName::IN_CLUSTER => return Ok(senders()),
+        (Some(name), _) => name.to_owned(),
+        (None, Some(server)) if same_server(server, IN_CLUSTER_SERVER) => return Ok(senders()),
+        (None, Some(server)) => settings
+            .clusters
+            .iter()
+            .find(|c| same_server(&c.server, server))
+            .map_or_else(|| server.to_owned(), |c| c.name.clone()),
+        (None, None) => return Ok(senders()),
+    };
+    ClusterName::new(chosen)
+        .map_err(|e| IngestError::malformed("app.spec.destination", e.to_string()))
+}
+
+/// Server URLs compare without a trailing `/` and without case in the host.
+fn same_server(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 /// `name`, or `namespace/name` when the Application lives outside the

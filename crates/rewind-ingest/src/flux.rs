@@ -5,13 +5,17 @@
 //! nothing about paths, so an app must be configured in `[[apps]]` under its
 //! `namespace/name` key; events for other objects are accepted and counted
 //! as ignored (Flux retries on errors, and an unmatched event is not one).
+//!
+//! The app's cluster is the event metadata key `cluster` (the Flux `Alert`'s
+//! `spec.eventMetadata`), else the `{cluster}` of `/webhooks/flux/{cluster}`,
+//! else the `[[apps]]` entry's, else `in-cluster`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rewind_domain::{
-    App, AppName, AppSource, CommitId, DeploymentObserved, Health, HealthObserved, Observation,
-    Source, SyncStatus,
+    App, AppName, AppSource, ClusterName, CommitId, DeploymentObserved, Health, HealthObserved,
+    Observation, Source, SyncStatus,
 };
 use serde::Deserialize;
 
@@ -45,10 +49,20 @@ struct ObjectReference {
 /// The kinds whose events describe an app's deployment.
 const APP_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
 
-/// Parses a verified Flux event into observations.
+/// Parses a verified Flux event into observations (no sender cluster).
 pub fn parse_flux(
     verified: Verified<'_>,
     settings: &IngestSettings,
+) -> Result<Parsed, IngestError> {
+    parse_flux_from(verified, settings, None)
+}
+
+/// Parses a verified Flux event sent from the instance on `sender` (the
+/// webhook path's cluster).
+pub fn parse_flux_from(
+    verified: Verified<'_>,
+    settings: &IngestSettings,
+    sender: Option<&ClusterName>,
 ) -> Result<Parsed, IngestError> {
     verified.expect_source(WebhookSource::Flux)?;
     let event: Event = json::decode(verified.body())?;
@@ -72,18 +86,28 @@ pub fn parse_flux(
     let namespace = object.namespace.as_deref().unwrap_or_default();
     let object_name = object.name.as_deref().unwrap_or_default();
     let key = format!("{namespace}/{object_name}");
-    let Some(mapping) = settings.apps.iter().find(|m| m.name == key) else {
-        tracing::debug!(app.name = %key, "flux event for an app not in [[apps]]; ignored");
+    let metadata = event.metadata.unwrap_or_default();
+    let hint = match metadata_value(&metadata, "cluster") {
+        Some(named) => Some(
+            ClusterName::new(named.trim())
+                .map_err(|e| IngestError::malformed("metadata.cluster", e.to_string()))?,
+        ),
+        None => sender.cloned(),
+    };
+    let Some((mapping, cluster)) = mapping_for(&settings.apps, &key, hint) else {
+        tracing::debug!(
+            app.name = %key,
+            "flux event for an app not in [[apps]] (on this cluster); ignored"
+        );
         parsed.ignored = 1;
         return Ok(parsed);
     };
     let name = AppName::new(key)
         .map_err(|e| IngestError::malformed("involvedObject.name", e.to_string()))?;
     let at = event.timestamp.unwrap_or_else(Utc::now);
-    let metadata = event.metadata.unwrap_or_default();
 
     parsed.observations.push(Observation::App(app_from_mapping(
-        &name, mapping, settings, at,
+        &name, &cluster, mapping, settings, at,
     )));
 
     let revision = metadata_value(&metadata, "revision")
@@ -96,7 +120,7 @@ pub fn parse_flux(
             .observations
             .push(Observation::Deployment(DeploymentObserved {
                 app: name.clone(),
-                cluster: mapping.cluster.clone(),
+                cluster: cluster.clone(),
                 cluster_revision: None,
                 revision: revision.clone(),
                 commit: commit.clone(),
@@ -113,6 +137,7 @@ pub fn parse_flux(
             .observations
             .push(Observation::Health(HealthObserved {
                 app: name,
+                cluster,
                 revision,
                 commit,
                 health,
@@ -192,8 +217,42 @@ fn metadata_value<'m>(metadata: &'m BTreeMap<String, String>, key: &str) -> Opti
         .filter(|v| !v.trim().is_empty())
 }
 
+/// The `[[apps]]` entry for `key` and the app's cluster. With a cluster
+/// named (metadata or webhook path): the entry on that cluster, else one
+/// without a cluster. Without: the only entry of that name (its cluster, or
+/// `in-cluster`); several entries on different clusters cannot be told apart.
+fn mapping_for<'a>(
+    apps: &'a [AppMapping],
+    key: &str,
+    hint: Option<ClusterName>,
+) -> Option<(&'a AppMapping, ClusterName)> {
+    let mut named = apps.iter().filter(|m| m.name == key);
+    match hint {
+        Some(cluster) => {
+            let mapping = named
+                .clone()
+                .find(|m| m.cluster == cluster.as_str())
+                .or_else(|| named.find(|m| m.cluster.is_empty()))?;
+            Some((mapping, cluster))
+        }
+        None => {
+            let mapping = named.next()?;
+            if named.next().is_some() {
+                tracing::warn!(
+                    app.name = key,
+                    "flux event names no cluster and [[apps]] has {key} on several;                      set eventMetadata.cluster or use /webhooks/flux/{{cluster}}"
+                );
+                return None;
+            }
+            let cluster = ClusterName::new(mapping.cluster.as_str()).unwrap_or_default();
+            Some((mapping, cluster))
+        }
+    }
+}
+
 fn app_from_mapping(
     name: &AppName,
+    cluster: &ClusterName,
     mapping: &AppMapping,
     settings: &IngestSettings,
     at: DateTime<Utc>,
@@ -201,7 +260,7 @@ fn app_from_mapping(
     App {
         name: name.clone(),
         source: Source::Flux,
-        cluster: mapping.cluster.clone(),
+        cluster: cluster.clone(),
         project: None,
         sources: vec![AppSource {
             repo_url: settings.git_url.clone(),

@@ -50,14 +50,14 @@ pub mod settings;
 pub mod verify;
 
 use http::HeaderMap;
-use rewind_domain::Observation;
+use rewind_domain::{ClusterName, Observation};
 
 pub use alertmanager::{parse_alertmanager, triggers_rollback};
-pub use argocd::parse_argocd;
+pub use argocd::{parse_argocd, parse_argocd_from};
 pub use error::IngestError;
-pub use flux::{commit_of_revision, parse_flux};
+pub use flux::{commit_of_revision, parse_flux, parse_flux_from};
 pub use github::{chat_command, parse_github};
-pub use settings::{AlertSettings, AppMapping, IngestSettings};
+pub use settings::{AlertSettings, AppMapping, ClusterMapping, IngestSettings};
 pub use verify::{
     Verified, WebhookSource, body_delivery_key, check_content_type, verify_alertmanager,
     verify_argocd, verify_flux, verify_github,
@@ -95,15 +95,28 @@ pub fn ingest(
     body: &[u8],
     settings: &IngestSettings,
 ) -> Result<Parsed, IngestError> {
+    ingest_from(source, None, headers, body, settings)
+}
+
+/// [`ingest`] for a delivery from the Argo CD or Flux instance running on
+/// `sender` (the `{cluster}` of `/webhooks/argocd/{cluster}`); `None` is
+/// `in-cluster`. Other sources ignore it.
+pub fn ingest_from(
+    source: WebhookSource,
+    sender: Option<&ClusterName>,
+    headers: &HeaderMap,
+    body: &[u8],
+    settings: &IngestSettings,
+) -> Result<Parsed, IngestError> {
     check_content_type(source, headers)?;
     match source {
         WebhookSource::Argocd => {
             let token = secret(&settings.argocd_token, "webhooks.argocd_token")?;
-            parse_argocd(verify_argocd(headers, body, token)?, settings)
+            parse_argocd_from(verify_argocd(headers, body, token)?, settings, sender)
         }
         WebhookSource::Flux => {
             let key = secret(&settings.flux_hmac_key, "webhooks.flux_hmac_key")?;
-            parse_flux(verify_flux(headers, body, key)?, settings)
+            parse_flux_from(verify_flux(headers, body, key)?, settings, sender)
         }
         WebhookSource::Alertmanager => {
             let token = secret(&settings.alertmanager_token, "webhooks.alertmanager_token")?;

@@ -23,6 +23,8 @@ pub struct IngestSettings {
     pub alerts: AlertSettings,
     /// `[[apps]]`: Flux apps and alert label values map onto these.
     pub apps: Vec<AppMapping>,
+    /// `[[clusters]]`: Argo CD destinations named by their server URL.
+    pub clusters: Vec<ClusterMapping>,
 }
 
 /// `[alerts]`: how an Alertmanager alert names its app.
@@ -38,6 +40,7 @@ impl std::fmt::Debug for IngestSettings {
             .field("git_branch", &self.git_branch)
             .field("alerts", &self.alerts)
             .field("apps", &self.apps)
+            .field("clusters", &self.clusters)
             .finish()
     }
 }
@@ -72,6 +75,14 @@ pub struct AppMapping {
     pub path: String,
     /// The cluster it runs on; empty when not configured.
     pub cluster: String,
+}
+
+/// One `[[clusters]]` entry: the name rewind gives the Argo CD destination
+/// whose `spec.destination.server` is `server`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMapping {
+    pub name: String,
+    pub server: String,
 }
 
 /// A configured secret, treating an empty string as unset: an empty token

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 
-use rewind_domain::AppName;
+use rewind_domain::AppRef;
 use rewind_ledger::testing::{Harness, TestDatabase};
 
 fn env_number(name: &str, default: i64) -> i64 {
@@ -66,7 +66,7 @@ fn micros(d: Duration) -> String {
 
 async fn run(label: &str, db: TestDatabase, deployments: i64, calls: i64) {
     let h: Harness = db.connect().await;
-    let app = AppName::new("bench/app").expect("valid app name");
+    let app: AppRef = "bench/app@bench".parse().expect("valid app reference");
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let seeding = Instant::now();
     h.seed_deployments(&app, deployments, start)

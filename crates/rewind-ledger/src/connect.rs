@@ -64,6 +64,12 @@ pub async fn connect_sql(url: &str) -> Result<SqlLedger, LedgerError> {
     Ok(SqlLedger::new(pools))
 }
 
+/// The embedded migrations of each dialect (same file names in both).
+pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/sqlite");
+pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/postgres");
+
 async fn connect_sqlite(url: &str) -> Result<Pools, LedgerError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| LedgerError::Invalid(format!("SQLite URL: {e}")))?
@@ -85,10 +91,7 @@ async fn connect_sqlite(url: &str) -> Result<Pools, LedgerError> {
         .connect_with(options.clone())
         .await
         .map_err(classify)?;
-    sqlx::migrate!("../../migrations/sqlite")
-        .run(&write)
-        .await
-        .map_err(migrate_error)?;
+    SQLITE_MIGRATIONS.run(&write).await.map_err(migrate_error)?;
     let read = if in_memory {
         // A second pool would open a second, empty database.
         write.clone()
@@ -129,7 +132,7 @@ async fn connect_postgres(url: &str) -> Result<Pools, LedgerError> {
         .map_err(classify)?;
     // sqlx takes an advisory lock around migrations, so replicas starting
     // together apply them once.
-    sqlx::migrate!("../../migrations/postgres")
+    POSTGRES_MIGRATIONS
         .run(&pool)
         .await
         .map_err(migrate_error)?;

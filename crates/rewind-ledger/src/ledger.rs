@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
-    SyncStatus, TimelineEntry,
+    App, AppName, AppRef, ClusterName, CommitId, ConfigHash, Deployment, Health, Rollback,
+    RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::{
@@ -52,49 +52,53 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Creates or updates an app. An existing app keeps its `held_since`:
     /// only [`Ledger::set_app_hold`] changes that.
     async fn upsert_app(&self, app: &App) -> Result<(), LedgerError>;
-    async fn get_app(&self, name: &AppName) -> Result<Option<App>, LedgerError>;
-    /// Every app by name, with its current and newest known-good deployment.
+    async fn get_app(&self, app: &AppRef) -> Result<Option<App>, LedgerError>;
+    /// The clusters that run an app named `name`, by cluster name: how a
+    /// plain `NAME` is resolved (one: that app; several: ambiguous).
+    async fn app_clusters(&self, name: &AppName) -> Result<Vec<ClusterName>, LedgerError>;
+    /// Every app by name and cluster, with its current and newest known-good
+    /// deployment.
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError>;
-    /// Every app that has a path in the GitOps repository, by name, with
+    /// Every app that has a path in the GitOps repository, by reference, with
     /// that path: one query, for questions across all apps
     /// (`shared-change`).
-    async fn app_paths(&self) -> Result<Vec<(AppName, String)>, LedgerError>;
+    async fn app_paths(&self) -> Result<Vec<(AppRef, String)>, LedgerError>;
     async fn set_app_hold(
         &self,
-        name: &AppName,
+        app: &AppRef,
         held_since: Option<DateTime<Utc>>,
     ) -> Result<(), LedgerError>;
 
     // --- deployments ------------------------------------------------------
 
     /// The deployment with the app's highest cluster revision.
-    async fn current_deployment(&self, app: &AppName) -> Result<Option<Deployment>, LedgerError>;
+    async fn current_deployment(&self, app: &AppRef) -> Result<Option<Deployment>, LedgerError>;
     /// Newest first (by cluster revision).
-    async fn history(&self, app: &AppName, limit: u32) -> Result<Vec<Deployment>, LedgerError>;
+    async fn history(&self, app: &AppRef, limit: u32) -> Result<Vec<Deployment>, LedgerError>;
     async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError>;
     async fn deployment_by_revision(
         &self,
-        app: &AppName,
+        app: &AppRef,
         cluster_revision: i64,
     ) -> Result<Option<Deployment>, LedgerError>;
     /// Deployments of `commit`, newest first.
     async fn deployments_by_commit(
         &self,
-        app: &AppName,
+        app: &AppRef,
         commit: &CommitId,
     ) -> Result<Vec<Deployment>, LedgerError>;
     /// What was running at `at`: the latest deployment with
     /// `deployed_at <= at`.
     async fn deployment_at(
         &self,
-        app: &AppName,
+        app: &AppRef,
         at: DateTime<Utc>,
     ) -> Result<Option<Deployment>, LedgerError>;
     /// The known-good deployment with the highest cluster revision below
     /// `cluster_revision`.
     async fn last_known_good_before(
         &self,
-        app: &AppName,
+        app: &AppRef,
         cluster_revision: i64,
     ) -> Result<Option<Deployment>, LedgerError>;
     /// Fills in what resolving the deployment's commit found.
@@ -128,11 +132,11 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Newest first.
     async fn alerts_for_app(
         &self,
-        app: &AppName,
+        app: &AppRef,
         limit: u32,
     ) -> Result<Vec<StoredAlert>, LedgerError>;
     async fn alert(&self, id: i64) -> Result<Option<StoredAlert>, LedgerError>;
-    async fn firing_alerts(&self, app: &AppName) -> Result<Vec<StoredAlert>, LedgerError>;
+    async fn firing_alerts(&self, app: &AppRef) -> Result<Vec<StoredAlert>, LedgerError>;
 
     // --- rollbacks --------------------------------------------------------
 
@@ -140,11 +144,11 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// app: a second gives `Conflict` naming the open one.
     async fn insert_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
     async fn rollback(&self, id: RollbackId) -> Result<Option<Rollback>, LedgerError>;
-    async fn open_rollback(&self, app: &AppName) -> Result<Option<Rollback>, LedgerError>;
+    async fn open_rollback(&self, app: &AppRef) -> Result<Option<Rollback>, LedgerError>;
     /// Newest first.
     async fn list_rollbacks(
         &self,
-        app: Option<&AppName>,
+        app: Option<&AppRef>,
         state: Option<RollbackState>,
         limit: u32,
     ) -> Result<Vec<Rollback>, LedgerError>;
@@ -170,7 +174,7 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Rollbacks created for `app` since `since` (the breaker).
     async fn count_rollbacks_since(
         &self,
-        app: &AppName,
+        app: &AppRef,
         since: DateTime<Utc>,
     ) -> Result<u64, LedgerError>;
     async fn rollback_by_pr(&self, number: u64) -> Result<Option<Rollback>, LedgerError>;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Connection};
 
-use rewind_domain::AppName;
+use rewind_domain::AppRef;
 
 use crate::db::{Pools, sql};
 use crate::{Backend, Ledger, LedgerError, SqlLedger, connect_sql};
@@ -116,6 +116,54 @@ impl TestDatabase {
         }
     }
 
+    /// Builds the database as an older rewind left it: the migrations up
+    /// to `version` only, then `statements` (rows in that schema). A later
+    /// [`TestDatabase::connect`] applies the remaining migrations, so tests
+    /// check that they carry existing data over.
+    pub async fn at_schema_version(&self, version: i64, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let options =
+                    <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&self.url)
+                        .expect("SQLite URL")
+                        .create_if_missing(true);
+                if let Some(dir) = options.get_filename().parent() {
+                    std::fs::create_dir_all(dir).expect("create the database directory");
+                }
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("open the SQLite database");
+                crate::connect::SQLITE_MIGRATIONS
+                    .run_to(version, &mut conn)
+                    .await
+                    .expect("apply the old migrations");
+                for statement in statements {
+                    sqlx::query(AssertSqlSafe(statement.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+                }
+                let _ = conn.close().await;
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test database");
+                crate::connect::POSTGRES_MIGRATIONS
+                    .run_to(version, &mut conn)
+                    .await
+                    .expect("apply the old migrations");
+                for statement in statements {
+                    sqlx::query(AssertSqlSafe(statement.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+                }
+                let _ = conn.close().await;
+            }
+        }
+    }
+
     /// Drops the PostgreSQL database (best effort; it forces out
     /// connections still open). The SQLite directory goes with `self`.
     pub async fn cleanup(self) {
@@ -197,7 +245,7 @@ impl Harness {
     /// one statement: seeding for benchmarks, far faster than webhooks.
     pub async fn seed_deployments(
         &self,
-        app: &AppName,
+        app: &AppRef,
         count: i64,
         start: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
@@ -208,7 +256,7 @@ impl Harness {
             Backend::Postgres => sql(
                 "INSERT INTO deployments (app, cluster, cluster_revision, revision, images, \
                      health, sync, deployed_at, source, known_good, alerted, recorded_at) \
-                 SELECT $1, 'bench', g, 'rev-' || g, '[]'::jsonb, 'Healthy', 'Synced', \
+                 SELECT $1, $4, g, 'rev-' || g, '[]'::jsonb, 'Healthy', 'Synced', \
                      $2 + g * interval '1 minute', 'argocd', g % 10 = 0, FALSE, $2 \
                  FROM generate_series(1::bigint, $3) AS g",
             ),
@@ -216,14 +264,15 @@ impl Harness {
                 "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < $3) \
                  INSERT INTO deployments (app, cluster, cluster_revision, revision, images, \
                      health, sync, deployed_at, source, known_good, alerted, recorded_at) \
-                 SELECT $1, 'bench', g, 'rev-' || g, '[]', 'Healthy', 'Synced', \
+                 SELECT $1, $4, g, 'rev-' || g, '[]', 'Healthy', 'Synced', \
                      $2 + g * 60000000, 'argocd', g % 10 = 0, FALSE, $2 \
                  FROM s",
             ),
         }
-        .bind(app.as_str())
+        .bind(app.to_string())
         .bind(start)
-        .bind(count);
+        .bind(count)
+        .bind(app.cluster.as_str());
         c.execute(seed).await?;
         tx.commit().await?;
         // Fresh statistics, as a long-running database would have.

@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/argocd", post(routes::webhooks::argocd))
         .route("/webhooks/flux", post(routes::webhooks::flux))
         .route(
+            "/webhooks/argocd/{cluster}",
+            post(routes::webhooks::argocd_on),
+        )
+        .route("/webhooks/flux/{cluster}", post(routes::webhooks::flux_on))
+        .route(
             "/webhooks/alertmanager",
             post(routes::webhooks::alertmanager),
         )

@@ -9,7 +9,7 @@ fn app(rollbackable: bool) -> App {
     App {
         name: AppName::new("shop/checkout").unwrap(),
         source: Source::Argocd,
-        cluster: "prod".into(),
+        cluster: ClusterName::new("prod").unwrap(),
         project: None,
         sources: vec![],
         path: Some("apps/checkout".into()),
@@ -24,7 +24,7 @@ fn deployment(id: i64, hash: u8, commit: bool) -> Deployment {
     Deployment {
         id,
         app: AppName::new("shop/checkout").unwrap(),
-        cluster: "prod".into(),
+        cluster: ClusterName::new("prod").unwrap(),
         cluster_revision: id,
         revision: "main".into(),
         commit: commit.then(|| CommitId::new(format!("{id:040x}")).unwrap()),
@@ -46,6 +46,7 @@ fn rollback(state: RollbackState) -> Rollback {
     Rollback {
         id: RollbackId::generate(),
         app: AppName::new("shop/checkout").unwrap(),
+        cluster: ClusterName::new("prod").unwrap(),
         from: deployment(2, 2, true),
         to: deployment(1, 1, true),
         state,

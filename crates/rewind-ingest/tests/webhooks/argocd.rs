@@ -1,6 +1,6 @@
 //! Argo CD notifications, from the real Application fixture.
 
-use rewind_domain::{Health, Source, SyncStatus};
+use rewind_domain::{Health, Observation, Source, SyncStatus};
 use rewind_ingest::{IngestSettings, Parsed, WebhookSource, body_delivery_key, ingest};
 use serde_json::json;
 
@@ -24,10 +24,7 @@ fn on_deployed_fixture_yields_app_history_and_health() {
     assert!(parsed.delivery_key.starts_with("sha256:") && parsed.delivery_key.len() == 71);
     // One app, ten history entries, one health.
     assert_eq!(parsed.accepted(), 12);
-    assert!(matches!(
-        parsed.observations[0],
-        rewind_domain::Observation::App(_)
-    ));
+    assert!(matches!(parsed.observations[0], Observation::App(_)));
 
     let app = only(apps(&parsed));
     // The Application lives in the control-plane namespace (`argo-cd`), so
@@ -35,7 +32,7 @@ fn on_deployed_fixture_yields_app_history_and_health() {
     assert_eq!(app.name.as_str(), "velero-test");
     assert_eq!(app.source, Source::Argocd);
     assert_eq!(app.project.as_deref(), Some("sre"));
-    assert_eq!(app.cluster, "gke-alpha-01-europe-west1");
+    assert_eq!(app.cluster.as_str(), "gke-alpha-01-europe-west1");
     assert_eq!(app.sources.len(), 1);
     assert_eq!(
         app.sources[0].repo_url,
@@ -59,7 +56,7 @@ fn on_deployed_fixture_yields_app_history_and_health() {
     assert_eq!(ids, (14..=23).collect::<Vec<_>>());
     for d in &deployments {
         assert_eq!(d.app.as_str(), "velero-test");
-        assert_eq!(d.cluster, "gke-alpha-01-europe-west1");
+        assert_eq!(d.cluster.as_str(), "gke-alpha-01-europe-west1");
         assert_eq!(d.revision, SHA);
         assert_eq!(d.commit.as_ref().unwrap().as_str(), SHA);
         assert_eq!(d.source, Source::Argocd);
@@ -149,21 +146,73 @@ fn apps_outside_the_control_plane_namespace_are_keyed_namespace_slash_name() {
     );
 }
 
+/// The cluster every observation of a parsed delivery names.
+fn clusters_of(parsed: &Parsed) -> Vec<String> {
+    let mut out: Vec<String> = parsed
+        .observations
+        .iter()
+        .filter_map(|o| match o {
+            Observation::App(a) => Some(a.cluster.to_string()),
+            Observation::Deployment(d) => Some(d.cluster.to_string()),
+            Observation::Health(h) => Some(h.cluster.to_string()),
+            _ => None,
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
 #[test]
-fn destination_server_is_the_cluster_when_no_name_is_given() {
+fn argo_cds_own_cluster_is_the_senders() {
+    for destination in [
+        json!({"server": "https://kubernetes.default.svc", "namespace": "x"}),
+        json!({"server": "https://kubernetes.default.svc/", "namespace": "x"}),
+        json!({"name": "in-cluster", "namespace": "x"}),
+        json!({"namespace": "x"}),
+    ] {
+        let body = edited(ARGOCD_ON_DEPLOYED, |v| {
+            v["app"]["spec"]["destination"] = destination.clone();
+        });
+        let parsed = parse(&body, &settings()).unwrap();
+        assert_eq!(clusters_of(&parsed), ["in-cluster"], "{destination}");
+        let verified =
+            rewind_ingest::verify_argocd(&bearer(ARGOCD_TOKEN), &body, ARGOCD_TOKEN).unwrap();
+        let sender = rewind_domain::ClusterName::new("prod-eu").unwrap();
+        let parsed =
+            rewind_ingest::parse_argocd_from(verified, &settings(), Some(&sender)).unwrap();
+        assert_eq!(clusters_of(&parsed), ["prod-eu"], "{destination}");
+    }
+}
+
+#[test]
+fn destination_servers_are_named_by_clusters_entries() {
     let body = edited(ARGOCD_ON_DEPLOYED, |v| {
         v["app"]["spec"]["destination"] =
-            json!({"server": "https://kubernetes.default.svc", "namespace": "x"});
+            json!({"server": "https://prod-eu.k8s.example.com/", "namespace": "x"});
     });
-    let parsed = parse(&body, &settings()).unwrap();
+    let mut named = settings();
+    named.clusters = vec![rewind_ingest::ClusterMapping {
+        name: "prod-eu".into(),
+        server: "https://PROD-EU.k8s.example.com".into(),
+    }];
+    assert_eq!(clusters_of(&parse(&body, &named).unwrap()), ["prod-eu"]);
+    // Unnamed: the URL is the cluster's name, so nothing is merged by guess.
     assert_eq!(
-        only(apps(&parsed)).cluster,
-        "https://kubernetes.default.svc"
+        clusters_of(&parse(&body, &settings()).unwrap()),
+        ["https://prod-eu.k8s.example.com/"]
     );
-    assert_eq!(
-        deployments(&parsed)[0].cluster,
-        "https://kubernetes.default.svc"
-    );
+    // A destination name wins over the server.
+    let body = edited(ARGOCD_ON_DEPLOYED, |v| {
+        v["app"]["spec"]["destination"] =
+            json!({"name": "staging", "server": "https://prod-eu.k8s.example.com"});
+    });
+    assert_eq!(clusters_of(&parse(&body, &named).unwrap()), ["staging"]);
+    // `@` cannot be part of a cluster name: a clear 400, not a wrong key.
+    let body = edited(ARGOCD_ON_DEPLOYED, |v| {
+        v["app"]["spec"]["destination"] = json!({"name": "a@b"});
+    });
+    let err = parse(&body, &settings()).unwrap_err().to_string();
+    assert!(err.contains("app.spec.destination"), "{err}");
 }
 
 #[test]

@@ -54,6 +54,7 @@ pub fn settings() -> IngestSettings {
         git_url: "git@github.com:foo/manifests-velero".into(),
         git_branch: "master".into(),
         alerts: AlertSettings::default(),
+        clusters: Vec::new(),
         apps: vec![
             AppMapping {
                 name: "flux-system/my-app-kustomization".into(),

@@ -27,7 +27,7 @@ fn real_kustomization_capture_yields_app_deployment_and_health() {
     let app = only(apps(&parsed));
     assert_eq!(app.name.as_str(), "flux-system/my-app-kustomization");
     assert_eq!(app.source, Source::Flux);
-    assert_eq!(app.cluster, "kind");
+    assert_eq!(app.cluster.as_str(), "kind");
     assert_eq!(app.path.as_deref(), Some("apps/my-app"));
     assert!(app.rollbackable);
     assert_eq!(
@@ -39,7 +39,7 @@ fn real_kustomization_capture_yields_app_deployment_and_health() {
 
     let d = only(deployments(&parsed));
     assert_eq!(d.app.as_str(), "flux-system/my-app-kustomization");
-    assert_eq!(d.cluster, "kind");
+    assert_eq!(d.cluster.as_str(), "kind");
     assert_eq!(d.cluster_revision, None);
     assert_eq!(d.revision, format!("main@sha1:{REAL_SHA}"));
     assert_eq!(d.commit.as_ref().unwrap().as_str(), REAL_SHA);
@@ -261,4 +261,53 @@ fn malformed_events_name_the_field() {
         v["involvedObject"]["name"] = json!("has space")
     });
     assert_eq!(malformed_field(parse(&body, &s)), "involvedObject.name");
+}
+
+/// One Flux per cluster, the same Kustomization on each: the event metadata
+/// `cluster` (the Flux `Alert`'s `eventMetadata`), else the webhook path's
+/// cluster, picks the `[[apps]]` entry and names the app's cluster.
+#[test]
+fn the_cluster_comes_from_event_metadata_then_the_webhook_path() {
+    let mut s = settings();
+    s.apps = vec![
+        rewind_ingest::AppMapping {
+            name: "flux-system/my-app-kustomization".into(),
+            path: "apps/my-app/staging".into(),
+            cluster: "staging".into(),
+        },
+        rewind_ingest::AppMapping {
+            name: "flux-system/my-app-kustomization".into(),
+            path: "apps/my-app/prod".into(),
+            cluster: "prod-eu".into(),
+        },
+    ];
+    let with_metadata = edited(FLUX_REAL, |v| {
+        v["metadata"]["cluster"] = json!("prod-eu");
+    });
+    let app = only(apps(&parse(&with_metadata, &s).unwrap())).clone();
+    assert_eq!(
+        (app.cluster.as_str(), app.path.as_deref()),
+        ("prod-eu", Some("apps/my-app/prod"))
+    );
+
+    let from_path = |body: &[u8], cluster: &str| {
+        let verified = rewind_ingest::verify_flux(&flux_headers(body), body, FLUX_KEY).unwrap();
+        let sender = rewind_domain::ClusterName::new(cluster).unwrap();
+        rewind_ingest::parse_flux_from(verified, &s, Some(&sender)).unwrap()
+    };
+    let parsed = from_path(FLUX_REAL, "staging");
+    let app = only(apps(&parsed));
+    assert_eq!(
+        (app.cluster.as_str(), app.path.as_deref()),
+        ("staging", Some("apps/my-app/staging"))
+    );
+    assert_eq!(only(deployments(&parsed)).cluster.as_str(), "staging");
+    assert_eq!(only(healths(&parsed)).cluster.as_str(), "staging");
+    // Metadata beats the path (a hub receiving for several clusters).
+    let app = only(apps(&from_path(&with_metadata, "staging"))).clone();
+    assert_eq!(app.cluster.as_str(), "prod-eu");
+
+    // No cluster anywhere and two entries: ignored, not guessed.
+    let parsed = parse(FLUX_REAL, &s).unwrap();
+    assert_eq!((parsed.accepted(), parsed.ignored), (0, 1));
 }

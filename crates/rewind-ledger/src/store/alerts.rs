@@ -1,8 +1,11 @@
-//! Alert episodes, unique on `(fingerprint, starts_at)`.
+//! Alert episodes, unique on `(fingerprint, starts_at)`. `app` is the app
+//! reference `name@cluster` the alert was matched to, or the bare name when
+//! the alert names no cluster and several clusters run that name (it then
+//! counts for each of them).
 
 use chrono::{DateTime, Utc};
 
-use rewind_domain::{Alert, AlertStatus, AppName};
+use rewind_domain::{Alert, AlertStatus, AppRef};
 
 use crate::db::{Arg, Conn, Row, sql};
 use crate::{LedgerError, StoredAlert};
@@ -19,11 +22,18 @@ fn from_row(row: &Row) -> Result<StoredAlert, LedgerError> {
         "resolved" => AlertStatus::Resolved,
         _ => AlertStatus::Firing,
     };
+    let app = row.text("app")?;
+    let (name, cluster) = AppRef::parse_reference(&app).map_err(|e| {
+        LedgerError::corrupt(sqlx::Error::ColumnDecode {
+            index: "app".into(),
+            source: e.into(),
+        })
+    })?;
     Ok(StoredAlert {
         id: row.i64("id")?,
         alert: Alert {
-            app: row.parsed("app")?,
-            cluster: row.opt_text("cluster")?,
+            app: name,
+            cluster,
             name: row.text("name")?,
             status,
             severity: row.opt_text("severity")?,
@@ -64,8 +74,11 @@ pub(crate) async fn record(
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                       ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id",
     )
-    .bind(alert.app.as_str())
-    .bind(alert.cluster.clone())
+    .bind(match alert.app_ref() {
+        Some(app) => app.to_string(),
+        None => alert.app.to_string(),
+    })
+    .bind(alert.cluster.as_ref().map(|c| c.as_str()))
     .bind(alert.name.as_str())
     .bind(alert.status.as_str())
     .bind(alert.severity.clone())
@@ -96,16 +109,17 @@ pub(crate) async fn record(
 
 pub(crate) async fn for_app(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     limit: u32,
 ) -> Result<Vec<StoredAlert>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
         alert_columns!(),
-        " FROM alerts WHERE app = $1 ORDER BY id DESC LIMIT $2"
+        " FROM alerts WHERE app IN ($1, $3) ORDER BY id DESC LIMIT $2"
     ))
-    .bind(app.as_str())
-    .bind(i64::from(limit));
+    .bind(app.to_string())
+    .bind(i64::from(limit))
+    .bind(app.name.as_str());
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }
 
@@ -125,13 +139,14 @@ pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<StoredAler
 
 pub(crate) async fn firing(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
 ) -> Result<Vec<StoredAlert>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
         alert_columns!(),
-        " FROM alerts WHERE app = $1 AND status = 'firing' ORDER BY id DESC"
+        " FROM alerts WHERE app IN ($1, $2) AND status = 'firing' ORDER BY id DESC"
     ))
-    .bind(app.as_str());
+    .bind(app.to_string())
+    .bind(app.name.as_str());
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }

@@ -1,16 +1,18 @@
 //! Apps: upserts from webhooks and configuration, holds, and the
-//! placeholder row a deployment of a not-yet-known app creates.
+//! placeholder row a deployment of a not-yet-known app creates. The key
+//! column `app` is the app reference `name@cluster`; `name` and `cluster`
+//! are kept beside it for listing and for resolving a plain name.
 
 use chrono::{DateTime, Utc};
 
-use rewind_domain::{App, AppName, Source};
+use rewind_domain::{App, AppName, AppRef, ClusterName, Source};
 
 use crate::LedgerError;
 use crate::db::{Arg, Conn, Dialect, Row, sql};
 
 macro_rules! app_columns {
     () => {
-        "name, source, cluster, project, sources, path, rollbackable, status, held_since, \
+        "app, name, source, cluster, project, sources, path, rollbackable, status, held_since, \
          updated_at"
     };
 }
@@ -19,13 +21,13 @@ fn from_row(row: &Row) -> Result<App, LedgerError> {
     let source = row.text("source")?;
     Ok(App {
         name: row.parsed("name")?,
+        cluster: row.parsed("cluster")?,
         source: Source::parse(&source).ok_or_else(|| {
             LedgerError::corrupt(sqlx::Error::ColumnDecode {
                 index: "source".into(),
                 source: format!("unknown source {source:?}").into(),
             })
         })?,
-        cluster: row.text("cluster")?,
         project: row.opt_text("project")?,
         sources: row.json("sources")?,
         path: row.opt_text("path")?,
@@ -39,11 +41,11 @@ fn from_row(row: &Row) -> Result<App, LedgerError> {
 /// Creates or updates an app; an existing app keeps its hold.
 pub(crate) async fn upsert(c: &mut Conn<'_>, app: &App) -> Result<(), LedgerError> {
     let q = sql(
-        "INSERT INTO apps (name, source, cluster, project, sources, path, rollbackable, \
+        "INSERT INTO apps (app, name, source, cluster, project, sources, path, rollbackable, \
                      status, held_since, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (name) DO UPDATE SET source = excluded.source, \
-                     cluster = excluded.cluster, project = excluded.project, \
+                 VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (app) DO UPDATE SET source = excluded.source, \
+                     project = excluded.project, \
                      sources = excluded.sources, path = excluded.path, \
                      rollbackable = excluded.rollbackable, status = excluded.status, \
                      updated_at = excluded.updated_at",
@@ -57,7 +59,8 @@ pub(crate) async fn upsert(c: &mut Conn<'_>, app: &App) -> Result<(), LedgerErro
     .bind(app.rollbackable)
     .bind(app.status.clone())
     .bind(app.held_since)
-    .bind(app.updated_at);
+    .bind(app.updated_at)
+    .bind(app.app_ref().to_string());
     c.execute(q).await?;
     Ok(())
 }
@@ -68,36 +71,37 @@ pub(crate) async fn upsert(c: &mut Conn<'_>, app: &App) -> Result<(), LedgerErro
 /// row lock: it has one writer at a time.
 pub(crate) async fn ensure_and_lock(
     c: &mut Conn<'_>,
-    name: &AppName,
+    app: &AppRef,
     source: Source,
-    cluster: &str,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
     let q = sql(
-        "INSERT INTO apps (name, source, cluster, sources, rollbackable, status, updated_at) \
-                 VALUES ($1, $2, $3, $4, FALSE, $5, $6) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO apps (app, name, source, cluster, sources, rollbackable, status, \
+                     updated_at) \
+                 VALUES ($7, $1, $2, $3, $4, FALSE, $5, $6) ON CONFLICT (app) DO NOTHING",
     )
-    .bind(name.as_str())
+    .bind(app.name.as_str())
     .bind(source.as_str())
-    .bind(cluster)
+    .bind(app.cluster.as_str())
     .bind(Arg::json(&Vec::<()>::new())?)
     .bind("seen in a deployment before its app was configured or reported")
-    .bind(now);
+    .bind(now)
+    .bind(app.to_string());
     c.execute(q).await?;
     if c.dialect() == Dialect::Postgres {
-        let lock = sql("SELECT name FROM apps WHERE name = $1 FOR UPDATE").bind(name.as_str());
+        let lock = sql("SELECT app FROM apps WHERE app = $1 FOR UPDATE").bind(app.to_string());
         c.fetch_optional(lock).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn get(c: &mut Conn<'_>, name: &AppName) -> Result<Option<App>, LedgerError> {
+pub(crate) async fn get(c: &mut Conn<'_>, app: &AppRef) -> Result<Option<App>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
         app_columns!(),
-        " FROM apps WHERE name = $1"
+        " FROM apps WHERE app = $1"
     ))
-    .bind(name.as_str());
+    .bind(app.to_string());
     c.fetch_optional(q)
         .await?
         .as_ref()
@@ -109,30 +113,43 @@ pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
         app_columns!(),
-        " FROM apps ORDER BY name"
+        " FROM apps ORDER BY name, cluster"
     ));
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }
 
-pub(crate) async fn paths(c: &mut Conn<'_>) -> Result<Vec<(AppName, String)>, LedgerError> {
-    let q = sql("SELECT name, path FROM apps WHERE path IS NOT NULL ORDER BY name");
+/// The clusters that run an app named `name`, by cluster name.
+pub(crate) async fn clusters_of(
+    c: &mut Conn<'_>,
+    name: &AppName,
+) -> Result<Vec<ClusterName>, LedgerError> {
+    let q = sql("SELECT cluster FROM apps WHERE name = $1 ORDER BY cluster").bind(name.as_str());
     c.fetch_all(q)
         .await?
         .iter()
-        .map(|row| Ok((row.parsed("name")?, row.text("path")?)))
+        .map(|row| row.parsed("cluster"))
+        .collect()
+}
+
+pub(crate) async fn paths(c: &mut Conn<'_>) -> Result<Vec<(AppRef, String)>, LedgerError> {
+    let q = sql("SELECT app, path FROM apps WHERE path IS NOT NULL ORDER BY app");
+    c.fetch_all(q)
+        .await?
+        .iter()
+        .map(|row| Ok((row.parsed("app")?, row.text("path")?)))
         .collect()
 }
 
 pub(crate) async fn set_hold(
     c: &mut Conn<'_>,
-    name: &AppName,
+    app: &AppRef,
     held_since: Option<DateTime<Utc>>,
 ) -> Result<(), LedgerError> {
-    let q = sql("UPDATE apps SET held_since = $2 WHERE name = $1")
-        .bind(name.as_str())
+    let q = sql("UPDATE apps SET held_since = $2 WHERE app = $1")
+        .bind(app.to_string())
         .bind(held_since);
     if c.execute(q).await? == 0 {
-        return Err(LedgerError::not_found("app", name));
+        return Err(LedgerError::not_found("app", app));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use rewind_domain::{AlertStatus, AppName, CommitId, Observation};
+use rewind_domain::{AlertStatus, AppRef, CommitId, Observation};
 
 use crate::db::{Conn, sql};
 use crate::store::{alerts, apps, deployments, forge, jobs};
@@ -54,11 +54,11 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     // Apps described by this delivery: the upsert creates the row and, in
     // PostgreSQL, holds its lock until commit, so no separate lock is needed.
-    let mut locked: BTreeSet<&AppName> = BTreeSet::new();
+    let mut locked: BTreeSet<AppRef> = BTreeSet::new();
     for o in &d.observations {
         if let Observation::App(app) = o {
             apps::upsert(c, app).await?;
-            locked.insert(&app.name);
+            locked.insert(app.app_ref());
         }
     }
 
@@ -73,11 +73,11 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
             _ => None,
         })
         .collect();
-    observed.sort_by_key(|dep| (dep.app.clone(), dep.cluster_revision.unwrap_or(i64::MAX)));
-    for same_app in observed.chunk_by(|a, b| a.app == b.app) {
-        let app = &same_app[0].app;
+    observed.sort_by_key(|dep| (dep.app_ref(), dep.cluster_revision.unwrap_or(i64::MAX)));
+    for same_app in observed.chunk_by(|a, b| a.app == b.app && a.cluster == b.cluster) {
+        let app = &same_app[0].app_ref();
         if !locked.contains(app) {
-            apps::ensure_and_lock(c, app, same_app[0].source, &same_app[0].cluster, now).await?;
+            apps::ensure_and_lock(c, app, same_app[0].source, now).await?;
         }
         // Argo CD re-sends its whole history every time: learn in one query
         // which of the numbered entries the ledger already has.
@@ -92,14 +92,14 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
             }
             if let Some(id) = deployments::insert_observed(c, dep, now).await? {
                 tracing::debug!(
-                    app.name = %dep.app,
+                    app.name = %app,
                     deployment.id = id,
                     deployment.revision = %dep.revision,
                     "recorded deployment"
                 );
                 new_deployments.push(id);
                 if let Some(commit) = &dep.commit {
-                    job_count += enqueue_resolve(c, id, &dep.app, commit, now).await?;
+                    job_count += enqueue_resolve(c, id, app, commit, now).await?;
                 }
             }
         }
@@ -113,13 +113,34 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Observation::Alert(alert) = o {
-            let current = deployments::current(c, &alert.app).await?.map(|d| d.id);
-            if let alerts::Recorded::New(id) = alerts::record(c, alert, current, now).await? {
+            // Match the alert to apps: the cluster it names, else every
+            // cluster that runs an app of that name (one: the alert is
+            // about that app; several: about each of them).
+            let mut alert = alert.clone();
+            let targets: Vec<AppRef> = match alert.app_ref() {
+                Some(app) => vec![app],
+                None => apps::clusters_of(c, &alert.app)
+                    .await?
+                    .into_iter()
+                    .map(|cluster| AppRef::new(alert.app.clone(), cluster))
+                    .collect(),
+            };
+            if let [only] = targets.as_slice() {
+                alert.cluster = Some(only.cluster.clone());
+            }
+            let current = match targets.as_slice() {
+                [only] => deployments::current(c, only).await?.map(|d| d.id),
+                _ => None,
+            };
+            if let alerts::Recorded::New(id) = alerts::record(c, &alert, current, now).await? {
                 new_alerts.push(id);
                 if alert.status == AlertStatus::Firing {
-                    let spoiled = deployments::mark_alerted(c, &alert.app).await?;
-                    let payload =
-                        json!({"alert_id": id, "app": alert.app, "deployment_id": spoiled});
+                    let mut spoiled = None;
+                    for app in &targets {
+                        spoiled = deployments::mark_alerted(c, app).await?.or(spoiled);
+                    }
+                    let apps: Vec<String> = targets.iter().map(AppRef::to_string).collect();
+                    let payload = json!({"alert_id": id, "apps": apps, "deployment_id": spoiled});
                     let key = format!("{}:{id}", job_kind::ALERT_FIRED);
                     job_count += enqueue(c, job_kind::ALERT_FIRED, payload, &key, now).await?;
                 }
@@ -145,7 +166,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 async fn enqueue_resolve(
     c: &mut Conn<'_>,
     id: i64,
-    app: &AppName,
+    app: &AppRef,
     commit: &CommitId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    AppName, CommitId, ConfigHash, Deployment, DeploymentObserved, Health, HealthObserved,
+    AppRef, CommitId, ConfigHash, Deployment, DeploymentObserved, Health, HealthObserved,
     SyncStatus,
 };
 
@@ -33,10 +33,12 @@ macro_rules! set_health {
 
 pub(crate) fn from_row(row: &Row) -> Result<Deployment, LedgerError> {
     let source = row.text("source")?;
+    // `app` holds the app reference `name@cluster`, the identity.
+    let app: AppRef = row.parsed("app")?;
     Ok(Deployment {
         id: row.i64("id")?,
-        app: row.parsed("app")?,
-        cluster: row.text("cluster")?,
+        app: app.name,
+        cluster: app.cluster,
         cluster_revision: row.i64("cluster_revision")?,
         revision: row.text("revision")?,
         commit: row.opt_parsed::<CommitId>("commit_sha")?,
@@ -79,20 +81,20 @@ pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<Deployment
 
 pub(crate) async fn current(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
 ) -> Result<Option<Deployment>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
         deployment_columns!(),
         " FROM deployments WHERE app = $1 ORDER BY cluster_revision DESC LIMIT 1"
     ))
-    .bind(app.as_str());
+    .bind(app.to_string());
     one(c.fetch_optional(q).await?)
 }
 
 pub(crate) async fn newest_known_good(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
 ) -> Result<Option<Deployment>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
@@ -100,13 +102,13 @@ pub(crate) async fn newest_known_good(
         " FROM deployments WHERE app = $1 AND known_good \
          ORDER BY cluster_revision DESC LIMIT 1"
     ))
-    .bind(app.as_str());
+    .bind(app.to_string());
     one(c.fetch_optional(q).await?)
 }
 
 pub(crate) async fn history(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     limit: u32,
 ) -> Result<Vec<Deployment>, LedgerError> {
     let q = sql(concat!(
@@ -114,14 +116,14 @@ pub(crate) async fn history(
         deployment_columns!(),
         " FROM deployments WHERE app = $1 ORDER BY cluster_revision DESC LIMIT $2"
     ))
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(i64::from(limit));
     all(c.fetch_all(q).await?)
 }
 
 pub(crate) async fn by_revision(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     cluster_revision: i64,
 ) -> Result<Option<Deployment>, LedgerError> {
     let q = sql(concat!(
@@ -129,14 +131,14 @@ pub(crate) async fn by_revision(
         deployment_columns!(),
         " FROM deployments WHERE app = $1 AND cluster_revision = $2"
     ))
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(cluster_revision);
     one(c.fetch_optional(q).await?)
 }
 
 pub(crate) async fn by_commit(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     commit: &CommitId,
 ) -> Result<Vec<Deployment>, LedgerError> {
     let q = sql(concat!(
@@ -144,14 +146,14 @@ pub(crate) async fn by_commit(
         deployment_columns!(),
         " FROM deployments WHERE app = $1 AND commit_sha = $2 ORDER BY cluster_revision DESC"
     ))
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(commit.as_str());
     all(c.fetch_all(q).await?)
 }
 
 pub(crate) async fn at(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     at: DateTime<Utc>,
 ) -> Result<Option<Deployment>, LedgerError> {
     let q = sql(concat!(
@@ -160,14 +162,14 @@ pub(crate) async fn at(
         " FROM deployments WHERE app = $1 AND deployed_at <= $2 \
          ORDER BY deployed_at DESC, cluster_revision DESC LIMIT 1"
     ))
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(at);
     one(c.fetch_optional(q).await?)
 }
 
 pub(crate) async fn last_known_good_before(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     cluster_revision: i64,
 ) -> Result<Option<Deployment>, LedgerError> {
     let q = sql(concat!(
@@ -176,7 +178,7 @@ pub(crate) async fn last_known_good_before(
         " FROM deployments WHERE app = $1 AND known_good AND cluster_revision < $2 \
          ORDER BY cluster_revision DESC LIMIT 1"
     ))
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(cluster_revision);
     one(c.fetch_optional(q).await?)
 }
@@ -184,13 +186,13 @@ pub(crate) async fn last_known_good_before(
 /// The cluster revisions of `app` in `low..=high` that the ledger has.
 pub(crate) async fn revisions_between(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     low: i64,
     high: i64,
 ) -> Result<BTreeSet<i64>, LedgerError> {
     let q = sql("SELECT cluster_revision FROM deployments \
                  WHERE app = $1 AND cluster_revision BETWEEN $2 AND $3")
-    .bind(app.as_str())
+    .bind(app.to_string())
     .bind(low)
     .bind(high);
     c.fetch_all(q)
@@ -211,7 +213,7 @@ pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result
             " WHERE id = (SELECT id FROM deployments WHERE app = $1 AND revision = $5 \
                ORDER BY cluster_revision DESC LIMIT 1)"
         ))
-        .bind(h.app.as_str())
+        .bind(h.app_ref().to_string())
         .bind(h.health.as_str())
         .bind(h.sync.map(|s| s.as_str()))
         .bind(h.at)
@@ -220,13 +222,14 @@ pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result
             return Ok(());
         }
     }
+    let app = h.app_ref();
     let by_commit = match &h.commit {
-        Some(commit) => by_commit(c, &h.app, commit).await?.first().map(|d| d.id),
+        Some(commit) => by_commit(c, &app, commit).await?.first().map(|d| d.id),
         None => None,
     };
     let target = match by_commit {
         Some(id) => Some(id),
-        None => current(c, &h.app).await?.map(|d| d.id),
+        None => current(c, &app).await?.map(|d| d.id),
     };
     if let Some(id) = target {
         set_health(c, id, h.health, h.sync, h.at).await?;
@@ -253,7 +256,7 @@ pub(crate) async fn insert_observed(
         None => {
             let latest = sql("SELECT cluster_revision, revision FROM deployments \
                               WHERE app = $1 ORDER BY cluster_revision DESC LIMIT 1")
-            .bind(d.app.as_str());
+            .bind(d.app_ref().to_string());
             match c.fetch_optional(latest).await? {
                 Some(row) if row.text("revision")? == d.revision => return Ok(None),
                 Some(row) => row.i64("cluster_revision")?.saturating_add(1),
@@ -268,7 +271,7 @@ pub(crate) async fn insert_observed(
          ON CONFLICT (app, cluster_revision) DO NOTHING \
          RETURNING id",
     )
-    .bind(d.app.as_str())
+    .bind(d.app_ref().to_string())
     .bind(d.cluster.as_str())
     .bind(cluster_revision)
     .bind(d.revision.as_str())
@@ -305,7 +308,7 @@ pub(crate) async fn set_health(
 /// no longer become, known good. Returns the deployment's id.
 pub(crate) async fn mark_alerted(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
 ) -> Result<Option<i64>, LedgerError> {
     let Some(current) = current(c, app).await? else {
         return Ok(None);
@@ -346,14 +349,17 @@ pub(crate) async fn promote_known_good(
         .ok_or_else(|| LedgerError::Invalid("healthy_for reaches before the epoch".into()))?;
     // Start from each app's current deployment (one index probe per app)
     // rather than from all Healthy rows, which grow with history.
+    // A firing alert counts for the app when recorded against it
+    // (`name@cluster`) or against its bare name (an alert without a cluster
+    // label for a name several clusters run).
     let q = sql("UPDATE deployments SET known_good = TRUE \
-                 WHERE id IN (SELECT (SELECT d.id FROM deployments d WHERE d.app = a.name \
+                 WHERE id IN (SELECT (SELECT d.id FROM deployments d WHERE d.app = a.app \
                                       ORDER BY d.cluster_revision DESC LIMIT 1) \
-                              FROM apps a) \
+                              FROM apps a \
+                              WHERE NOT EXISTS (SELECT 1 FROM alerts al \
+                                   WHERE al.app IN (a.app, a.name) AND al.status = 'firing')) \
                    AND NOT known_good AND NOT alerted AND health = 'Healthy' \
                    AND healthy_since <= $1 \
-                   AND NOT EXISTS (SELECT 1 FROM alerts al \
-                                   WHERE al.app = deployments.app AND al.status = 'firing') \
                  RETURNING id")
     .bind(cutoff);
     let mut ids = c

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
-    SyncStatus, TimelineEntry,
+    App, AppName, AppRef, ClusterName, CommitId, ConfigHash, Deployment, Health, Rollback,
+    RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::db::{Conn, Dialect, Pools, sql};
@@ -107,10 +107,11 @@ impl SqlLedger {
     }
 
     async fn summary(c: &mut Conn<'_>, app: App) -> Result<AppSummary, LedgerError> {
-        let current = deployments::current(c, &app.name).await?;
+        let app_ref = app.app_ref();
+        let current = deployments::current(c, &app_ref).await?;
         let known_good = match &current {
             Some(d) if d.known_good => Some(d.clone()),
-            _ => deployments::newest_known_good(c, &app.name).await?,
+            _ => deployments::newest_known_good(c, &app_ref).await?,
         };
         Ok(AppSummary {
             app,
@@ -181,8 +182,12 @@ impl Ledger for SqlLedger {
         tx.commit().await
     }
 
-    async fn get_app(&self, name: &AppName) -> Result<Option<App>, LedgerError> {
-        apps::get(&mut self.db.read().await?.conn(), name).await
+    async fn get_app(&self, app: &AppRef) -> Result<Option<App>, LedgerError> {
+        apps::get(&mut self.db.read().await?.conn(), app).await
+    }
+
+    async fn app_clusters(&self, name: &AppName) -> Result<Vec<ClusterName>, LedgerError> {
+        apps::clusters_of(&mut self.db.read().await?.conn(), name).await
     }
 
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError> {
@@ -195,25 +200,25 @@ impl Ledger for SqlLedger {
         Ok(out)
     }
 
-    async fn app_paths(&self) -> Result<Vec<(AppName, String)>, LedgerError> {
+    async fn app_paths(&self) -> Result<Vec<(AppRef, String)>, LedgerError> {
         apps::paths(&mut self.db.read().await?.conn()).await
     }
 
     async fn set_app_hold(
         &self,
-        name: &AppName,
+        app: &AppRef,
         held_since: Option<DateTime<Utc>>,
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        apps::set_hold(&mut tx.conn(), name, held_since).await?;
+        apps::set_hold(&mut tx.conn(), app, held_since).await?;
         tx.commit().await
     }
 
-    async fn current_deployment(&self, app: &AppName) -> Result<Option<Deployment>, LedgerError> {
+    async fn current_deployment(&self, app: &AppRef) -> Result<Option<Deployment>, LedgerError> {
         deployments::current(&mut self.db.read().await?.conn(), app).await
     }
 
-    async fn history(&self, app: &AppName, limit: u32) -> Result<Vec<Deployment>, LedgerError> {
+    async fn history(&self, app: &AppRef, limit: u32) -> Result<Vec<Deployment>, LedgerError> {
         deployments::history(&mut self.db.read().await?.conn(), app, limit).await
     }
 
@@ -223,7 +228,7 @@ impl Ledger for SqlLedger {
 
     async fn deployment_by_revision(
         &self,
-        app: &AppName,
+        app: &AppRef,
         cluster_revision: i64,
     ) -> Result<Option<Deployment>, LedgerError> {
         deployments::by_revision(&mut self.db.read().await?.conn(), app, cluster_revision).await
@@ -231,7 +236,7 @@ impl Ledger for SqlLedger {
 
     async fn deployments_by_commit(
         &self,
-        app: &AppName,
+        app: &AppRef,
         commit: &CommitId,
     ) -> Result<Vec<Deployment>, LedgerError> {
         deployments::by_commit(&mut self.db.read().await?.conn(), app, commit).await
@@ -239,7 +244,7 @@ impl Ledger for SqlLedger {
 
     async fn deployment_at(
         &self,
-        app: &AppName,
+        app: &AppRef,
         at: DateTime<Utc>,
     ) -> Result<Option<Deployment>, LedgerError> {
         deployments::at(&mut self.db.read().await?.conn(), app, at).await
@@ -247,7 +252,7 @@ impl Ledger for SqlLedger {
 
     async fn last_known_good_before(
         &self,
-        app: &AppName,
+        app: &AppRef,
         cluster_revision: i64,
     ) -> Result<Option<Deployment>, LedgerError> {
         deployments::last_known_good_before(
@@ -305,7 +310,7 @@ impl Ledger for SqlLedger {
 
     async fn alerts_for_app(
         &self,
-        app: &AppName,
+        app: &AppRef,
         limit: u32,
     ) -> Result<Vec<StoredAlert>, LedgerError> {
         alerts::for_app(&mut self.db.read().await?.conn(), app, limit).await
@@ -315,7 +320,7 @@ impl Ledger for SqlLedger {
         alerts::by_id(&mut self.db.read().await?.conn(), id).await
     }
 
-    async fn firing_alerts(&self, app: &AppName) -> Result<Vec<StoredAlert>, LedgerError> {
+    async fn firing_alerts(&self, app: &AppRef) -> Result<Vec<StoredAlert>, LedgerError> {
         alerts::firing(&mut self.db.read().await?.conn(), app).await
     }
 
@@ -327,12 +332,15 @@ impl Ledger for SqlLedger {
                 let _ = tx.rollback().await;
                 // Which unique index refused it: the app's open rollback,
                 // or the same id recorded before.
-                let open = rollbacks::open_for(&mut self.db.read().await?.conn(), &rollback.app)
-                    .await?
-                    .map(|r| r.id);
+                let open =
+                    rollbacks::open_for(&mut self.db.read().await?.conn(), &rollback.app_ref())
+                        .await?
+                        .map(|r| r.id);
                 Err(LedgerError::Conflict {
                     reason: match open {
-                        Some(id) => format!("app {} has an open rollback {id}", rollback.app),
+                        Some(id) => {
+                            format!("app {} has an open rollback {id}", rollback.app_ref())
+                        }
                         None => reason,
                     },
                     open_rollback: open,
@@ -349,13 +357,13 @@ impl Ledger for SqlLedger {
         rollbacks::by_id(&mut self.db.read().await?.conn(), id).await
     }
 
-    async fn open_rollback(&self, app: &AppName) -> Result<Option<Rollback>, LedgerError> {
+    async fn open_rollback(&self, app: &AppRef) -> Result<Option<Rollback>, LedgerError> {
         rollbacks::open_for(&mut self.db.read().await?.conn(), app).await
     }
 
     async fn list_rollbacks(
         &self,
-        app: Option<&AppName>,
+        app: Option<&AppRef>,
         state: Option<RollbackState>,
         limit: u32,
     ) -> Result<Vec<Rollback>, LedgerError> {
@@ -428,7 +436,7 @@ impl Ledger for SqlLedger {
 
     async fn count_rollbacks_since(
         &self,
-        app: &AppName,
+        app: &AppRef,
         since: DateTime<Utc>,
     ) -> Result<u64, LedgerError> {
         rollbacks::count_since(&mut self.db.read().await?.conn(), app, since).await
@@ -550,8 +558,8 @@ impl Ledger for SqlLedger {
 #[cfg(feature = "testing")]
 pub(crate) async fn ensure_app(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
-    apps::ensure_and_lock(c, app, rewind_domain::Source::Argocd, "bench", now).await
+    apps::ensure_and_lock(c, app, rewind_domain::Source::Argocd, now).await
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    AppName, CommitId, Rollback, RollbackId, RollbackState, Strategy, TimelineEntry,
+    AppRef, CommitId, Rollback, RollbackId, RollbackState, Strategy, TimelineEntry,
 };
 
 use crate::LedgerError;
@@ -20,9 +20,12 @@ macro_rules! rollback_columns {
 
 fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerError> {
     let strategy = row.text("strategy")?;
+    // `app` holds the app reference `name@cluster`.
+    let app: AppRef = row.parsed("app")?;
     Ok(Rollback {
         id: row.parsed("id")?,
-        app: row.parsed("app")?,
+        app: app.name,
+        cluster: app.cluster,
         from: row.json("from_doc")?,
         to: row.json("to_doc")?,
         state: row.parsed("state")?,
@@ -105,7 +108,7 @@ pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
                      $17, $18, $19, $20)",
     )
     .bind(r.id.to_string())
-    .bind(r.app.as_str())
+    .bind(r.app_ref().to_string())
     .bind(r.state.as_str())
     .bind(r.from.id)
     .bind(r.to.id)
@@ -199,7 +202,7 @@ pub(crate) async fn state_of(
 
 pub(crate) async fn open_for(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
 ) -> Result<Option<Rollback>, LedgerError> {
     let q = sql(concat!(
         "SELECT ",
@@ -207,14 +210,14 @@ pub(crate) async fn open_for(
         " FROM rollbacks WHERE app = $1 \
           AND state IN ('proposed', 'pr_open', 'approved', 'merged', 'synced')"
     ))
-    .bind(app.as_str());
+    .bind(app.to_string());
     let row = c.fetch_optional(q).await?;
     load_one(c, row).await
 }
 
 pub(crate) async fn list(
     c: &mut Conn<'_>,
-    app: Option<&AppName>,
+    app: Option<&AppRef>,
     state: Option<RollbackState>,
     limit: u32,
 ) -> Result<Vec<Rollback>, LedgerError> {
@@ -226,7 +229,7 @@ pub(crate) async fn list(
         " FROM rollbacks WHERE ($1 IS NULL OR app = $1) AND ($2 IS NULL OR state = $2) \
           ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
-    .bind(app.map(AppName::as_str))
+    .bind(app.map(AppRef::to_string))
     .bind(state.map(RollbackState::as_str))
     .bind(i64::from(limit));
     let rows = c.fetch_all(q).await?;
@@ -251,11 +254,11 @@ pub(crate) async fn set_state(
 
 pub(crate) async fn count_since(
     c: &mut Conn<'_>,
-    app: &AppName,
+    app: &AppRef,
     since: DateTime<Utc>,
 ) -> Result<u64, LedgerError> {
     let q = sql("SELECT COUNT(*) AS n FROM rollbacks WHERE app = $1 AND created_at >= $2")
-        .bind(app.as_str())
+        .bind(app.to_string())
         .bind(since);
     let n = c.fetch_one(q).await?.i64("n")?;
     Ok(u64::try_from(n).unwrap_or(0))

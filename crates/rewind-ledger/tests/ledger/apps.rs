@@ -12,26 +12,26 @@ async fn upsert_keeps_the_hold_and_lists_by_name() {
         let mut shop = app("shop");
         l.upsert_app(&shop).await.unwrap();
         l.upsert_app(&app("api")).await.unwrap();
-        assert_eq!(l.get_app(&name("shop")).await.unwrap(), Some(shop.clone()));
-        assert_eq!(l.get_app(&name("nope")).await.unwrap(), None);
+        assert_eq!(l.get_app(&aref("shop")).await.unwrap(), Some(shop.clone()));
+        assert_eq!(l.get_app(&aref("nope")).await.unwrap(), None);
 
-        l.set_app_hold(&name("shop"), Some(t(5))).await.unwrap();
+        l.set_app_hold(&aref("shop"), Some(t(5))).await.unwrap();
         shop.rollbackable = false;
         shop.status = Some("syncs from another repository".into());
         shop.updated_at = t(6);
         l.upsert_app(&shop).await.unwrap();
-        let stored = l.get_app(&name("shop")).await.unwrap().unwrap();
+        let stored = l.get_app(&aref("shop")).await.unwrap().unwrap();
         assert_eq!(stored.held_since, Some(t(5)), "upserts keep the hold");
         assert!(!stored.rollbackable);
         assert_eq!(stored.updated_at, t(6));
 
-        l.set_app_hold(&name("shop"), None).await.unwrap();
+        l.set_app_hold(&aref("shop"), None).await.unwrap();
         assert_eq!(
-            l.get_app(&name("shop")).await.unwrap().unwrap().held_since,
+            l.get_app(&aref("shop")).await.unwrap().unwrap().held_since,
             None
         );
         assert!(matches!(
-            l.set_app_hold(&name("nope"), None).await,
+            l.set_app_hold(&aref("nope"), None).await,
             Err(LedgerError::NotFound { .. })
         ));
 

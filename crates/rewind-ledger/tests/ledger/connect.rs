@@ -45,7 +45,7 @@ async fn sqlite_creates_its_directory_and_keeps_data_across_reconnects() {
     // Migrations run again at connect, and are a no-op the second time.
     let again = connect(db.url()).await.unwrap();
     assert_eq!(
-        again.get_app(&name("shop")).await.unwrap(),
+        again.get_app(&aref("shop")).await.unwrap(),
         Some(app("shop"))
     );
 }
@@ -117,7 +117,7 @@ async fn postgres_going_away_is_unavailable_and_recoverable() {
     ))
     .await;
     l.ping().await.unwrap();
-    let history = l.history(&name("shop"), 10).await.unwrap();
+    let history = l.history(&aref("shop"), 10).await.unwrap();
     assert_eq!(history.len(), 1, "the failed delivery left nothing behind");
     // The sender's retry is recorded, not taken for a duplicate.
     let retried = l

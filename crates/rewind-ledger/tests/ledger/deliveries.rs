@@ -45,7 +45,7 @@ async fn argo_history_is_back_filled_in_order_and_recorded_once() {
         assert!(alerts.is_empty());
         assert_eq!(jobs, 3, "one resolve job per deployment with a commit");
 
-        let history = l.history(&name("shop"), 10).await.unwrap();
+        let history = l.history(&aref("shop"), 10).await.unwrap();
         let revisions: Vec<i64> = history.iter().map(|d| d.cluster_revision).collect();
         assert_eq!(revisions, [3, 2, 1]);
         assert_eq!(history[2].id, ids[0], "revision 1 got the first id");
@@ -54,13 +54,13 @@ async fn argo_history_is_back_filled_in_order_and_recorded_once() {
         assert_eq!(history[1].health, Health::Unknown);
 
         // The same delivery again changes nothing.
-        let deployments = l.history(&name("shop"), 1000).await.unwrap().len();
+        let deployments = l.history(&aref("shop"), 1000).await.unwrap().len();
         assert_eq!(
             l.record_delivery(d).await.unwrap(),
             DeliveryOutcome::Duplicate
         );
         assert_eq!(
-            l.history(&name("shop"), 1000).await.unwrap().len(),
+            l.history(&aref("shop"), 1000).await.unwrap().len(),
             deployments
         );
         let counts = l.job_counts().await.unwrap();
@@ -79,7 +79,7 @@ async fn argo_history_is_back_filled_in_order_and_recorded_once() {
         assert_eq!(ids2.len(), 1);
         assert_eq!(jobs2, 1);
         assert_eq!(
-            l.current_deployment(&name("shop"))
+            l.current_deployment(&aref("shop"))
                 .await
                 .unwrap()
                 .unwrap()
@@ -136,7 +136,7 @@ async fn concurrent_identical_deliveries_are_recorded_exactly_once() {
             }
         }
         assert_eq!((recorded, duplicates), (1, 49));
-        assert_eq!(h.ledger.history(&name("shop"), 10).await.unwrap().len(), 2);
+        assert_eq!(h.ledger.history(&aref("shop"), 10).await.unwrap().len(), 2);
         assert_eq!(h.count("SELECT COUNT(*) AS n FROM jobs").await.unwrap(), 2);
         assert_eq!(
             h.count("SELECT COUNT(*) AS n FROM webhook_deliveries")
@@ -164,7 +164,7 @@ async fn flux_revisions_get_the_next_number_only_when_the_revision_changes() {
             let (ids, _, _) = recorded(&l.record_delivery(d).await.unwrap());
             assert_eq!(ids.len(), usize::from(new), "step {i}");
         }
-        let history = l.history(&name("ns/web"), 10).await.unwrap();
+        let history = l.history(&aref("ns/web"), 10).await.unwrap();
         let seq: Vec<(i64, String)> = history
             .iter()
             .map(|d| (d.cluster_revision, d.commit.clone().unwrap().to_string()))
@@ -206,7 +206,7 @@ async fn concurrent_flux_deliveries_get_distinct_numbers() {
         }
         let mut revisions: Vec<i64> = h
             .ledger
-            .history(&name("ns/web"), 100)
+            .history(&aref("ns/web"), 100)
             .await
             .unwrap()
             .iter()
@@ -249,12 +249,12 @@ async fn health_tracks_the_healthy_streak_of_the_reported_revision() {
             .await
             .unwrap();
         let one = l
-            .deployment_by_revision(&name("shop"), 1)
+            .deployment_by_revision(&aref("shop"), 1)
             .await
             .unwrap()
             .unwrap();
         let two = l
-            .deployment_by_revision(&name("shop"), 2)
+            .deployment_by_revision(&aref("shop"), 2)
             .await
             .unwrap()
             .unwrap();
@@ -302,11 +302,11 @@ async fn alerts_mark_the_current_deployment_and_repeats_change_nothing() {
         assert_eq!(jobs, 1);
         let stored = l.alert(alerts[0]).await.unwrap().unwrap();
         assert_eq!(stored.alert, firing);
-        let current = l.current_deployment(&name("shop")).await.unwrap().unwrap();
+        let current = l.current_deployment(&aref("shop")).await.unwrap().unwrap();
         assert_eq!(stored.deployment_id, Some(current.id));
         assert!(current.alerted && !current.known_good);
         assert!(
-            !l.deployment_by_revision(&name("shop"), 1)
+            !l.deployment_by_revision(&aref("shop"), 1)
                 .await
                 .unwrap()
                 .unwrap()
@@ -322,7 +322,7 @@ async fn alerts_mark_the_current_deployment_and_repeats_change_nothing() {
         let (_, alerts2, jobs2) = recorded(&l.record_delivery(d).await.unwrap());
         assert!(alerts2.is_empty());
         assert_eq!(jobs2, 0);
-        assert_eq!(l.firing_alerts(&name("shop")).await.unwrap().len(), 1);
+        assert_eq!(l.firing_alerts(&aref("shop")).await.unwrap().len(), 1);
 
         // Resolved: the episode is updated, not duplicated.
         let resolved = alert("shop", "fp1", 20, AlertStatus::Resolved);
@@ -330,18 +330,18 @@ async fn alerts_mark_the_current_deployment_and_repeats_change_nothing() {
         let (_, alerts3, jobs3) = recorded(&l.record_delivery(d).await.unwrap());
         assert!(alerts3.is_empty());
         assert_eq!(jobs3, 0);
-        let all = l.alerts_for_app(&name("shop"), 10).await.unwrap();
+        let all = l.alerts_for_app(&aref("shop"), 10).await.unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].alert.status, AlertStatus::Resolved);
         assert_eq!(all[0].alert.ends_at, Some(t(30)));
-        assert!(l.firing_alerts(&name("shop")).await.unwrap().is_empty());
+        assert!(l.firing_alerts(&aref("shop")).await.unwrap().is_empty());
 
         // A new episode of the same alert is a new row.
         let again = alert("shop", "fp1", 50, AlertStatus::Firing);
         let d = delivery("alertmanager", "x4", vec![Observation::Alert(again)]);
         let (_, alerts4, _) = recorded(&l.record_delivery(d).await.unwrap());
         assert_eq!(alerts4.len(), 1);
-        let newest = l.alerts_for_app(&name("shop"), 1).await.unwrap();
+        let newest = l.alerts_for_app(&aref("shop"), 1).await.unwrap();
         assert_eq!(newest[0].id, alerts4[0]);
     })
     .await;
@@ -437,7 +437,7 @@ async fn a_batch_commits_together_and_a_bad_delivery_fails_alone() {
         assert!(matches!(results[2], Ok(DeliveryOutcome::Recorded { .. })));
         assert!(matches!(results[3], Ok(DeliveryOutcome::Duplicate)));
         let revisions: Vec<i64> = l
-            .history(&name("shop"), 10)
+            .history(&aref("shop"), 10)
             .await
             .unwrap()
             .iter()

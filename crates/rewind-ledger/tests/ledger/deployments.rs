@@ -24,7 +24,7 @@ async fn queries_by_revision_commit_time_and_known_good() {
         l.record_delivery(delivery("argocd", "a", obs))
             .await
             .unwrap();
-        let app = name("shop");
+        let app = aref("shop");
 
         let by_commit = l.deployments_by_commit(&app, &commit(1)).await.unwrap();
         let revs: Vec<i64> = by_commit.iter().map(|d| d.cluster_revision).collect();
@@ -64,7 +64,7 @@ async fn queries_by_revision_commit_time_and_known_good() {
 
         assert_eq!(l.history(&app, 2).await.unwrap().len(), 2);
         assert_eq!(l.deployment_by_revision(&app, 9).await.unwrap(), None);
-        assert_eq!(l.current_deployment(&name("other")).await.unwrap(), None);
+        assert_eq!(l.current_deployment(&aref("other")).await.unwrap(), None);
 
         // Make revisions 1 and 3 known good: each while current.
         for rev in [1, 3] {
@@ -205,15 +205,15 @@ async fn only_a_current_healthy_unalerted_deployment_becomes_known_good() {
         .unwrap();
 
         let promoted = l.promote_known_good(t(15), FIVE_MINUTES).await.unwrap();
-        let a = l.current_deployment(&name("a")).await.unwrap().unwrap();
+        let a = l.current_deployment(&aref("a")).await.unwrap().unwrap();
         assert_eq!(promoted, [a.id]);
         assert!(a.known_good);
         for app in ["b", "c", "d", "e"] {
-            let current = l.current_deployment(&name(app)).await.unwrap().unwrap();
+            let current = l.current_deployment(&aref(app)).await.unwrap().unwrap();
             assert!(!current.known_good, "{app}");
         }
         assert!(
-            !l.deployment_by_revision(&name("b"), 1)
+            !l.deployment_by_revision(&aref("b"), 1)
                 .await
                 .unwrap()
                 .unwrap()
@@ -240,8 +240,8 @@ async fn only_a_current_healthy_unalerted_deployment_becomes_known_good() {
         .unwrap();
         let mut later = l.promote_known_good(t(20), FIVE_MINUTES).await.unwrap();
         later.sort_unstable();
-        let c = l.current_deployment(&name("c")).await.unwrap().unwrap();
-        let e = l.current_deployment(&name("e")).await.unwrap().unwrap();
+        let c = l.current_deployment(&aref("c")).await.unwrap().unwrap();
+        let e = l.current_deployment(&aref("e")).await.unwrap().unwrap();
         assert_eq!(later, [c.id, e.id]);
 
         // A firing alert spoils even a known-good current deployment.
@@ -256,10 +256,10 @@ async fn only_a_current_healthy_unalerted_deployment_becomes_known_good() {
         ))
         .await
         .unwrap();
-        let a = l.current_deployment(&name("a")).await.unwrap().unwrap();
+        let a = l.current_deployment(&aref("a")).await.unwrap().unwrap();
         assert!(a.alerted && !a.known_good);
         assert_eq!(
-            l.last_known_good_before(&name("a"), 99).await.unwrap(),
+            l.last_known_good_before(&aref("a"), 99).await.unwrap(),
             None
         );
     })

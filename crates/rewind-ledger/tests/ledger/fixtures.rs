@@ -4,9 +4,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use rewind_domain::{
-    Alert, AlertStatus, App, AppName, AppSource, CommitId, Deployment, DeploymentObserved, Health,
-    HealthObserved, Observation, Rollback, RollbackDiff, RollbackId, RollbackState, Source,
-    Strategy, TimelineEntry, Trigger,
+    Alert, AlertStatus, App, AppName, AppRef, AppSource, ClusterName, CommitId, Deployment,
+    DeploymentObserved, Health, HealthObserved, Observation, Rollback, RollbackDiff, RollbackId,
+    RollbackState, Source, Strategy, TimelineEntry, Trigger,
 };
 use rewind_ledger::Delivery;
 
@@ -19,6 +19,16 @@ pub fn name(s: &str) -> AppName {
     AppName::new(s).unwrap()
 }
 
+/// The cluster the fixtures' apps run on.
+pub fn prod() -> ClusterName {
+    ClusterName::new("prod").unwrap()
+}
+
+/// `s@prod`: the identity of a fixture app.
+pub fn aref(s: &str) -> AppRef {
+    AppRef::new(name(s), prod())
+}
+
 pub fn commit(n: u64) -> CommitId {
     CommitId::new(format!("{n:040x}")).unwrap()
 }
@@ -27,7 +37,7 @@ pub fn app(s: &str) -> App {
     App {
         name: name(s),
         source: Source::Argocd,
-        cluster: "prod".into(),
+        cluster: prod(),
         project: Some("default".into()),
         sources: vec![AppSource {
             repo_url: "file:///srv/gitops.git".into(),
@@ -47,7 +57,7 @@ pub fn app(s: &str) -> App {
 pub fn argo(app: &str, cluster_revision: i64, n: u64, at: i64) -> Observation {
     Observation::Deployment(DeploymentObserved {
         app: name(app),
-        cluster: "prod".into(),
+        cluster: prod(),
         cluster_revision: Some(cluster_revision),
         revision: commit(n).to_string(),
         commit: Some(commit(n)),
@@ -61,7 +71,7 @@ pub fn argo(app: &str, cluster_revision: i64, n: u64, at: i64) -> Observation {
 pub fn flux(app: &str, n: u64, at: i64) -> Observation {
     Observation::Deployment(DeploymentObserved {
         app: name(app),
-        cluster: "prod".into(),
+        cluster: prod(),
         cluster_revision: None,
         revision: format!("main@sha1:{}", commit(n)),
         commit: Some(commit(n)),
@@ -74,6 +84,7 @@ pub fn flux(app: &str, n: u64, at: i64) -> Observation {
 pub fn health(app: &str, revision: Option<String>, h: Health, at: i64) -> Observation {
     Observation::Health(HealthObserved {
         app: name(app),
+        cluster: prod(),
         revision,
         commit: None,
         health: h,
@@ -85,7 +96,7 @@ pub fn health(app: &str, revision: Option<String>, h: Health, at: i64) -> Observ
 pub fn alert(app: &str, fingerprint: &str, starts: i64, status: AlertStatus) -> Alert {
     Alert {
         app: name(app),
-        cluster: Some("prod".into()),
+        cluster: Some(prod()),
         name: "HighErrorRate".into(),
         status,
         severity: Some("critical".into()),
@@ -116,6 +127,7 @@ pub fn rollback(app: &str, from: &Deployment, to: &Deployment, created: i64) -> 
     Rollback {
         id,
         app: name(app),
+        cluster: prod(),
         from: from.clone(),
         to: to.clone(),
         state: RollbackState::Proposed,

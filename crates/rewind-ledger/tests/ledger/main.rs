@@ -9,6 +9,7 @@ mod deliveries;
 mod deployments;
 mod fixtures;
 mod jobs;
+mod migration;
 mod module_docs;
 mod properties;
 mod rollbacks;

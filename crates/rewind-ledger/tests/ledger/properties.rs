@@ -15,7 +15,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn revisions(l: &dyn Ledger, app: &str) -> Vec<(i64, String)> {
-    let mut history = l.history(&name(app), 1000).await.unwrap();
+    let mut history = l.history(&aref(app), 1000).await.unwrap();
     history.reverse();
     history
         .into_iter()
@@ -77,7 +77,7 @@ proptest! {
             let mut want: Vec<i64> = revs.clone();
             want.sort_unstable();
             want.dedup();
-            let history = l.history(&name("shop"), 1000).await.unwrap();
+            let history = l.history(&aref("shop"), 1000).await.unwrap();
             let mut got: Vec<i64> = history.iter().map(|d| d.cluster_revision).collect();
             got.reverse();
             prop_assert_eq!(&got, &want);

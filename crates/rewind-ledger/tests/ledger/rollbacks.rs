@@ -21,12 +21,12 @@ async fn two_deployments(l: &Arc<dyn Ledger>, app: &str) -> (Deployment, Deploym
     .await
     .unwrap();
     let from = l
-        .deployment_by_revision(&name(app), 2)
+        .deployment_by_revision(&aref(app), 2)
         .await
         .unwrap()
         .unwrap();
     let to = l
-        .deployment_by_revision(&name(app), 1)
+        .deployment_by_revision(&aref(app), 1)
         .await
         .unwrap()
         .unwrap();
@@ -42,7 +42,7 @@ async fn rollbacks_round_trip_and_are_found_by_app_state_pr_and_branch() {
         l.insert_rollback(&r).await.unwrap();
         assert_eq!(l.rollback(r.id).await.unwrap(), Some(r.clone()));
         assert_eq!(
-            l.open_rollback(&name("shop")).await.unwrap(),
+            l.open_rollback(&aref("shop")).await.unwrap(),
             Some(r.clone())
         );
         assert_eq!(l.rollback(RollbackId::generate()).await.unwrap(), None);
@@ -99,7 +99,7 @@ async fn rollbacks_round_trip_and_are_found_by_app_state_pr_and_branch() {
         assert_eq!(ids(l.list_rollbacks(None, None, 1).await.unwrap()), [r3.id]);
         assert_eq!(
             ids(l
-                .list_rollbacks(Some(&name("shop")), None, 10)
+                .list_rollbacks(Some(&aref("shop")), None, 10)
                 .await
                 .unwrap()),
             [r2.id, r.id]
@@ -113,22 +113,22 @@ async fn rollbacks_round_trip_and_are_found_by_app_state_pr_and_branch() {
         );
         assert_eq!(
             ids(l
-                .list_rollbacks(Some(&name("api")), Some(RollbackState::Proposed), 10)
+                .list_rollbacks(Some(&aref("api")), Some(RollbackState::Proposed), 10)
                 .await
                 .unwrap()),
             [r3.id]
         );
 
         assert_eq!(
-            l.count_rollbacks_since(&name("shop"), t(0)).await.unwrap(),
+            l.count_rollbacks_since(&aref("shop"), t(0)).await.unwrap(),
             2
         );
         assert_eq!(
-            l.count_rollbacks_since(&name("shop"), t(25)).await.unwrap(),
+            l.count_rollbacks_since(&aref("shop"), t(25)).await.unwrap(),
             1
         );
         assert_eq!(
-            l.count_rollbacks_since(&name("none"), t(0)).await.unwrap(),
+            l.count_rollbacks_since(&aref("none"), t(0)).await.unwrap(),
             0
         );
 

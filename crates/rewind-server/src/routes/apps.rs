@@ -1,13 +1,14 @@
-//! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/history`.
+//! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/history` (`{app}` is
+//! `NAME@CLUSTER`, or a `NAME` only one cluster runs).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use rewind_config::Role;
-use rewind_domain::AppName;
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::app_ref::{no_such_app, resolve};
 use crate::state::AppState;
 
 /// Apps with their current and known-good deployments.
@@ -22,6 +23,7 @@ pub async fn list(
         .map(|summary| {
             let mut app = serde_json::to_value(&summary.app).unwrap_or_default();
             if let Some(obj) = app.as_object_mut() {
+                obj.insert("ref".into(), summary.app.app_ref().to_string().into());
                 obj.insert(
                     "current".into(),
                     serde_json::to_value(&summary.current).unwrap_or_default(),
@@ -53,9 +55,9 @@ pub async fn history(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Vec<rewind_domain::Deployment>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let app = AppName::new(app)?;
+    let app = resolve(&state, &app).await?;
     if state.ledger().get_app(&app).await?.is_none() {
-        return Err(ApiError::not_found(format!("no app named {app:?}")));
+        return Err(no_such_app(&app));
     }
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_HISTORY);
     Ok(Json(state.ledger().history(&app, limit).await?))

@@ -7,13 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rewind_config::Role;
-use rewind_domain::{AppName, Rollback, RollbackId, RollbackState, Trigger};
+use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::app_ref::resolve;
 use crate::state::AppState;
 
 /// Parses a JSON body, naming the offending field on error.
@@ -28,10 +29,6 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
         };
         ApiError::bad_request(format!("{field}: {}", e.into_inner()))
     })
-}
-
-fn app_name(raw: String) -> Result<AppName, ApiError> {
-    Ok(AppName::new(raw)?)
 }
 
 fn rollback_id(raw: &str) -> Result<RollbackId, ApiError> {
@@ -63,7 +60,7 @@ pub async fn propose(
 ) -> Response {
     let result = async {
         caller.require(Role::Operator)?;
-        let app = app_name(app)?;
+        let app = resolve(&state, &app).await?;
         let request: ProposeRequest = parse_json(&body)?;
         Ok::<_, ApiError>((app, request))
     }
@@ -102,11 +99,10 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Rollback>>, ApiError> {
     caller.require(Role::Viewer)?;
-    let app = query
-        .app
-        .filter(|a| !a.is_empty())
-        .map(app_name)
-        .transpose()?;
+    let app = match query.app.filter(|a| !a.is_empty()) {
+        Some(raw) => Some(resolve(&state, &raw).await?),
+        None => None,
+    };
     let rollback_state = query
         .state
         .filter(|s| !s.is_empty())
@@ -198,7 +194,7 @@ pub async fn release(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Operator)?;
-    let app = app_name(app)?;
+    let app = resolve(&state, &app).await?;
     let request: ReleaseRequest = if body.is_empty() {
         ReleaseRequest::default()
     } else {

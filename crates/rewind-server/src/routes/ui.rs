@@ -10,11 +10,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rewind_config::Role;
-use rewind_domain::{AppName, Deployment, Rollback, RollbackId};
+use rewind_domain::{AppRef, Rollback, RollbackId};
+use rewind_ledger::AppSummary;
 use serde::Deserialize;
 
 use crate::auth::{Caller, TOKEN_COOKIE};
 use crate::error::ApiError;
+use crate::routes::app_ref::{no_such_app, resolve};
 use crate::state::AppState;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24}\
@@ -46,20 +48,59 @@ fn short(sha: Option<&rewind_domain::CommitId>) -> String {
     sha.map_or("-".into(), |c| c.short().to_string())
 }
 
-fn app_link(app: &AppName) -> String {
+fn app_link(app: &AppRef) -> String {
+    // `@` stays readable; `/` in `namespace/name` must be encoded.
+    const PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
     format!(
-        "/ui/apps/{}",
-        percent_encoding::utf8_percent_encode(app.as_str(), percent_encoding::NON_ALPHANUMERIC)
+        "/ui/apps/{}@{}",
+        percent_encoding::utf8_percent_encode(app.name.as_str(), PART),
+        percent_encoding::utf8_percent_encode(app.cluster.as_str(), PART)
     )
 }
 
-fn deployment_cells(d: Option<&Deployment>) -> Markup {
-    match d {
-        Some(d) => html! {
-            td { (d.cluster_revision) " " code { (short(d.commit.as_ref())) } }
-            td class=(d.health.as_str()) { (d.health.as_str()) }
-        },
-        None => html! { td { "-" } td { "-" } },
+/// The overview: one row per app name, one column per cluster, each cell
+/// that cluster's app (current revision, health, known good, hold).
+fn apps_by_cluster(apps: &[AppSummary]) -> Markup {
+    let mut clusters: Vec<&str> = apps.iter().map(|s| s.app.cluster.as_str()).collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    let mut names: Vec<&str> = apps.iter().map(|s| s.app.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let find = |name: &str, cluster: &str| {
+        apps.iter()
+            .find(|s| s.app.name.as_str() == name && s.app.cluster.as_str() == cluster)
+    };
+    html! {
+        table {
+            tr { th { "app" } @for c in &clusters { th { (c) } } }
+            @for name in &names {
+                tr {
+                    td { b { (name) } }
+                    @for c in &clusters {
+                        @match find(name, c) {
+                            Some(s) => td {
+                                a href=(app_link(&s.app.app_ref())) {
+                                    @match &s.current {
+                                        Some(d) => { (d.cluster_revision) " " code { (short(d.commit.as_ref())) } }
+                                        None => { "no deployment" }
+                                    }
+                                }
+                                @if let Some(d) = &s.current { " " span class=(d.health.as_str()) { (d.health.as_str()) } }
+                                br;
+                                "known good " (s.known_good.as_ref().map_or("-".into(), |d| d.cluster_revision.to_string()))
+                                @if s.app.held_since.is_some() { " " span class="risk" { "held" } }
+                                @if let Some(status) = &s.app.status { br; small { (status) } }
+                            },
+                            None => td { "" },
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -70,7 +111,7 @@ fn rollback_rows(rollbacks: &[Rollback]) -> Markup {
             @for r in rollbacks {
                 tr {
                     td { a href={ "/ui/rollbacks/" (r.id) } { code { (r.id.to_string()[..8]) } } }
-                    td { a href=(app_link(&r.app)) { (r.app) } }
+                    td { a href=(app_link(&r.app_ref())) { (r.app_ref()) } }
                     td class=(r.state.as_str()) { (r.state.as_str()) }
                     td { (r.from.cluster_revision) " → " (r.to.cluster_revision) }
                     td { @for risk in &r.risks { span class="risk" { (risk.code.as_str()) } " " } }
@@ -102,19 +143,7 @@ pub async fn index(State(state): State<AppState>, caller: Result<Caller, ApiErro
     page(
         "Apps",
         html! {
-            table {
-                tr { th { "app" } th { "cluster" } th { "current" } th { "health" } th { "known good" } th { "" } th { "status" } }
-                @for s in &apps {
-                    tr {
-                        td { a href=(app_link(&s.app.name)) { (s.app.name) } }
-                        td { (s.app.cluster) }
-                        (deployment_cells(s.current.as_ref()))
-                        td { (s.known_good.as_ref().map_or("-".into(), |d| d.cluster_revision.to_string())) }
-                        td { @if s.app.held_since.is_some() { span class="risk" { "held" } } }
-                        td { (s.app.status.clone().unwrap_or_default()) }
-                    }
-                }
-            }
+            (apps_by_cluster(&apps))
             h2 { "Rollbacks" }
             (rollback_rows(&rollbacks))
         },
@@ -129,16 +158,16 @@ pub async fn app(
     Path(app): Path<String>,
 ) -> Result<Markup, ApiError> {
     caller.require(Role::Viewer)?;
-    let app = AppName::new(app)?;
+    let app = resolve(&state, &app).await?;
     let record = state
         .ledger()
         .get_app(&app)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no app named {app:?}")))?;
+        .ok_or_else(|| no_such_app(&app))?;
     let history = state.ledger().history(&app, 50).await?;
     let rollbacks = state.ledger().list_rollbacks(Some(&app), None, 50).await?;
     Ok(page(
-        app.as_str(),
+        &app.to_string(),
         html! {
             p { "cluster " b { (record.cluster) } ", path " code { (record.path.clone().unwrap_or_default()) } ", source " (record.source.as_str()) }
             @if let Some(status) = &record.status { p class="risk" { (status) } }
@@ -178,7 +207,7 @@ pub async fn rollback(
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))?;
     let semantic = serde_json::to_string_pretty(&r.diff.semantic).unwrap_or_default();
     Ok(page(
-        &format!("Rollback of {}", r.app),
+        &format!("Rollback of {}", r.app_ref()),
         html! {
             p { "state " b class=(r.state.as_str()) { (r.state.as_str()) } " · strategy " (r.strategy.as_str())
                 " · branch " code { (r.branch.clone().unwrap_or_default()) }

@@ -2,12 +2,17 @@
 //! bytes go to `rewind-ingest` (verify, then parse); the observations are
 //! recorded in one transaction with the delivery's idempotency key; the
 //! answer is `202 {"accepted": N, "ignored": M}`.
+//!
+//! `POST /webhooks/argocd/{cluster}` and `/webhooks/flux/{cluster}` are the
+//! same from the instance running on `{cluster}`: what that instance calls
+//! `in-cluster` is `{cluster}` to rewind.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
+use rewind_domain::ClusterName;
 use rewind_ingest::{IngestError, WebhookSource};
 use rewind_ledger::{Delivery, DeliveryOutcome};
 use serde_json::json;
@@ -20,34 +25,58 @@ pub async fn argocd(
     state: State<AppState>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    receive(state, WebhookSource::Argocd, request).await
+    receive(state, WebhookSource::Argocd, None, request).await
+}
+
+pub async fn argocd_on(
+    state: State<AppState>,
+    Path(cluster): Path<String>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let cluster = sender_cluster(&cluster)?;
+    receive(state, WebhookSource::Argocd, Some(cluster), request).await
+}
+
+pub async fn flux_on(
+    state: State<AppState>,
+    Path(cluster): Path<String>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let cluster = sender_cluster(&cluster)?;
+    receive(state, WebhookSource::Flux, Some(cluster), request).await
+}
+
+fn sender_cluster(raw: &str) -> Result<ClusterName, ApiError> {
+    ClusterName::new(raw)
+        .map_err(|e| ApiError::bad_request(format!("the webhook path names no valid cluster: {e}")))
 }
 
 pub async fn flux(
     state: State<AppState>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    receive(state, WebhookSource::Flux, request).await
+    receive(state, WebhookSource::Flux, None, request).await
 }
 
 pub async fn alertmanager(
     state: State<AppState>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    receive(state, WebhookSource::Alertmanager, request).await
+    receive(state, WebhookSource::Alertmanager, None, request).await
 }
 
 pub async fn github(
     state: State<AppState>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    receive(state, WebhookSource::Github, request).await
+    receive(state, WebhookSource::Github, None, request).await
 }
 
 #[tracing::instrument(skip_all, fields(webhook.source = source.as_str()))]
 async fn receive(
     State(state): State<AppState>,
     source: WebhookSource,
+    sender: Option<ClusterName>,
     request: Request<Body>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let name = source.as_str();
@@ -61,11 +90,17 @@ async fn receive(
             format!("the body is larger than server.max_body_bytes ({max} bytes)"),
         )
     })?;
-    let parsed =
-        rewind_ingest::ingest(source, &parts.headers, &bytes, &state.0.ingest).map_err(|e| {
-            webhook_delivery(name, "rejected");
-            ingest_error(&e)
-        })?;
+    let parsed = rewind_ingest::ingest_from(
+        source,
+        sender.as_ref(),
+        &parts.headers,
+        &bytes,
+        &state.0.ingest,
+    )
+    .map_err(|e| {
+        webhook_delivery(name, "rejected");
+        ingest_error(&e)
+    })?;
     let accepted = parsed.observations.len();
     let ignored = parsed.ignored;
     if ignored > 0 {
@@ -76,7 +111,12 @@ async fn receive(
     }
     let delivery = Delivery {
         source: name.to_string(),
-        key: parsed.delivery_key,
+        // Two instances may send byte-identical bodies (same app name, same
+        // history): the sender's cluster keeps them two deliveries.
+        key: match &sender {
+            Some(cluster) => format!("{cluster}/{}", parsed.delivery_key),
+            None => parsed.delivery_key,
+        },
         received_at: Utc::now(),
         observations: parsed.observations,
     };

@@ -37,8 +37,12 @@ pub struct AppsArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// App name (`namespace/name` or `name`).
+    /// App: `NAME@CLUSTER`, or `NAME` when one cluster runs it
+    /// (`namespace/name` or `name`).
     app: String,
+    /// The app's cluster (same as `NAME@CLUSTER`).
+    #[arg(long)]
+    cluster: Option<String>,
     #[arg(long, default_value_t = 20)]
     limit: u32,
     #[command(flatten)]
@@ -47,8 +51,11 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct UndoArgs {
-    /// App name.
+    /// App: `NAME@CLUSTER`, or `NAME` when one cluster runs it.
     app: String,
+    /// The app's cluster (same as `NAME@CLUSTER`).
+    #[arg(long)]
+    cluster: Option<String>,
     /// Roll back to this cluster revision.
     #[arg(long, conflicts_with = "to_commit")]
     to_revision: Option<i64>,
@@ -67,8 +74,12 @@ pub struct UndoArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbacksArgs {
+    /// Only this app: `NAME@CLUSTER`, or `NAME` when one cluster runs it.
     #[arg(long)]
     app: Option<String>,
+    /// The app's cluster (with `--app NAME`).
+    #[arg(long, requires = "app")]
+    cluster: Option<String>,
     #[arg(long)]
     state: Option<String>,
     #[command(flatten)]
@@ -85,6 +96,19 @@ pub struct IdArgs {
 
 /// A response the contract defines as a refusal: exit code 3.
 struct Refused(String);
+
+/// The app reference sent to the server: `NAME@CLUSTER` when `--cluster`
+/// names the cluster, else the argument as given (the server resolves a
+/// plain name, or answers 409 naming the clusters).
+fn reference(app: &str, cluster: Option<&str>) -> anyhow::Result<String> {
+    match cluster {
+        None => Ok(app.to_owned()),
+        Some(_) if app.contains('@') => {
+            bail!("{app} already names its cluster; drop --cluster or the @CLUSTER part")
+        }
+        Some(cluster) => Ok(format!("{app}@{cluster}")),
+    }
+}
 
 fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
@@ -167,7 +191,7 @@ fn short(sha: &str) -> &str {
 
 fn apps_table(value: &Value) {
     println!(
-        "{:<32} {:<12} {:<10} {:<12} {:<10}",
+        "{:<32} {:<14} {:<10} {:<12} {:<10}",
         "APP", "CLUSTER", "CURRENT", "HEALTH", "KNOWN-GOOD"
     );
     for app in value.as_array().into_iter().flatten() {
@@ -177,7 +201,7 @@ fn apps_table(value: &Value) {
                 .map_or("-".to_string(), |n| n.to_string())
         };
         println!(
-            "{:<32} {:<12} {:<10} {:<12} {:<10}",
+            "{:<32} {:<14} {:<10} {:<12} {:<10}",
             s(app, "/name"),
             s(app, "/cluster"),
             rev("/current/cluster_revision"),
@@ -218,7 +242,7 @@ fn history_table(value: &Value) {
 
 fn rollback_table(r: &Value) {
     println!("rollback  {}", s(r, "/id"));
-    println!("app       {}", s(r, "/app"));
+    println!("app       {}@{}", s(r, "/app"), s(r, "/cluster"));
     println!("state     {}", s(r, "/state"));
     println!(
         "from      {} (cluster revision {})",
@@ -268,14 +292,14 @@ fn rollback_table(r: &Value) {
 
 fn rollbacks_table(value: &Value) {
     println!(
-        "{:<38} {:<28} {:<10} {:<9} {:<9} CREATED",
+        "{:<38} {:<36} {:<10} {:<9} {:<9} CREATED",
         "ID", "APP", "STATE", "FROM", "TO"
     );
     for r in value.as_array().into_iter().flatten() {
         println!(
-            "{:<38} {:<28} {:<10} {:<9} {:<9} {}",
+            "{:<38} {:<36} {:<10} {:<9} {:<9} {}",
             s(r, "/id"),
-            s(r, "/app"),
+            format!("{}@{}", s(r, "/app"), s(r, "/cluster")),
             s(r, "/state"),
             short(s(r, "/from/commit")),
             short(s(r, "/to/commit")),
@@ -292,7 +316,7 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let path = format!(
         "/api/v1/apps/{}/history?limit={}",
-        encode(&args.app),
+        encode(&reference(&args.app, args.cluster.as_deref())?),
         args.limit
     );
     let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
@@ -307,7 +331,8 @@ pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
     if let Some(sha) = &args.to_commit {
         body["to_commit"] = json!(sha);
     }
-    let path = format!("/api/v1/apps/{}/rollbacks", encode(&args.app));
+    let app = reference(&args.app, args.cluster.as_deref())?;
+    let path = format!("/api/v1/apps/{}/rollbacks", encode(&app));
     let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
     Ok(finish(&args.remote, result, rollback_table))
 }
@@ -315,7 +340,8 @@ pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
 pub fn rollbacks(args: RollbacksArgs) -> anyhow::Result<ExitCode> {
     let mut query = Vec::new();
     if let Some(app) = &args.app {
-        query.push(format!("app={}", encode(app)));
+        let app = reference(app, args.cluster.as_deref())?;
+        query.push(format!("app={}", encode(&app)));
     }
     if let Some(state) = &args.state {
         query.push(format!("state={}", encode(state)));
