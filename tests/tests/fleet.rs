@@ -1,0 +1,281 @@
+//! One app name on two clusters, end to end over HTTP on every backend: two
+//! Argo CD instances (one per cluster, each posting to
+//! `/webhooks/argocd/{cluster}`) send `checkout` with their own histories
+//! (the same history ids) and paths. Both histories are kept, an alert with
+//! a cluster label rolls back only that cluster's path, a plain name is a
+//! 409 naming the clusters, and `NAME@CLUSTER` works everywhere.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use rewind_ingest::samples::{HistoryEntry, alertmanager_notification, argocd_notification};
+use rewind_tests::{ALERTMANAGER_TOKEN, APP, APP_PATH, ARGOCD_TOKEN, World, databases};
+use serde_json::{Value, json};
+
+const STAGING_PATH: &str = "apps/checkout/overlays/staging";
+
+fn staging_files(tag: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "apps/checkout/overlays/staging/kustomization.yaml",
+            "resources:\n  - deployment.yaml\n".to_string(),
+        ),
+        (
+            "apps/checkout/overlays/staging/deployment.yaml",
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: registry.example.com/shop/checkout:{tag}\n"
+            ),
+        ),
+    ]
+}
+
+/// What one Argo CD instance sends: its whole history so far.
+async fn argocd(
+    world: &World,
+    cluster: &str,
+    path: &str,
+    history: &[HistoryEntry],
+    health: &str,
+) -> Value {
+    let body = argocd_notification(
+        "on-deployed",
+        APP,
+        &world.repo.path.display().to_string(),
+        path,
+        history,
+        health,
+    );
+    let (status, answer) = world
+        .post_json(&format!("/webhooks/argocd/{cluster}"), ARGOCD_TOKEN, &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    world.settle().await;
+    answer
+}
+
+async fn alert(world: &World, cluster: Option<&str>, fingerprint: &str) {
+    let mut body = alertmanager_notification(
+        "firing",
+        "CheckoutHighErrorRate",
+        APP,
+        "critical",
+        "checkout 5xx ratio above 5%",
+        Utc::now(),
+        fingerprint,
+    );
+    if let Some(cluster) = cluster {
+        body["alerts"][0]["labels"]["cluster"] = json!(cluster);
+    }
+    let (status, answer) = world
+        .post_json("/webhooks/alertmanager", ALERTMANAGER_TOKEN, &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    world.settle().await;
+}
+
+fn entry(id: i64, commit: &str, minutes_ago: i64) -> HistoryEntry {
+    HistoryEntry {
+        id,
+        revision: commit.to_string(),
+        deployed_at: Utc::now() - Duration::minutes(minutes_ago),
+    }
+}
+
+fn commits(history: &Value) -> Vec<String> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["commit"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_name_on_two_clusters_is_two_apps() {
+    for db in databases().await {
+        let world = World::start(db, |_| {}).await;
+        let (prod_good, prod_bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        let staging_good = world
+            .repo
+            .commit(&staging_files("v2.0.0"), "deploy(checkout/staging): v2.0.0");
+        let staging_bad = world
+            .repo
+            .commit(&staging_files("v2.0.1"), "deploy(checkout/staging): v2.0.1");
+
+        // Each instance: revision 1 healthy long enough to be known good,
+        // then revision 2 degraded. Same ids, different commits and paths.
+        let prod_one = [entry(1, &prod_good, 60)];
+        let staging_one = [entry(1, &staging_good, 50)];
+        argocd(&world, "prod-eu", APP_PATH, &prod_one, "Healthy").await;
+        argocd(&world, "staging", STAGING_PATH, &staging_one, "Healthy").await;
+        world.tick(Utc::now()).await;
+        let prod_two = [prod_one[0].clone(), entry(2, &prod_bad, 5)];
+        let staging_two = [staging_one[0].clone(), entry(2, &staging_bad, 4)];
+        argocd(&world, "prod-eu", APP_PATH, &prod_two, "Degraded").await;
+        argocd(&world, "staging", STAGING_PATH, &staging_two, "Degraded").await;
+
+        // Two apps, each with its own path and reference.
+        let (_, apps) = world.get("/api/v1/apps").await;
+        let listed: Vec<(String, String, String)> = apps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["ref"].as_str().unwrap().to_string(),
+                    a["path"].as_str().unwrap().to_string(),
+                    a["known_good"]["commit"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "checkout@prod-eu".to_string(),
+                    APP_PATH.to_string(),
+                    prod_good.clone()
+                ),
+                (
+                    "checkout@staging".to_string(),
+                    STAGING_PATH.to_string(),
+                    staging_good.clone()
+                ),
+            ],
+            "{apps:#}"
+        );
+
+        // Both histories kept, in full.
+        let (status, prod) = world.get("/api/v1/apps/checkout@prod-eu/history").await;
+        assert_eq!(status, StatusCode::OK, "{prod}");
+        assert_eq!(commits(&prod), [prod_bad.clone(), prod_good.clone()]);
+        assert!(prod[0]["cluster"] == "prod-eu", "{prod:#}");
+        let (_, staging) = world.get("/api/v1/apps/checkout%40staging/history").await;
+        assert_eq!(
+            commits(&staging),
+            [staging_bad.clone(), staging_good.clone()]
+        );
+
+        // A plain name two clusters run is ambiguous: 409 naming both.
+        let (status, body) = world.get("/api/v1/apps/checkout/history").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("prod-eu") && detail.contains("staging"),
+            "{detail}"
+        );
+        // An unknown reference is a 404 in words, not a Rust type.
+        let (status, body) = world.get("/api/v1/apps/checkout@nowhere/history").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("checkout@nowhere"), "{detail}");
+        assert!(
+            !detail.contains("AppName") && !detail.contains("AppRef"),
+            "{detail}"
+        );
+        let (status, body) = world.get("/api/v1/apps/a@b@c/history").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+        // An alert labelled with its cluster rolls back that cluster's app.
+        alert(&world, Some("staging"), "fp-staging").await;
+        let (_, rollbacks) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
+        let rollbacks = rollbacks.as_array().unwrap().clone();
+        assert_eq!(rollbacks.len(), 1, "{rollbacks:#?}");
+        let staging_rollback = rollbacks[0].clone();
+        assert_eq!(staging_rollback["cluster"], "staging");
+        assert_eq!(staging_rollback["to"]["commit"], staging_good.as_str());
+        let (status, body) = world.get("/api/v1/rollbacks?app=checkout").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (_, prod_rollbacks) = world.get("/api/v1/rollbacks?app=checkout@prod-eu").await;
+        assert_eq!(prod_rollbacks, json!([]));
+
+        // An alert without a cluster label cannot say which app is bad:
+        // no guess, no new rollback.
+        alert(&world, None, "fp-unlabelled").await;
+        let (_, prod_rollbacks) = world.get("/api/v1/rollbacks?app=checkout@prod-eu").await;
+        assert_eq!(prod_rollbacks, json!([]));
+
+        // Manual: the plain name is refused naming the clusters; the
+        // reference works, while staging's rollback is still open (one open
+        // rollback per app, and these are two apps).
+        let (status, body) = world
+            .api("/api/v1/apps/checkout/rollbacks", json!({"reason": "bad"}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("staging"),
+            "{body}"
+        );
+        let (status, prod_rollback) = world
+            .api(
+                "/api/v1/apps/checkout@prod-eu/rollbacks",
+                json!({"reason": "prod is bad too"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{prod_rollback}");
+        assert_eq!(prod_rollback["cluster"], "prod-eu");
+        assert_eq!(prod_rollback["to"]["commit"], prod_good.as_str());
+
+        // Merging staging's rollback restores staging's path only.
+        let id = staging_rollback["id"].as_str().unwrap();
+        let (status, body) = world
+            .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(world.rollback(id).await["state"], "merged");
+        assert_eq!(
+            world.repo.object("main", STAGING_PATH),
+            world.repo.object(&staging_good, STAGING_PATH)
+        );
+        assert_eq!(
+            world.repo.object("main", APP_PATH),
+            world.repo.object(&prod_bad, APP_PATH),
+            "the prod overlay is untouched by staging's rollback"
+        );
+
+        // And prod's restores prod's, leaving staging's rollback in place.
+        let id = prod_rollback["id"].as_str().unwrap();
+        let (status, body) = world
+            .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(world.rollback(id).await["state"], "merged");
+        assert_eq!(
+            world.repo.object("main", APP_PATH),
+            world.repo.object(&prod_good, APP_PATH)
+        );
+        assert_eq!(
+            world.repo.object("main", STAGING_PATH),
+            world.repo.object(&staging_good, STAGING_PATH)
+        );
+        world.repo.fsck();
+        world.finish().await;
+    }
+}
+
+/// The same byte-identical body from two instances is two deliveries: the
+/// idempotency key includes the sender's cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_bodies_from_two_clusters_are_both_recorded() {
+    for db in databases().await {
+        let world = World::start(db, |_| {}).await;
+        let good = world.repo.good.clone();
+        let history = [entry(1, &good, 30)];
+        let first = argocd(&world, "eu", APP_PATH, &history, "Healthy").await;
+        let second = argocd(&world, "us", APP_PATH, &history, "Healthy").await;
+        assert_eq!(first["duplicate"], false);
+        assert_eq!(second["duplicate"], false, "{second}");
+        let again = argocd(&world, "us", APP_PATH, &history, "Healthy").await;
+        assert_eq!(again["duplicate"], true);
+        for cluster in ["eu", "us"] {
+            let (status, history) = world
+                .get(&format!("/api/v1/apps/checkout@{cluster}/history"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{history}");
+            assert_eq!(commits(&history), [good.clone()]);
+        }
+        world.finish().await;
+    }
+}
