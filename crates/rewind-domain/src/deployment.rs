@@ -31,6 +31,11 @@ pub struct Deployment {
     pub source: Source,
     /// Healthy for `policy.healthy_for` with no firing alert while current.
     pub known_good: bool,
+    /// Known good *by history* (`policy.trust_history`): rewind never saw it
+    /// healthy; the cluster's history shows it ran `healthy_for` before the
+    /// next deployment with no alert recorded.
+    #[serde(default)]
+    pub known_good_by_history: bool,
     /// Since when the deployment has been continuously Healthy, if it is.
     pub healthy_since: Option<DateTime<Utc>>,
     /// A firing alert was recorded against this deployment; it can no longer

@@ -26,6 +26,7 @@ impl Engine {
         let Some(app) = self.ledger.get_app(&deployment.app_ref()).await? else {
             return Ok(());
         };
+        self.trust_history(&app.app_ref()).await?;
         let (Some(path), Some(commit), true) = (
             app.path.as_deref(),
             deployment.commit.as_ref(),

@@ -73,6 +73,7 @@ impl Engine {
             return Err(EngineError::Invalid("`reason` must not be empty".into()));
         }
         let now = Utc::now();
+        self.trust_history(app_name).await?;
         let app = self
             .ledger
             .get_app(app_name)

@@ -233,6 +233,34 @@ impl Engine {
         Ok(())
     }
 
+    /// `policy.trust_history`: earlier history entries that ran
+    /// `healthy_for` with no alert become known good by history.
+    pub(crate) async fn trust_history(&self, app: &AppRef) -> Result<(), EngineError> {
+        if self.settings.policy.trust_history {
+            self.ledger
+                .promote_by_history(app, self.settings.policy.healthy_for.get())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// With `policy.healthy_for` zero, a deployment that reports Healthy is
+    /// known good at once, not at the next tick: the webhook handler calls
+    /// this after recording a delivery.
+    pub async fn promote_healthy_now(&self) -> Result<(), EngineError> {
+        if !self.settings.policy.healthy_for.get().is_zero() {
+            return Ok(());
+        }
+        let promoted = self
+            .ledger
+            .promote_known_good(Utc::now(), std::time::Duration::ZERO)
+            .await?;
+        for id in promoted {
+            self.release_hold_if_superseded(id).await?;
+        }
+        Ok(())
+    }
+
     /// A deployment newer than the hold became known good: the hold ends.
     async fn release_hold_if_superseded(&self, deployment_id: i64) -> Result<(), EngineError> {
         let Some(deployment) = self.ledger.deployment(deployment_id).await? else {

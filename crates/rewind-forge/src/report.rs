@@ -240,7 +240,9 @@ fn write_what(out: &mut String, rollback: &Rollback) {
     };
     let _ = writeln!(out, "| images | {} | {} |", images(from), images(to));
     let health = |d: &Deployment| {
-        if d.known_good {
+        if d.known_good_by_history {
+            format!("{}, known good by history", d.health)
+        } else if d.known_good {
             format!("{}, known good", d.health)
         } else {
             d.health.to_string()
@@ -253,6 +255,14 @@ fn write_what(out: &mut String, rollback: &Rollback) {
         time(&from.deployed_at),
         time(&to.deployed_at)
     );
+    if to.known_good_by_history {
+        let _ = writeln!(
+            out,
+            "**The target is known good by history only** (`policy.trust_history`): rewind never saw cluster revision {} healthy. The cluster's history shows it ran until {} before the next deployment, with no alert recorded. Check that this is what you want before merging.\n",
+            to.cluster_revision,
+            time(&to.deployed_at)
+        );
+    }
     let _ = write!(out, "Strategy {}", code(rollback.strategy.as_str()));
     if let Some(commit) = &rollback.commit {
         let _ = write!(out, ", rollback commit {}", code(commit.short()));

@@ -48,6 +48,7 @@ fn deployment(
         deployed_at: at(9, minute),
         source: Source::Argocd,
         known_good,
+        known_good_by_history: false,
         healthy_since: None,
         alerted: !known_good && health == Health::Degraded,
         initiated_by: None,

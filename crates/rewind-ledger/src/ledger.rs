@@ -127,6 +127,16 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         healthy_for: Duration,
     ) -> Result<Vec<i64>, LedgerError>;
 
+    /// `policy.trust_history`: marks known good, *by history*, the earlier
+    /// deployments of `app` rewind never saw (health `Unknown`) that ran at
+    /// least `healthy_for` before the next one with no alert recorded
+    /// against them or starting while they ran. Returns the promoted ids.
+    async fn promote_by_history(
+        &self,
+        app: &AppRef,
+        healthy_for: Duration,
+    ) -> Result<Vec<i64>, LedgerError>;
+
     // --- alerts -----------------------------------------------------------
 
     /// Newest first.

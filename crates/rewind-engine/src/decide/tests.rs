@@ -36,6 +36,7 @@ fn deployment(id: i64, hash: u8, commit: bool) -> Deployment {
         deployed_at: Utc::now(),
         source: Source::Argocd,
         known_good: true,
+        known_good_by_history: false,
         healthy_since: None,
         alerted: false,
         initiated_by: None,

@@ -18,7 +18,8 @@ use crate::db::{Arg, Conn, Row, sql};
 macro_rules! deployment_columns {
     () => {
         "id, app, cluster, cluster_revision, revision, commit_sha, tree, config_hash, images, \
-         health, sync, deployed_at, source, known_good, healthy_since, alerted, initiated_by"
+         health, sync, deployed_at, source, known_good, healthy_since, alerted, initiated_by, \
+         known_good_by_history"
     };
 }
 
@@ -55,6 +56,7 @@ pub(crate) fn from_row(row: &Row) -> Result<Deployment, LedgerError> {
             })
         })?,
         known_good: row.bool("known_good")?,
+        known_good_by_history: row.bool("known_good_by_history")?,
         healthy_since: row.opt_time("healthy_since")?,
         alerted: row.bool("alerted")?,
         initiated_by: row.opt_text("initiated_by")?,
@@ -335,6 +337,54 @@ pub(crate) async fn set_resolution(
         return Err(LedgerError::not_found("deployment", id));
     }
     Ok(())
+}
+
+/// `policy.trust_history`: marks known good, *by history*, each deployment
+/// of `app` that rewind never saw healthy or unhealthy (health `Unknown`:
+/// back-filled from Argo CD's history), that ran at least `healthy_for`
+/// before the next deployment, that no alert was recorded against, and
+/// during whose run no alert of the app started. Returns the promoted ids.
+pub(crate) async fn promote_by_history(
+    c: &mut Conn<'_>,
+    app: &AppRef,
+    healthy_for: Duration,
+) -> Result<Vec<i64>, LedgerError> {
+    let healthy_for = chrono::Duration::from_std(healthy_for)
+        .map_err(|_| LedgerError::Invalid("healthy_for is too long".into()))?;
+    // Newest first; Argo CD keeps ten entries, so a page of history is
+    // every candidate.
+    let deployments = history(c, app, 100).await?;
+    let alert_starts: Vec<DateTime<Utc>> = crate::store::alerts::for_app(c, app, 1000)
+        .await?
+        .into_iter()
+        .map(|a| a.alert.starts_at)
+        .collect();
+    let mut promoted = Vec::new();
+    for pair in deployments.windows(2) {
+        let (next, d) = (&pair[0], &pair[1]);
+        let ran_until = next.deployed_at;
+        let quiet = !alert_starts
+            .iter()
+            .any(|at| *at >= d.deployed_at && *at < ran_until);
+        if d.known_good
+            || d.alerted
+            || d.health != Health::Unknown
+            || d.commit.is_none()
+            || ran_until - d.deployed_at < healthy_for
+            || !quiet
+        {
+            continue;
+        }
+        let q = sql(
+            "UPDATE deployments SET known_good = TRUE, known_good_by_history = TRUE \
+                     WHERE id = $1 AND NOT known_good AND NOT alerted",
+        )
+        .bind(d.id);
+        if c.execute(q).await? > 0 {
+            promoted.push(d.id);
+        }
+    }
+    Ok(promoted)
 }
 
 pub(crate) async fn promote_known_good(

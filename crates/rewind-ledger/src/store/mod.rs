@@ -2,7 +2,7 @@
 //! holds the statements of one table group as functions over a [`Conn`],
 //! so the same function runs alone or inside a larger transaction.
 
-mod alerts;
+pub(crate) mod alerts;
 mod apps;
 mod audit;
 mod deliveries;
@@ -304,6 +304,20 @@ impl Ledger for SqlLedger {
         tx.commit().await?;
         for id in &ids {
             tracing::info!(deployment.id = id, "deployment is known good");
+        }
+        Ok(ids)
+    }
+
+    async fn promote_by_history(
+        &self,
+        app: &AppRef,
+        healthy_for: Duration,
+    ) -> Result<Vec<i64>, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let ids = deployments::promote_by_history(&mut tx.conn(), app, healthy_for).await?;
+        tx.commit().await?;
+        for id in &ids {
+            tracing::info!(app.name = %app, deployment.id = id, "deployment is known good by history");
         }
         Ok(ids)
     }

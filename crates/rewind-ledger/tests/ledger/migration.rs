@@ -27,6 +27,7 @@ fn old_doc(id: i64, app: &str, revision: i64) -> String {
         deployed_at: t(revision),
         source: rewind_domain::Source::Argocd,
         known_good: revision == 1,
+        known_good_by_history: false,
         healthy_since: None,
         alerted: false,
         initiated_by: None,

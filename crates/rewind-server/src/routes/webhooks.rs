@@ -126,6 +126,13 @@ async fn receive(
         ApiError::unavailable(format!("cannot record the delivery now: {e}"))
     })?;
     let duplicate = matches!(outcome, DeliveryOutcome::Duplicate);
+    if !duplicate && matches!(source, WebhookSource::Argocd | WebhookSource::Flux) {
+        // `healthy_for = "0s"`: a Healthy report is known good now. A
+        // failure here loses nothing: the next tick promotes it.
+        if let Err(e) = state.engine().promote_healthy_now().await {
+            tracing::warn!(error = %e, "known-good promotion after a delivery failed");
+        }
+    }
     if let DeliveryOutcome::Recorded { jobs, .. } = outcome
         && jobs > 0
     {
