@@ -279,3 +279,77 @@ async fn identical_bodies_from_two_clusters_are_both_recorded() {
         world.finish().await;
     }
 }
+
+/// Drift, produced: a cluster that reports `OutOfSync` (or a sync revision
+/// other than its current deployment's) drifts, only that cluster's app
+/// shows it, a rollback proposed meanwhile carries the `drift` risk, and a
+/// report that agrees with Git clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_recorded_per_cluster_and_carried_by_proposals() {
+    for db in databases().await {
+        let world = World::start(db, |_| {}).await;
+        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        let history = [entry(1, &good, 60), entry(2, &bad, 5)];
+        argocd(&world, "staging", APP_PATH, &history, "Healthy").await;
+        let mut body = argocd_notification(
+            "on-health-degraded",
+            APP,
+            &world.repo.path.display().to_string(),
+            APP_PATH,
+            &history,
+            "Degraded",
+        );
+        // Someone ran `argocd app rollback`: the cluster runs revision 1's
+        // commit again while Git says revision 2's.
+        body["app"]["status"]["sync"] = json!({"status": "OutOfSync", "revision": good});
+        let (status, answer) = world
+            .post_json("/webhooks/argocd/prod-eu", ARGOCD_TOKEN, &body)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        world.settle().await;
+
+        let (_, apps) = world.get("/api/v1/apps").await;
+        let drift = |cluster: &str| {
+            apps.as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["cluster"] == cluster)
+                .map(|a| a["drift"].clone())
+                .unwrap()
+        };
+        let prod = drift("prod-eu");
+        assert!(
+            prod["detail"].as_str().unwrap().contains("OutOfSync"),
+            "{apps:#}"
+        );
+        assert!(prod["since"].is_string());
+        assert_eq!(drift("staging"), Value::Null, "{apps:#}");
+
+        let (status, rollback) = world
+            .api(
+                "/api/v1/apps/checkout@prod-eu/rollbacks",
+                json!({"reason": "bad", "dry_run": true, "to_revision": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rollback}");
+        let codes: Vec<&str> = rollback["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"drift"), "{rollback:#}");
+
+        // Back in sync: the drift clears.
+        argocd(&world, "prod-eu", APP_PATH, &history, "Healthy").await;
+        let (_, apps) = world.get("/api/v1/apps").await;
+        assert!(
+            apps.as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["drift"].is_null()),
+            "{apps:#}"
+        );
+        world.finish().await;
+    }
+}

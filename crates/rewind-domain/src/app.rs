@@ -49,6 +49,19 @@ pub struct App {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Set while the cluster reports something Git does not say (Argo CD
+    /// `OutOfSync`, or a sync revision other than the current
+    /// deployment's); cleared by the next report that agrees. Changed only
+    /// by health reports; upserts keep it.
+    #[serde(default)]
+    pub drift: Option<Drift>,
+}
+
+/// What the cluster reported that differs from Git, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub detail: String,
+    pub since: DateTime<Utc>,
 }
 
 impl App {

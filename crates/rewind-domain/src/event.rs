@@ -65,6 +65,11 @@ pub struct HealthObserved {
     pub commit: Option<CommitId>,
     pub health: Health,
     pub sync: Option<SyncStatus>,
+    /// The revision the controller compares with Git (Argo CD
+    /// `status.sync.revision`; Flux: the event's revision): differing from
+    /// the current deployment's is drift.
+    #[serde(default)]
+    pub sync_revision: Option<String>,
     pub at: DateTime<Utc>,
 }
 

@@ -31,7 +31,7 @@ pub mod rollback;
 pub mod status;
 
 pub use alert::{Alert, AlertStatus};
-pub use app::{App, AppSource};
+pub use app::{App, AppSource, Drift};
 pub use app_ref::{AppRef, ClusterName};
 pub use deployment::Deployment;
 pub use event::{

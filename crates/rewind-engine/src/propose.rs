@@ -155,6 +155,15 @@ impl Engine {
         let changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
             .await?;
+        let mut risks = changes.risks;
+        if let Some(drift) = &app.drift {
+            // The cluster does not run what Git says: the diff above is
+            // against Git, not against what is running.
+            risks.push(rewind_domain::Risk::new(
+                rewind_domain::RiskCode::Drift,
+                format!("{} (since {})", drift.detail, drift.since.to_rfc3339()),
+            ));
+        }
 
         let mut timeline = vec![entry(
             "proposed",
@@ -192,7 +201,7 @@ impl Engine {
             merge_commit: None,
             pr: None,
             diff: changes.diff,
-            risks: changes.risks,
+            risks,
             approvals: Vec::new(),
             timeline,
             created_at: now,

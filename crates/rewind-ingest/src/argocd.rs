@@ -224,6 +224,7 @@ pub fn parse_argocd_from(
         },
         held_since: None,
         updated_at: observed_at,
+        drift: None,
     }));
 
     for entry in status.history.iter().flatten() {
@@ -286,6 +287,10 @@ pub fn parse_argocd_from(
                 .as_ref()
                 .and_then(|s| non_empty(&s.status))
                 .map(SyncStatus::parse_lenient),
+            sync_revision: status
+                .sync
+                .as_ref()
+                .and_then(|s| pick_revision(&s.revision, &s.revisions, ours)),
             at,
         }));
     }

@@ -142,6 +142,7 @@ pub fn parse_flux_from(
                 commit,
                 health,
                 sync: (reason == "ReconciliationSucceeded").then_some(SyncStatus::Synced),
+                sync_revision: None,
                 at,
             }));
     }
@@ -273,5 +274,6 @@ fn app_from_mapping(
         status: None,
         held_since: None,
         updated_at: at,
+        drift: None,
     }
 }

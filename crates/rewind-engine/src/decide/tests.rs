@@ -17,6 +17,7 @@ fn app(rollbackable: bool) -> App {
         status: (!rollbackable).then(|| "syncs from https://example.com/other.git".into()),
         held_since: None,
         updated_at: Utc::now(),
+        drift: None,
     }
 }
 

@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 
-use rewind_domain::{App, AppName, AppRef, ClusterName, Source};
+use rewind_domain::{App, AppName, AppRef, ClusterName, Drift, Source};
 
 use crate::LedgerError;
 use crate::db::{Arg, Conn, Dialect, Row, sql};
 
 macro_rules! app_columns {
     () => {
-        "app, name, source, cluster, project, sources, path, rollbackable, status, held_since, \
+        "app, name, source, cluster, project, drift, drift_since, sources, path, rollbackable, status, held_since, \
          updated_at"
     };
 }
@@ -35,6 +35,10 @@ fn from_row(row: &Row) -> Result<App, LedgerError> {
         status: row.opt_text("status")?,
         held_since: row.opt_time("held_since")?,
         updated_at: row.time("updated_at")?,
+        drift: match (row.opt_text("drift")?, row.opt_time("drift_since")?) {
+            (Some(detail), Some(since)) => Some(Drift { detail, since }),
+            _ => None,
+        },
     })
 }
 
@@ -116,6 +120,33 @@ pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
         " FROM apps ORDER BY name, cluster"
     ));
     c.fetch_all(q).await?.iter().map(from_row).collect()
+}
+
+/// Records what the cluster reported and the drift derived from it
+/// (`None`: cluster and Git agree). `drift_since` keeps the start of a
+/// continuing drift.
+pub(crate) async fn set_reported(
+    c: &mut Conn<'_>,
+    app: &AppRef,
+    sync: Option<&str>,
+    revision: Option<&str>,
+    drift: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let q = sql(
+        "UPDATE apps SET reported_sync = COALESCE($2, reported_sync), \
+                     reported_revision = COALESCE($3, reported_revision), drift = $4, \
+                     drift_since = CASE WHEN $4 IS NULL THEN NULL \
+                                        ELSE COALESCE(drift_since, $5) END \
+                 WHERE app = $1",
+    )
+    .bind(app.to_string())
+    .bind(sync)
+    .bind(revision)
+    .bind(drift)
+    .bind(at);
+    c.execute(q).await?;
+    Ok(())
 }
 
 /// The clusters that run an app named `name`, by cluster name.

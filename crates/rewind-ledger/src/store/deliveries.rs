@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use rewind_domain::{AlertStatus, AppRef, CommitId, Observation};
+use rewind_domain::{
+    AlertStatus, AppRef, CommitId, Deployment, HealthObserved, Observation, SyncStatus,
+};
 
 use crate::db::{Conn, sql};
 use crate::store::{alerts, apps, deployments, forge, jobs};
@@ -108,6 +110,19 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     for o in &d.observations {
         if let Observation::Health(h) = o {
             deployments::apply_health(c, h).await?;
+            let app = h.app_ref();
+            let current = deployments::current(c, &app).await?;
+            let drift = drift_of(h, current.as_ref());
+            let sync = h.sync.map(SyncStatus::as_str);
+            apps::set_reported(
+                c,
+                &app,
+                sync,
+                h.sync_revision.as_deref(),
+                drift.as_deref(),
+                h.at,
+            )
+            .await?;
         }
     }
 
@@ -161,6 +176,34 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         new_alerts,
         jobs: job_count,
     })
+}
+
+/// Drift: the cluster reports something other than what Git says for the
+/// app. Argo CD `OutOfSync`, or a sync revision that is not the current
+/// deployment's (someone ran `argocd app rollback`, or Git moved and the
+/// cluster did not follow).
+fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> {
+    if h.sync == Some(SyncStatus::OutOfSync) {
+        return Some(match &h.sync_revision {
+            Some(revision) => format!("the cluster reports OutOfSync with Git at {revision}"),
+            None => "the cluster reports OutOfSync with Git".to_owned(),
+        });
+    }
+    match (h.sync_revision.as_deref(), current) {
+        (Some(reported), Some(current))
+            if reported != current.revision
+                && current
+                    .commit
+                    .as_ref()
+                    .is_none_or(|c| c.as_str() != reported) =>
+        {
+            Some(format!(
+                "the cluster reports revision {reported}; its current deployment (cluster revision {}) is {}",
+                current.cluster_revision, current.revision
+            ))
+        }
+        _ => None,
+    }
 }
 
 async fn enqueue_resolve(

@@ -50,6 +50,7 @@ pub fn app(s: &str) -> App {
         status: None,
         held_since: None,
         updated_at: t(0),
+        drift: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn health(app: &str, revision: Option<String>, h: Health, at: i64) -> Observ
         commit: None,
         health: h,
         sync: Some(rewind_domain::SyncStatus::Synced),
+        sync_revision: None,
         at: t(at),
     })
 }

@@ -93,6 +93,7 @@ fn apps_by_cluster(apps: &[AppSummary]) -> Markup {
                                 br;
                                 "known good " (s.known_good.as_ref().map_or("-".into(), |d| d.cluster_revision.to_string()))
                                 @if s.app.held_since.is_some() { " " span class="risk" { "held" } }
+                                @if let Some(drift) = &s.app.drift { br; span class="risk" title=(drift.detail) { "drift" } " " small { (drift.detail) } }
                                 @if let Some(status) = &s.app.status { br; small { (status) } }
                             },
                             None => td { "" },
@@ -171,6 +172,7 @@ pub async fn app(
         html! {
             p { "cluster " b { (record.cluster) } ", path " code { (record.path.clone().unwrap_or_default()) } ", source " (record.source.as_str()) }
             @if let Some(status) = &record.status { p class="risk" { (status) } }
+            @if let Some(drift) = &record.drift { p class="risk" { "drift since " (drift.since.format("%Y-%m-%d %H:%M:%S")) ": " (drift.detail) } }
             h2 { "Rollbacks" }
             (rollback_rows(&rollbacks))
             h2 { "Deployments" }

@@ -191,7 +191,7 @@ fn short(sha: &str) -> &str {
 
 fn apps_table(value: &Value) {
     println!(
-        "{:<32} {:<14} {:<10} {:<12} {:<10}",
+        "{:<32} {:<14} {:<10} {:<12} {:<10} DRIFT",
         "APP", "CLUSTER", "CURRENT", "HEALTH", "KNOWN-GOOD"
     );
     for app in value.as_array().into_iter().flatten() {
@@ -201,12 +201,13 @@ fn apps_table(value: &Value) {
                 .map_or("-".to_string(), |n| n.to_string())
         };
         println!(
-            "{:<32} {:<14} {:<10} {:<12} {:<10}",
+            "{:<32} {:<14} {:<10} {:<12} {:<10} {}",
             s(app, "/name"),
             s(app, "/cluster"),
             rev("/current/cluster_revision"),
             s(app, "/current/health"),
             rev("/known_good/cluster_revision"),
+            s(app, "/drift/detail"),
         );
     }
 }
