@@ -353,3 +353,54 @@ async fn drift_is_recorded_per_cluster_and_carried_by_proposals() {
         world.finish().await;
     }
 }
+
+/// Git catches up with `argocd app rollback`: Argo CD's history gains an
+/// entry running an earlier entry's commit. With `policy.catch_up =
+/// "propose"` rewind proposes the same rollback in Git (trigger `drift`);
+/// merged, Git says what the cluster runs. Off, nothing is proposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_catches_up_with_an_in_cluster_rollback() {
+    for propose in [true, false] {
+        for db in databases().await {
+            let mut world = World::start(db, |s| {
+                if propose {
+                    s.policy.catch_up = rewind_config::CatchUp::Propose;
+                }
+            })
+            .await;
+            let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+            world
+                .deploy_at(1, &good, "Healthy", Utc::now() - Duration::hours(1))
+                .await;
+            world
+                .deploy_at(2, &bad, "Degraded", Utc::now() - Duration::minutes(10))
+                .await;
+            assert!(world.rollbacks().await.is_empty());
+            // `argocd app rollback checkout 1`: a new history entry, the old commit.
+            world.deploy_at(3, &good, "Healthy", Utc::now()).await;
+            let rollbacks = world.rollbacks().await;
+            if !propose {
+                assert!(rollbacks.is_empty(), "{rollbacks:#?}");
+                world.finish().await;
+                continue;
+            }
+            assert_eq!(rollbacks.len(), 1, "{rollbacks:#?}");
+            let r = &rollbacks[0];
+            assert_eq!(r["trigger"]["kind"], "drift", "{r:#}");
+            let detail = r["trigger"]["detail"].as_str().unwrap();
+            assert!(detail.contains("cluster revision 3"), "{detail}");
+            assert_eq!(r["to"]["cluster_revision"], 1);
+            let id = r["id"].as_str().unwrap();
+            let (status, body) = world
+                .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(
+                world.repo.object("main", APP_PATH),
+                world.repo.object(&good, APP_PATH),
+                "Git now says what the cluster runs"
+            );
+            world.finish().await;
+        }
+    }
+}

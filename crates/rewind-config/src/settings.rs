@@ -167,6 +167,21 @@ pub struct PolicySettings {
     /// next one with no alert recorded count as known good ("by history").
     #[serde(default)]
     pub trust_history: bool,
+    /// Git catches up with in-cluster rollbacks.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+}
+
+/// `policy.catch_up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Drift is recorded, nothing proposed.
+    #[default]
+    Off,
+    /// When the cluster is rolled back outside Git, propose the rollback in
+    /// Git (trigger `drift`).
+    Propose,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -169,6 +169,10 @@ pub enum Trigger {
     /// A person or script through the API or CLI; `caller` is the API
     /// token's name.
     Manual { caller: String },
+    /// Git catching up with what the cluster runs (`policy.catch_up`):
+    /// someone rolled the app back in the cluster; `detail` says what and
+    /// when.
+    Drift { detail: String },
 }
 
 /// A pull request on the forge.

@@ -440,7 +440,7 @@ impl Engine {
                 .into_iter()
                 .find(|a| &a.alert.fingerprint == fingerprint)
                 .map(|a| a.alert),
-            rewind_domain::Trigger::Manual { .. } => None,
+            rewind_domain::Trigger::Manual { .. } | rewind_domain::Trigger::Drift { .. } => None,
         };
         Ok(render_pull_request_body(&RollbackReport {
             rollback,

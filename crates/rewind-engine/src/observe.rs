@@ -27,6 +27,7 @@ impl Engine {
             return Ok(());
         };
         self.trust_history(&app.app_ref()).await?;
+        self.catch_up(&app, &deployment).await?;
         let (Some(path), Some(commit), true) = (
             app.path.as_deref(),
             deployment.commit.as_ref(),
@@ -78,6 +79,67 @@ impl Engine {
         Ok(())
     }
 
+    /// `policy.catch_up = "propose"`: the cluster's newest deployment runs
+    /// the commit of an earlier one while the deployment before it ran
+    /// another (`argocd app rollback`, `kubectl rollout undo` through Argo
+    /// CD): propose a rollback of Git to that earlier deployment, so the
+    /// next sync does not bring the bad version back.
+    async fn catch_up(
+        &self,
+        app: &rewind_domain::App,
+        deployment: &rewind_domain::Deployment,
+    ) -> Result<(), EngineError> {
+        if self.settings.policy.catch_up != rewind_config::CatchUp::Propose || !app.rollbackable {
+            return Ok(());
+        }
+        let app_ref = app.app_ref();
+        let history = self.ledger.history(&app_ref, 50).await?;
+        let (Some(current), Some(previous)) = (history.first(), history.get(1)) else {
+            return Ok(());
+        };
+        let Some(commit) = current.commit.as_ref() else {
+            return Ok(());
+        };
+        if current.id != deployment.id || previous.commit.as_ref() == Some(commit) {
+            return Ok(());
+        }
+        let Some(earlier) = history[2..]
+            .iter()
+            .find(|d| d.commit.as_ref() == Some(commit))
+        else {
+            return Ok(());
+        };
+        if self.ledger.open_rollback(&app_ref).await?.is_some() {
+            return Ok(());
+        }
+        let detail = format!(
+            "{app_ref} runs commit {} again (cluster revision {}, deployed {}{}), the commit of cluster revision {}, while Git says cluster revision {}'s {}",
+            commit.short(),
+            current.cluster_revision,
+            current.deployed_at.to_rfc3339(),
+            current
+                .initiated_by
+                .as_deref()
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default(),
+            earlier.cluster_revision,
+            previous.cluster_revision,
+            previous.commit.as_ref().map_or("-", |c| c.short()),
+        );
+        let request = ProposeRequest {
+            to_revision: Some(earlier.cluster_revision),
+            reason: format!("rolled back in the cluster: {detail}"),
+            ..ProposeRequest::default()
+        };
+        match self
+            .propose(&app_ref, request, Trigger::Drift { detail }, "rewind")
+            .await
+        {
+            Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A new firing alert: fail a rollback being verified when it is the
     /// same alert again; else propose a rollback when its severity is one
     /// that opens proposals.
@@ -116,7 +178,9 @@ impl Engine {
                     fingerprint,
                     ..
                 } => alert_name == &alert.name || fingerprint == &alert.fingerprint,
-                Trigger::Manual { .. } => crate::wiring::triggers_rollback(&self.settings, &alert),
+                Trigger::Manual { .. } | Trigger::Drift { .. } => {
+                    crate::wiring::triggers_rollback(&self.settings, &alert)
+                }
             };
             if same {
                 self.fail(

@@ -367,6 +367,9 @@ impl Engine {
                 Trigger::Manual { caller } => {
                     format!("{caller} asked for another rollback: {}", refusal.reason())
                 }
+                Trigger::Drift { detail } => {
+                    format!("{detail}; not proposed: {}", refusal.reason())
+                }
             };
             self.note(existing, actor, event, detail).await?;
         }

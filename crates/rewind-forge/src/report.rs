@@ -198,6 +198,13 @@ fn write_why(out: &mut String, report: &RollbackReport<'_>) {
         (Trigger::Manual { caller }, None) => {
             let _ = writeln!(out, "Requested by {}.", code(caller));
         }
+        (Trigger::Drift { detail }, _) => {
+            let _ = writeln!(
+                out,
+                "**Git catches up with the cluster.** {}. Until Git says the same, the next sync or image update brings the bad version back.",
+                inline(detail)
+            );
+        }
     }
     if !rollback.reason.trim().is_empty() {
         let _ = writeln!(out, "Reason: {}", inline(&rollback.reason));
