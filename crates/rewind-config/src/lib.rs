@@ -272,8 +272,69 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
                 ),
             ));
         }
+        if !app.cluster.is_empty() && !valid_cluster_name(&app.cluster) {
+            return Err((
+                "apps",
+                format!(
+                    "app {:?}: cluster {:?} must not contain `@`, whitespace or control characters",
+                    app.name, app.cluster
+                ),
+            ));
+        }
+        if app.name.contains('@') {
+            return Err((
+                "apps",
+                format!(
+                    "app {:?}: `@` separates name and cluster; set `cluster` instead",
+                    app.name
+                ),
+            ));
+        }
+    }
+    for (i, cluster) in s.clusters.iter().enumerate() {
+        if !valid_cluster_name(&cluster.name) {
+            return Err((
+                "clusters",
+                format!(
+                    "cluster {:?} must be non-empty, without `@`, whitespace or control characters",
+                    cluster.name
+                ),
+            ));
+        }
+        if cluster.server.trim().is_empty() {
+            return Err((
+                "clusters",
+                format!("cluster {:?} needs a server URL", cluster.name),
+            ));
+        }
+        let same = |other: &ClusterEntry| {
+            other
+                .server
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(cluster.server.trim_end_matches('/'))
+        };
+        if let Some(other) = s.clusters[..i].iter().find(|o| same(o)) {
+            return Err((
+                "clusters",
+                format!(
+                    "clusters {:?} and {:?} have the same server {:?}",
+                    other.name, cluster.name, cluster.server
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// The rule of `rewind_domain::ClusterName` (this crate does not depend on
+/// the domain): non-empty, at most 253 bytes, no `@`, whitespace or control
+/// characters.
+fn valid_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name
+            .chars()
+            .any(|c| c == '@' || c.is_whitespace() || c.is_control())
 }
 
 impl Settings {

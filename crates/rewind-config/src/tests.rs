@@ -109,6 +109,19 @@ fn bad_values_name_key_and_file() {
             "[policy]\nmax_rollbacks_per_hour = 0\n",
             "policy.max_rollbacks_per_hour",
         ),
+        ("[policy]\ncatch_up = \"maybe\"\n", "policy.catch_up"),
+        (
+            "[[clusters]]\nname = \"a@b\"\nserver = \"https://a\"\n",
+            "clusters",
+        ),
+        (
+            "[[clusters]]\nname = \"a\"\nserver = \"https://x\"\n[[clusters]]\nname = \"b\"\nserver = \"https://X/\"\n",
+            "clusters",
+        ),
+        (
+            "[[apps]]\nname = \"web\"\npath = \"apps/web\"\ncluster = \"prod eu\"\n",
+            "apps",
+        ),
     ];
     for (text, key) in cases {
         let f = file(text);

@@ -241,6 +241,27 @@ fn the_api_client_prints_refuses_with_exit_3_and_approves() {
     let output = run(&["history", "checkout", "--output", "json"]);
     let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(history.as_array().unwrap().len(), 2);
+    // The same app by cluster: `--cluster` or `NAME@CLUSTER`.
+    for args in [
+        &[
+            "history",
+            "checkout",
+            "--cluster",
+            "in-cluster",
+            "--output",
+            "json",
+        ][..],
+        &["history", "checkout@in-cluster", "--output", "json"][..],
+    ] {
+        let output = run(args);
+        let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(history.as_array().unwrap().len(), 2, "{args:?}");
+    }
+    let output = run(&["history", "checkout", "--cluster", "elsewhere"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("checkout@elsewhere"));
+    let output = run(&["history", "checkout@in-cluster", "--cluster", "x"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
     let output = run(&["rollbacks", "--state", "proposed"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(&id));
 
