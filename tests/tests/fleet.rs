@@ -178,6 +178,30 @@ async fn one_name_on_two_clusters_is_two_apps() {
         let (status, body) = world.get("/api/v1/apps/a@b@c/history").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
+        // The web UI: one row per app name, one column per cluster.
+        let page = |path: &str| {
+            let (client, url) = (world.client.clone(), format!("{}{path}", world.url()));
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                (response.status(), response.text().await.unwrap())
+            }
+        };
+        let (status, html) = page("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(html.matches("<b>checkout</b>").count(), 1, "{html}");
+        for cluster in ["prod-eu", "staging"] {
+            assert!(html.contains(&format!("<th>{cluster}</th>")), "{html}");
+            assert!(
+                html.contains(&format!("href=\"/ui/apps/checkout@{cluster}\"")),
+                "{html}"
+            );
+        }
+        let (status, html) = page("/ui/apps/checkout@staging").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(STAGING_PATH), "{html}");
+        let (status, _) = page("/ui/apps/checkout").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+
         // An alert labelled with its cluster rolls back that cluster's app.
         alert(&world, Some("staging"), "fp-staging").await;
         let (_, rollbacks) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
