@@ -293,6 +293,23 @@ async fn identical_bodies_from_two_clusters_are_both_recorded() {
         assert_eq!(second["duplicate"], false, "{second}");
         let again = argocd(&world, "us", APP_PATH, &history, "Healthy").await;
         assert_eq!(again["duplicate"], true);
+        // A webhook path that names no valid cluster: 400 naming the problem.
+        let body = argocd_notification(
+            "on-deployed",
+            APP,
+            &world.repo.path.display().to_string(),
+            APP_PATH,
+            &history,
+            "Healthy",
+        );
+        let (status, answer) = world
+            .post_json("/webhooks/argocd/a@b", ARGOCD_TOKEN, &body)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains("cluster"),
+            "{answer}"
+        );
         for cluster in ["eu", "us"] {
             let (status, history) = world
                 .get(&format!("/api/v1/apps/checkout@{cluster}/history"))
