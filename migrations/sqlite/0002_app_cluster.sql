@@ -49,3 +49,10 @@ ALTER TABLE apps ADD COLUMN drift_since INTEGER;
 -- `healthy_for` before the next deployment with no alert, not because
 -- rewind saw it healthy.
 ALTER TABLE deployments ADD COLUMN known_good_by_history BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Multi-cluster waves: a rollback's place in the plan, and `held` (a wave
+-- member waiting for the one before it) counts as open.
+ALTER TABLE rollbacks ADD COLUMN wave TEXT;
+DROP INDEX rollbacks_one_open;
+CREATE UNIQUE INDEX rollbacks_one_open ON rollbacks (app)
+    WHERE state IN ('proposed', 'pr_open', 'approved', 'merged', 'synced', 'held');

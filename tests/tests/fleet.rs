@@ -445,3 +445,124 @@ async fn git_catches_up_with_an_in_cluster_rollback() {
         }
     }
 }
+
+/// Waves: the same bad commit on two clusters, an alert without a cluster
+/// label. One rollback per cluster in `policy.cluster_order`, sharing a
+/// wave group; the second is held until the first is verified, then goes
+/// ahead; if the first fails, the second stays held and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_incident_on_two_clusters_is_a_wave() {
+    for first_fails in [false, true] {
+        for db in databases().await {
+            let world = World::start(db, |s| {
+                s.policy.cluster_order = vec!["staging".into(), "prod-eu".into()];
+            })
+            .await;
+            let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+            let one = [entry(1, &good, 60)];
+            for cluster in ["prod-eu", "staging"] {
+                argocd(&world, cluster, APP_PATH, &one, "Healthy").await;
+            }
+            world.tick(Utc::now()).await;
+            let two = [one[0].clone(), entry(2, &bad, 5)];
+            for cluster in ["prod-eu", "staging"] {
+                argocd(&world, cluster, APP_PATH, &two, "Degraded").await;
+            }
+            // Alertmanager without a cluster label (World's alert has none).
+            world.alert("firing", "fp-everywhere", Utc::now()).await;
+
+            let (_, list) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
+            let first = list[0].clone();
+            let (_, list) = world.get("/api/v1/rollbacks?app=checkout@prod-eu").await;
+            let second = list[0].clone();
+            assert_eq!(first["state"], "proposed", "{first:#}");
+            assert_eq!(first["wave"]["index"], 0);
+            assert_eq!(second["state"], "held", "{second:#}");
+            assert_eq!(second["wave"]["index"], 1);
+            assert_eq!(second["wave"]["group"], first["wave"]["group"]);
+            assert_eq!(second["wave"]["after"], first["id"]);
+
+            let id = first["id"].as_str().unwrap().to_string();
+            let held = second["id"].as_str().unwrap().to_string();
+            // Held: it cannot be approved before its turn.
+            let (status, body) = world
+                .api(&format!("/api/v1/rollbacks/{held}/approve"), json!({}))
+                .await;
+            assert!(status.is_client_error(), "{status} {body}");
+            let (status, body) = world
+                .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let head = world.repo.head();
+            let three = [two[0].clone(), two[1].clone(), entry(3, &head, 0)];
+            argocd(&world, "staging", APP_PATH, &three, "Healthy").await;
+            assert_eq!(world.rollback(&id).await["state"], "synced");
+
+            let events = |r: &Value| -> Vec<String> {
+                r["timeline"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["event"].as_str().unwrap().to_string())
+                    .collect()
+            };
+            if first_fails {
+                // The alert fires again after the merge: the first fails,
+                // the wave stops.
+                world.alert("firing", "fp-again", Utc::now()).await;
+                assert_eq!(world.rollback(&id).await["state"], "failed");
+                let stopped = world.rollback(&held).await;
+                assert_eq!(stopped["state"], "held", "{stopped:#}");
+                assert!(events(&stopped).contains(&"wave_stopped".to_string()));
+            } else {
+                world.resolve("fp-everywhere").await;
+                world.tick(Utc::now() + Duration::minutes(10)).await;
+                assert_eq!(world.rollback(&id).await["state"], "verified");
+                let released = world.rollback(&held).await;
+                assert_eq!(released["state"], "proposed", "{released:#}");
+                assert!(events(&released).contains(&"released".to_string()));
+                assert!(events(&released).contains(&"pushed".to_string()));
+            }
+            world.finish().await;
+        }
+    }
+}
+
+/// `"all_clusters": true` on the API: a wave over every cluster running the
+/// name, clusters not in `policy.cluster_order` by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_clusters_request_proposes_a_wave() {
+    for db in databases().await {
+        let world = World::start(db, |_| {}).await;
+        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        let one = [entry(1, &good, 60)];
+        for cluster in ["staging", "prod-eu"] {
+            argocd(&world, cluster, APP_PATH, &one, "Healthy").await;
+        }
+        world.tick(Utc::now()).await;
+        let two = [one[0].clone(), entry(2, &bad, 5)];
+        for cluster in ["staging", "prod-eu"] {
+            argocd(&world, cluster, APP_PATH, &two, "Degraded").await;
+        }
+        let (status, body) = world
+            .api(
+                "/api/v1/apps/checkout@staging/rollbacks",
+                json!({"reason": "x", "all_clusters": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, first) = world
+            .api(
+                "/api/v1/apps/checkout/rollbacks",
+                json!({"reason": "bad everywhere", "all_clusters": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        assert_eq!(first["cluster"], "prod-eu");
+        assert_eq!(first["wave"]["index"], 0);
+        let (_, list) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
+        assert_eq!(list[0]["state"], "held", "{list:#}");
+        assert_eq!(list[0]["wave"]["after"], first["id"]);
+        world.finish().await;
+    }
+}

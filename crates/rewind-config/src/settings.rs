@@ -170,6 +170,9 @@ pub struct PolicySettings {
     /// Git catches up with in-cluster rollbacks.
     #[serde(default)]
     pub catch_up: CatchUp,
+    /// Multi-cluster waves, first to last; unlisted clusters go last.
+    #[serde(default)]
+    pub cluster_order: Vec<String>,
 }
 
 /// `policy.catch_up`.

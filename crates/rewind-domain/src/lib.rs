@@ -42,7 +42,7 @@ pub use ids::{AppName, CommitId, ConfigHash, RollbackId, branch_slug};
 pub use risk::{Risk, RiskCode};
 pub use rollback::{
     Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy, TimelineEntry,
-    Trigger,
+    Trigger, Wave,
 };
 pub use status::{Health, Source, SyncStatus};
 

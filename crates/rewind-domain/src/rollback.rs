@@ -6,6 +6,8 @@
 //! ```
 //! `proposed` may go straight to `approved` (local forge, no PR) or `merged`
 //! (auto-merge); `pr_open` may go straight to `merged` (a `/rewind merge`).
+//! A later rollback of a multi-cluster wave starts `held` and becomes
+//! `proposed` once the one before it is verified.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,10 +29,12 @@ pub enum RollbackState {
     Failed,
     Cancelled,
     Superseded,
+    /// Part of a wave, waiting for the rollback before it to be verified.
+    Held,
 }
 
 impl RollbackState {
-    pub const ALL: [RollbackState; 9] = [
+    pub const ALL: [RollbackState; 10] = [
         RollbackState::Proposed,
         RollbackState::PrOpen,
         RollbackState::Approved,
@@ -40,6 +44,7 @@ impl RollbackState {
         RollbackState::Failed,
         RollbackState::Cancelled,
         RollbackState::Superseded,
+        RollbackState::Held,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +58,7 @@ impl RollbackState {
             RollbackState::Failed => "failed",
             RollbackState::Cancelled => "cancelled",
             RollbackState::Superseded => "superseded",
+            RollbackState::Held => "held",
         }
     }
 
@@ -92,13 +98,16 @@ impl RollbackState {
         }
         match to {
             Failed | Superseded => true,
-            Cancelled => self.is_reviewable(),
+            Cancelled => self.is_reviewable() || self == Held,
             PrOpen => self == Proposed,
             Approved => matches!(self, Proposed | PrOpen),
             Merged => self.is_reviewable(),
             Synced => self == Merged,
             Verified => matches!(self, Merged | Synced),
-            Proposed => false,
+            // Only a held wave member is released into `proposed`.
+            Proposed => self == Held,
+            // Wave members are recorded held; nothing moves back into it.
+            Held => false,
         }
     }
 
@@ -207,6 +216,17 @@ pub struct RollbackDiff {
     pub text: String,
 }
 
+/// A rollback's place in a multi-cluster plan: every member shares `group`;
+/// `index` orders them (`policy.cluster_order`); `after` is the rollback
+/// that must be verified before this one leaves `held`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub group: String,
+    pub index: u32,
+    #[serde(default)]
+    pub after: Option<RollbackId>,
+}
+
 /// A rollback, with the contract's JSON fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollback {
@@ -236,6 +256,9 @@ pub struct Rollback {
     pub timeline: Vec<TimelineEntry>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when the rollback is part of a multi-cluster wave.
+    #[serde(default)]
+    pub wave: Option<Wave>,
 }
 
 impl Rollback {
@@ -252,7 +275,7 @@ mod tests {
 
     #[test]
     fn happy_path_is_allowed() {
-        let path = [Proposed, PrOpen, Approved, Merged, Synced, Verified];
+        let path = [Held, Proposed, PrOpen, Approved, Merged, Synced, Verified];
         for pair in path.windows(2) {
             assert!(pair[0].can_become(pair[1]), "{} → {}", pair[0], pair[1]);
         }

@@ -201,8 +201,30 @@ impl Engine {
             [] => return Ok(()),
             [only] => only.clone(),
             several => {
-                // Which cluster's app is bad cannot be told from the alert:
-                // say so rather than roll back the wrong one.
+                // No cluster label, several clusters. When they all run the
+                // same commit, that commit is the bad one everywhere: one
+                // incident, rolled back as a wave (`policy.cluster_order`).
+                let mut commits = Vec::new();
+                for app in several {
+                    let current = self.ledger.current_deployment(app).await?;
+                    commits.push(current.and_then(|d| d.commit));
+                }
+                let same = commits.windows(2).all(|w| w[0] == w[1]) && commits[0].is_some();
+                if same {
+                    let (request, trigger) = alert_request(&alert);
+                    return match self
+                        .propose_wave(&alert.app, request, trigger, "alertmanager")
+                        .await
+                    {
+                        Ok(_) | Err(EngineError::Refused(_)) | Err(EngineError::NotFound(_)) => {
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    };
+                }
+                // Different commits: which cluster's app is bad cannot be
+                // told from the alert. Say so rather than roll back the
+                // wrong one.
                 let clusters: Vec<&str> = several.iter().map(|a| a.cluster.as_str()).collect();
                 self.audit(
                     "alertmanager",
@@ -211,7 +233,7 @@ impl Engine {
                     serde_json::json!({
                         "code": "ambiguous-cluster",
                         "reason": format!(
-                            "alert {} names app {} but no cluster, and {} runs on {}: \
+                            "alert {} names app {} but no cluster, and {} runs different commits on {}: \
                              add the `{}` label (alerts.cluster_label) to the alert",
                             alert.name,
                             alert.app,
@@ -225,24 +247,7 @@ impl Engine {
                 return Ok(());
             }
         };
-        let summary = alert
-            .summary()
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        let request = ProposeRequest {
-            reason: format!(
-                "alert {} ({}) firing{summary}",
-                alert.name,
-                alert.severity.as_deref().unwrap_or("no severity")
-            ),
-            ..ProposeRequest::default()
-        };
-        let trigger = Trigger::Alert {
-            group_key: alert.group_key.clone(),
-            alert_name: alert.name.clone(),
-            fingerprint: alert.fingerprint.clone(),
-            severity: alert.severity.clone(),
-        };
+        let (request, trigger) = alert_request(&alert);
         match self.propose(&app, request, trigger, "alertmanager").await {
             Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
             // An app rewind has not seen deploy: nothing to roll back.
@@ -453,4 +458,27 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The proposal a firing alert asks for.
+fn alert_request(alert: &rewind_domain::Alert) -> (ProposeRequest, Trigger) {
+    let summary = alert
+        .summary()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    let request = ProposeRequest {
+        reason: format!(
+            "alert {} ({}) firing{summary}",
+            alert.name,
+            alert.severity.as_deref().unwrap_or("no severity")
+        ),
+        ..ProposeRequest::default()
+    };
+    let trigger = Trigger::Alert {
+        group_key: alert.group_key.clone(),
+        alert_name: alert.name.clone(),
+        fingerprint: alert.fingerprint.clone(),
+        severity: alert.severity.clone(),
+    };
+    (request, trigger)
 }

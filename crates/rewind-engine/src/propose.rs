@@ -6,7 +6,8 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppRef, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
+    App, AppName, AppRef, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy,
+    Trigger, Wave,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
 use rewind_ledger::LedgerError;
@@ -31,6 +32,17 @@ pub struct ProposeRequest {
     /// Build and describe the rollback, but push and record nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// One rollback per cluster that runs the app's name, as a wave in
+    /// `policy.cluster_order` (see [`Engine::propose_wave`]).
+    #[serde(default)]
+    pub all_clusters: bool,
+}
+
+/// Where a proposal sits in a wave: later members start `held`.
+#[derive(Debug, Clone)]
+struct Plan {
+    wave: Wave,
+    held: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +65,19 @@ impl Engine {
         trigger: Trigger,
         actor: &str,
     ) -> Result<ProposeOutcome, EngineError> {
-        match self.try_propose(app, &request, &trigger, actor).await {
+        self.propose_planned(app, request, trigger, actor, None)
+            .await
+    }
+
+    async fn propose_planned(
+        &self,
+        app: &AppRef,
+        request: ProposeRequest,
+        trigger: Trigger,
+        actor: &str,
+        plan: Option<Plan>,
+    ) -> Result<ProposeOutcome, EngineError> {
+        match self.try_propose(app, &request, &trigger, actor, plan).await {
             Err(EngineError::Refused(refusal)) => {
                 self.record_refusal(app, &refusal, &trigger, actor).await?;
                 Err(EngineError::Refused(refusal))
@@ -68,6 +92,7 @@ impl Engine {
         request: &ProposeRequest,
         trigger: &Trigger,
         actor: &str,
+        plan: Option<Plan>,
     ) -> Result<ProposeOutcome, EngineError> {
         if request.reason.trim().is_empty() {
             return Err(EngineError::Invalid("`reason` must not be empty".into()));
@@ -186,13 +211,34 @@ impl Engine {
                 now,
             ));
         }
+        let held = plan.as_ref().is_some_and(|p| p.held);
+        if let Some(Plan {
+            wave:
+                Wave {
+                    after: Some(after),
+                    group,
+                    ..
+                },
+            held: true,
+        }) = &plan
+        {
+            timeline.push(entry(
+                "held",
+                format!("wave {group}: held until rollback {after} is verified"),
+                now,
+            ));
+        }
         let rollback = Rollback {
             id,
             app: app_name.name.clone(),
             cluster: app_name.cluster.clone(),
             from,
             to: target,
-            state: RollbackState::Proposed,
+            state: if held {
+                RollbackState::Held
+            } else {
+                RollbackState::Proposed
+            },
             reason: request.reason.clone(),
             trigger: trigger.clone(),
             strategy: built.strategy_used,
@@ -206,6 +252,7 @@ impl Engine {
             timeline,
             created_at: now,
             updated_at: now,
+            wave: plan.map(|p| p.wave),
         };
         if request.dry_run {
             return Ok(ProposeOutcome::Preview(Box::new(rollback)));
@@ -234,9 +281,123 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_proposed_total").increment(1);
-        self.enqueue_advance(id).await?;
+        if !held {
+            self.enqueue_advance(id).await?;
+        }
         tracing::info!(rollback.id = %id, "rollback proposed");
         Ok(ProposeOutcome::Proposed(Box::new(rollback)))
+    }
+
+    /// One incident across clusters: a rollback of `name` on every cluster
+    /// that runs it, in `policy.cluster_order` (unlisted clusters last, by
+    /// name), sharing a `wave.group`. The first is proposed; each later one
+    /// is `held` until the one before it is verified ([`Engine::release_wave`]).
+    /// A cluster whose proposal is refused (nothing known good, already on
+    /// target, ...) is left out and the chain closes over it. Returns the
+    /// proposals in order (previews on a dry run).
+    pub async fn propose_wave(
+        &self,
+        name: &AppName,
+        request: ProposeRequest,
+        trigger: Trigger,
+        actor: &str,
+    ) -> Result<Vec<Rollback>, EngineError> {
+        let mut clusters = self.ledger.app_clusters(name).await?;
+        if clusters.is_empty() {
+            return Err(EngineError::NotFound(format!("no app named {name}")));
+        }
+        let order = &self.settings.policy.cluster_order;
+        clusters.sort_by_key(|c| {
+            (
+                order
+                    .iter()
+                    .position(|o| o == c.as_str())
+                    .unwrap_or(usize::MAX),
+                c.clone(),
+            )
+        });
+        let group = RollbackId::generate().to_string();
+        let mut out: Vec<Rollback> = Vec::new();
+        let mut last_refusal = None;
+        for cluster in clusters {
+            let app = AppRef::new(name.clone(), cluster);
+            let plan = Plan {
+                wave: Wave {
+                    group: group.clone(),
+                    index: u32::try_from(out.len()).unwrap_or(u32::MAX),
+                    after: out.last().map(|r| r.id),
+                },
+                held: !out.is_empty(),
+            };
+            match self
+                .propose_planned(&app, request.clone(), trigger.clone(), actor, Some(plan))
+                .await
+            {
+                Ok(ProposeOutcome::Proposed(r) | ProposeOutcome::Preview(r)) => out.push(*r),
+                Err(EngineError::Refused(refusal)) => last_refusal = Some(refusal),
+                Err(e) => return Err(e),
+            }
+        }
+        match (out.is_empty(), last_refusal) {
+            (true, Some(refusal)) => Err(EngineError::Refused(refusal)),
+            _ => Ok(out),
+        }
+    }
+
+    /// A wave member was verified: the one held after it is proposed.
+    pub(crate) async fn release_wave(&self, verified: &Rollback) -> Result<(), EngineError> {
+        for next in self.held_after(verified).await? {
+            self.ledger
+                .transition_rollback(
+                    next.id,
+                    RollbackState::Held,
+                    RollbackState::Proposed,
+                    entry(
+                        "released",
+                        format!(
+                            "rollback {} of {} was verified; this one goes ahead",
+                            verified.id,
+                            verified.app_ref()
+                        ),
+                        Utc::now(),
+                    ),
+                )
+                .await?;
+            self.enqueue_advance(next.id).await?;
+        }
+        Ok(())
+    }
+
+    /// A wave member failed: the ones after it stay held, and say why.
+    pub(crate) async fn stop_wave(&self, failed: &Rollback) -> Result<(), EngineError> {
+        for next in self.held_after(failed).await? {
+            self.ledger
+                .append_timeline(
+                    next.id,
+                    entry(
+                        "wave_stopped",
+                        format!(
+                            "rollback {} of {} failed; this one stays held until a person acts",
+                            failed.id,
+                            failed.app_ref()
+                        ),
+                        Utc::now(),
+                    ),
+                )
+                .await?;
+            tracing::warn!(rollback.id = %next.id, "wave stopped: the rollback before failed");
+        }
+        Ok(())
+    }
+
+    async fn held_after(&self, before: &Rollback) -> Result<Vec<Rollback>, EngineError> {
+        Ok(self
+            .ledger
+            .list_rollbacks(None, Some(RollbackState::Held), 1000)
+            .await?
+            .into_iter()
+            .filter(|r| r.wave.as_ref().and_then(|w| w.after) == Some(before.id))
+            .collect())
     }
 
     /// The target the caller named, else the last known-good deployment

@@ -134,6 +134,7 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_verified_total").increment(1);
+        self.release_wave(&rollback).await?;
         self.say_outcome(
             &rollback,
             "verified: the app is healthy again and the alert resolved",
@@ -177,6 +178,7 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_failed_total").increment(1);
+        self.stop_wave(&rollback).await?;
         self.say_outcome(&rollback, &format!("failed: {evidence}"))
             .await;
         Ok(())

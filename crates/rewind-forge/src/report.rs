@@ -132,6 +132,9 @@ fn write_status(out: &mut String, report: &RollbackReport<'_>) {
         RollbackState::Failed => "**Failed**.".to_owned(),
         RollbackState::Cancelled => "**Cancelled**.".to_owned(),
         RollbackState::Superseded => "**Superseded** by a newer rollback.".to_owned(),
+        RollbackState::Held => {
+            "**Held**: waits for the rollback before it in the wave to be verified.".to_owned()
+        }
     };
     let _ = write!(out, "> {line}");
     if let Some(last) = rollback.timeline.last() {

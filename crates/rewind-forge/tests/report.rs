@@ -157,6 +157,7 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
         ],
         created_at: at(9, 46),
         updated_at: at(9, 47),
+        wave: None,
     }
 }
 

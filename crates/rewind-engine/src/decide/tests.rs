@@ -67,6 +67,7 @@ fn rollback(state: RollbackState) -> Rollback {
         timeline: vec![],
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        wave: None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::db::{Arg, Conn, Row, sql};
 macro_rules! rollback_columns {
     () => {
         "id, app, state, from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, merge_commit_sha, pr, \
-         diff, risks, approvals, created_at, updated_at"
+         diff, risks, approvals, created_at, updated_at, wave"
     };
 }
 
@@ -49,6 +49,7 @@ fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerE
         timeline,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
+        wave: row.opt_json("wave")?,
     })
 }
 
@@ -103,9 +104,9 @@ pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     let q = sql(
         "INSERT INTO rollbacks (id, app, state, from_deployment_id, to_deployment_id, \
                      from_doc, to_doc, reason, trigger, strategy, branch, commit_sha, pr_number, \
-                     pr, diff, risks, approvals, created_at, updated_at, merge_commit_sha) \
+                     pr, diff, risks, approvals, created_at, updated_at, merge_commit_sha, wave) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20)",
+                     $17, $18, $19, $20, $21)",
     )
     .bind(r.id.to_string())
     .bind(r.app_ref().to_string())
@@ -126,7 +127,8 @@ pub(crate) async fn insert(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerE
     .bind(Arg::json(&r.approvals)?)
     .bind(r.created_at)
     .bind(r.updated_at)
-    .bind(r.merge_commit.as_ref().map(CommitId::as_str));
+    .bind(r.merge_commit.as_ref().map(CommitId::as_str))
+    .bind(optional_json(r.wave.as_ref())?);
     c.execute(q).await?;
     for entry in &r.timeline {
         append(c, r.id, entry).await?;
@@ -208,7 +210,7 @@ pub(crate) async fn open_for(
         "SELECT ",
         rollback_columns!(),
         " FROM rollbacks WHERE app = $1 \
-          AND state IN ('proposed', 'pr_open', 'approved', 'merged', 'synced')"
+          AND state IN ('proposed', 'pr_open', 'approved', 'merged', 'synced', 'held')"
     ))
     .bind(app.to_string());
     let row = c.fetch_optional(q).await?;

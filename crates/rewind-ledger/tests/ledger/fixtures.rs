@@ -151,6 +151,7 @@ pub fn rollback(app: &str, from: &Deployment, to: &Deployment, created: i64) -> 
         timeline: vec![entry("proposed", created)],
         created_at: t(created),
         updated_at: t(created),
+        wave: None,
     }
 }
 

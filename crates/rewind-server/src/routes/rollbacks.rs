@@ -60,17 +60,23 @@ pub async fn propose(
 ) -> Response {
     let result = async {
         caller.require(Role::Operator)?;
-        let app = resolve(&state, &app).await?;
         let request: ProposeRequest = parse_json(&body)?;
-        Ok::<_, ApiError>((app, request))
+        Ok::<_, ApiError>(request)
     }
     .await;
-    let (app, request) = match result {
+    let request = match result {
         Ok(ok) => ok,
         Err(e) => return e.into_response(),
     };
     let trigger = Trigger::Manual {
         caller: caller.name.clone(),
+    };
+    if request.all_clusters {
+        return propose_wave(&state, &caller, &app, request, trigger).await;
+    }
+    let app = match resolve(&state, &app).await {
+        Ok(app) => app,
+        Err(e) => return e.into_response(),
     };
     match state
         .engine()
@@ -82,6 +88,46 @@ pub async fn propose(
             (StatusCode::CREATED, Json(*rollback)).into_response()
         }
         Ok(ProposeOutcome::Preview(rollback)) => (StatusCode::OK, Json(*rollback)).into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `"all_clusters": true`: the app's name on every cluster, as a wave. The
+/// answer is the first rollback of the wave (its `wave.group` names the
+/// others).
+async fn propose_wave(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    request: ProposeRequest,
+    trigger: Trigger,
+) -> Response {
+    let name = match rewind_domain::AppRef::parse_reference(raw) {
+        Ok((name, None)) => name,
+        Ok((_, Some(_))) => {
+            return ApiError::bad_request("all_clusters takes the app's NAME, not NAME@CLUSTER")
+                .into_response();
+        }
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+    };
+    let dry_run = request.dry_run;
+    match state
+        .engine()
+        .propose_wave(&name, request, trigger, &caller.name)
+        .await
+    {
+        Ok(wave) => {
+            state.0.wake.notify_waiters();
+            let status = if dry_run {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            match wave.into_iter().next() {
+                Some(first) => (status, Json(first)).into_response(),
+                None => ApiError::not_found(format!("no app named {name}")).into_response(),
+            }
+        }
         Err(e) => engine_error(e),
     }
 }

@@ -54,8 +54,12 @@ pub struct UndoArgs {
     /// App: `NAME@CLUSTER`, or `NAME` when one cluster runs it.
     app: String,
     /// The app's cluster (same as `NAME@CLUSTER`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all_clusters")]
     cluster: Option<String>,
+    /// Every cluster that runs the app, as a wave in `policy.cluster_order`:
+    /// each later rollback is held until the one before is verified.
+    #[arg(long)]
+    all_clusters: bool,
     /// Roll back to this cluster revision.
     #[arg(long, conflicts_with = "to_commit")]
     to_revision: Option<i64>,
@@ -326,6 +330,9 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 
 pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
     let mut body = json!({"reason": args.reason, "dry_run": args.dry_run});
+    if args.all_clusters {
+        body["all_clusters"] = json!(true);
+    }
     if let Some(n) = args.to_revision {
         body["to_revision"] = json!(n);
     }
