@@ -514,6 +514,12 @@ async fn one_incident_on_two_clusters_is_a_wave() {
                 let stopped = world.rollback(&held).await;
                 assert_eq!(stopped["state"], "held", "{stopped:#}");
                 assert!(events(&stopped).contains(&"wave_stopped".to_string()));
+                // A person ends it.
+                let (status, body) = world
+                    .api(&format!("/api/v1/rollbacks/{held}/cancel"), json!({}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                assert_eq!(world.rollback(&held).await["state"], "cancelled");
             } else {
                 world.resolve("fp-everywhere").await;
                 world.tick(Utc::now() + Duration::minutes(10)).await;

@@ -117,7 +117,12 @@ impl Engine {
         who: &str,
         via: &str,
     ) -> Result<Rollback, EngineError> {
-        let rollback = self.reviewable(id, "cancelled").await?;
+        // A held wave member may be cancelled too: a stopped wave waits for
+        // a person.
+        let rollback = match self.ledger.rollback(id).await? {
+            Some(r) if r.state == RollbackState::Held => r,
+            _ => self.reviewable(id, "cancelled").await?,
+        };
         let rollback = self
             .ledger
             .transition_rollback(
