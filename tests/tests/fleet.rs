@@ -80,6 +80,39 @@ fn entry(id: i64, commit: &str, minutes_ago: i64) -> HistoryEntry {
     }
 }
 
+/// Two commits that each change both clusters' paths, which share nothing:
+/// prod reads its overlay and the base, staging a standalone directory.
+fn good_and_bad_on_two_paths(world: &World) -> (String, String) {
+    let both = |flag: &str, prod_tag: &str, staging_tag: &str| {
+        let mut files = staging_files(staging_tag);
+        files.push((
+            "apps/checkout/base/deployment.yaml",
+            rewind_tests::repo::deployment(flag),
+        ));
+        files.push((
+            "apps/checkout/overlays/prod/kustomization.yaml",
+            rewind_tests::repo::overlay(prod_tag),
+        ));
+        files
+    };
+    let good = world.repo.commit(
+        &both("false", "v1.4.1", "v2.0.0"),
+        "deploy: good everywhere",
+    );
+    let bad = world
+        .repo
+        .commit(&both("true", "v1.4.2", "v2.0.1"), "deploy: bad everywhere");
+    (good, bad)
+}
+
+fn path_of(cluster: &str) -> &'static str {
+    if cluster == "staging" {
+        STAGING_PATH
+    } else {
+        APP_PATH
+    }
+}
+
 fn commits(history: &Value) -> Vec<String> {
     history
         .as_array()
@@ -458,15 +491,15 @@ async fn one_incident_on_two_clusters_is_a_wave() {
                 s.policy.cluster_order = vec!["staging".into(), "prod-eu".into()];
             })
             .await;
-            let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+            let (good, bad) = good_and_bad_on_two_paths(&world);
             let one = [entry(1, &good, 60)];
             for cluster in ["prod-eu", "staging"] {
-                argocd(&world, cluster, APP_PATH, &one, "Healthy").await;
+                argocd(&world, cluster, path_of(cluster), &one, "Healthy").await;
             }
             world.tick(Utc::now()).await;
             let two = [one[0].clone(), entry(2, &bad, 5)];
             for cluster in ["prod-eu", "staging"] {
-                argocd(&world, cluster, APP_PATH, &two, "Degraded").await;
+                argocd(&world, cluster, path_of(cluster), &two, "Degraded").await;
             }
             // Alertmanager without a cluster label (World's alert has none).
             world.alert("firing", "fp-everywhere", Utc::now()).await;
@@ -495,7 +528,7 @@ async fn one_incident_on_two_clusters_is_a_wave() {
             assert_eq!(status, StatusCode::OK, "{body}");
             let head = world.repo.head();
             let three = [two[0].clone(), two[1].clone(), entry(3, &head, 0)];
-            argocd(&world, "staging", APP_PATH, &three, "Healthy").await;
+            argocd(&world, "staging", STAGING_PATH, &three, "Healthy").await;
             assert_eq!(world.rollback(&id).await["state"], "synced");
 
             let events = |r: &Value| -> Vec<String> {
@@ -540,15 +573,15 @@ async fn one_incident_on_two_clusters_is_a_wave() {
 async fn all_clusters_request_proposes_a_wave() {
     for db in databases().await {
         let world = World::start(db, |_| {}).await;
-        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        let (good, bad) = good_and_bad_on_two_paths(&world);
         let one = [entry(1, &good, 60)];
         for cluster in ["staging", "prod-eu"] {
-            argocd(&world, cluster, APP_PATH, &one, "Healthy").await;
+            argocd(&world, cluster, path_of(cluster), &one, "Healthy").await;
         }
         world.tick(Utc::now()).await;
         let two = [one[0].clone(), entry(2, &bad, 5)];
         for cluster in ["staging", "prod-eu"] {
-            argocd(&world, cluster, APP_PATH, &two, "Degraded").await;
+            argocd(&world, cluster, path_of(cluster), &two, "Degraded").await;
         }
         let (status, body) = world
             .api(
@@ -569,6 +602,45 @@ async fn all_clusters_request_proposes_a_wave() {
         let (_, list) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
         assert_eq!(list[0]["state"], "held", "{list:#}");
         assert_eq!(list[0]["wave"]["after"], first["id"]);
+        world.finish().await;
+    }
+}
+
+/// Both clusters read the same files: one commit rolls both back, so there
+/// is no wave to pretend; one rollback says so (`shared-change`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_change_is_one_rollback_not_a_wave() {
+    for db in databases().await {
+        let world = World::start(db, |_| {}).await;
+        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        let one = [entry(1, &good, 60)];
+        for cluster in ["staging", "prod-eu"] {
+            argocd(&world, cluster, APP_PATH, &one, "Healthy").await;
+        }
+        world.tick(Utc::now()).await;
+        let two = [one[0].clone(), entry(2, &bad, 5)];
+        for cluster in ["staging", "prod-eu"] {
+            argocd(&world, cluster, APP_PATH, &two, "Degraded").await;
+        }
+        world.alert("firing", "fp-shared", Utc::now()).await;
+        let (_, prod) = world.get("/api/v1/rollbacks?app=checkout@prod-eu").await;
+        let (_, staging) = world.get("/api/v1/rollbacks?app=checkout@staging").await;
+        assert_eq!(prod.as_array().unwrap().len(), 1, "{prod:#}");
+        assert_eq!(staging, json!([]), "no held rollback: {staging:#}");
+        let risk = prod[0]["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["code"] == "shared-change")
+            .cloned()
+            .unwrap_or_else(|| panic!("{prod:#}"));
+        assert!(
+            risk["detail"]
+                .as_str()
+                .unwrap()
+                .contains("checkout@staging"),
+            "{risk}"
+        );
         world.finish().await;
     }
 }

@@ -319,8 +319,18 @@ impl Engine {
         let group = RollbackId::generate().to_string();
         let mut out: Vec<Rollback> = Vec::new();
         let mut last_refusal = None;
+        let mut shared: Vec<String> = Vec::new();
         for cluster in clusters {
             let app = AppRef::new(name.clone(), cluster);
+            if let Some(first) = out.first()
+                && self.reads_the_same_change(first, &app).await?
+            {
+                // One commit already rolls this cluster back too (a shared
+                // base, or the same path): no held rollback pretending to
+                // stage it separately.
+                shared.push(app.to_string());
+                continue;
+            }
             let plan = Plan {
                 wave: Wave {
                     group: group.clone(),
@@ -338,10 +348,64 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        if let (false, Some(first)) = (shared.is_empty(), out.first_mut()) {
+            let detail = format!(
+                "the change is in files {} also read{}: one commit rolls them back together, so they cannot be staged as a wave",
+                shared.join(", "),
+                if shared.len() == 1 { "s" } else { "" }
+            );
+            let note = entry("wave_shared", detail.clone(), Utc::now());
+            if !request.dry_run {
+                self.ledger.append_timeline(first.id, note.clone()).await?;
+            }
+            first.timeline.push(note);
+            if !first
+                .risks
+                .iter()
+                .any(|r| r.code == rewind_domain::RiskCode::SharedChange)
+            {
+                let risk = rewind_domain::Risk::new(rewind_domain::RiskCode::SharedChange, detail);
+                first.risks.push(risk);
+                if !request.dry_run {
+                    self.ledger.update_rollback(first).await?;
+                }
+            }
+        }
         match (out.is_empty(), last_refusal) {
             (true, Some(refusal)) => Err(EngineError::Refused(refusal)),
             _ => Ok(out),
         }
+    }
+
+    /// Whether `app` reads what `first`'s commit changes: the same path, or
+    /// named by `first`'s `shared-change` risk.
+    async fn reads_the_same_change(
+        &self,
+        first: &Rollback,
+        app: &AppRef,
+    ) -> Result<bool, EngineError> {
+        let paths = (
+            self.ledger
+                .get_app(&first.app_ref())
+                .await?
+                .and_then(|a| a.path),
+            self.ledger.get_app(app).await?.and_then(|a| a.path),
+        );
+        if let (Some(a), Some(b)) = &paths
+            && a.trim_end_matches('/') == b.trim_end_matches('/')
+        {
+            return Ok(true);
+        }
+        let reference = app.to_string();
+        Ok(first.risks.iter().any(|r| {
+            r.code == rewind_domain::RiskCode::SharedChange
+                && r.detail.match_indices(&reference).any(|(i, _)| {
+                    r.detail[i + reference.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !(c.is_alphanumeric() || "-._:/".contains(c)))
+                })
+        }))
     }
 
     /// A wave member was verified: the one held after it is proposed.
