@@ -398,8 +398,10 @@ impl Renderer<'_> {
         k: &Kustomization,
         objects: &mut Vec<Object>,
     ) -> Result<(), ManifestError> {
-        let global_no_hash =
-            k.doc.at(&["generatorOptions", "disableNameSuffixHash"]) == Some(&Node::Bool(true));
+        let global_no_hash = k
+            .doc
+            .at(&["generatorOptions", "disableNameSuffixHash"])
+            .and_then(bool_of);
         for (key, kind) in [
             ("configMapGenerator", "ConfigMap"),
             ("secretGenerator", "Secret"),
@@ -414,9 +416,13 @@ impl Renderer<'_> {
                     continue;
                 };
                 let (data, binary) = self.generator_data(k, generator, kind == "Secret")?;
-                let no_hash = global_no_hash
-                    || generator.at(&["options", "disableNameSuffixHash"])
-                        == Some(&Node::Bool(true));
+                // An explicit option wins; a merge or replace without one
+                // keeps what the generator it changes said (as kustomize).
+                let no_hash_option = generator
+                    .at(&["options", "disableNameSuffixHash"])
+                    .and_then(bool_of)
+                    .or(global_no_hash);
+                let no_hash = no_hash_option.unwrap_or(false);
                 let behavior = generator
                     .get("behavior")
                     .and_then(Node::as_str)
@@ -431,7 +437,9 @@ impl Renderer<'_> {
                                 objects[i].body.map_at_mut(&[field]).extend(values);
                             }
                         }
-                        objects[i].generated = Some(!no_hash);
+                        if let Some(no_hash) = no_hash_option {
+                            objects[i].generated = Some(!no_hash);
+                        }
                     }
                     ("replace", Some(i)) => {
                         let map = objects[i].body.map_at_mut(&[]);
@@ -441,7 +449,9 @@ impl Renderer<'_> {
                                 map.insert(field.into(), Node::Map(values));
                             }
                         }
-                        objects[i].generated = Some(!no_hash);
+                        if let Some(no_hash) = no_hash_option {
+                            objects[i].generated = Some(!no_hash);
+                        }
                     }
                     _ => {
                         let mut body = Node::Map(BTreeMap::new());
@@ -646,6 +656,13 @@ impl Renderer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+fn bool_of(node: &Node) -> Option<bool> {
+    match node {
+        Node::Bool(b) => Some(*b),
+        _ => None,
     }
 }
 
