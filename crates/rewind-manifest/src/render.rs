@@ -28,6 +28,9 @@ use crate::patch;
 use crate::path;
 use crate::source::{CachedTree, EntryKind, TreeSource};
 
+/// A ConfigMap's or Secret's `data` (or `binaryData`).
+type DataMap = BTreeMap<String, Node>;
+
 /// How deep kustomizations may nest before rendering stops.
 const MAX_NESTING: usize = 32;
 
@@ -502,7 +505,7 @@ impl Renderer<'_> {
         k: &Kustomization,
         generator: &Node,
         secret: bool,
-    ) -> Result<(BTreeMap<String, Node>, BTreeMap<String, Node>), ManifestError> {
+    ) -> Result<(DataMap, DataMap), ManifestError> {
         let mut data = BTreeMap::new();
         let mut binary = BTreeMap::new();
         let mut put = |key: &str, bytes: Vec<u8>| {

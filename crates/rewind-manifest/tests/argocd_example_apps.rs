@@ -51,7 +51,7 @@ fn history(repo: &Repository, paths: &[&str]) -> Vec<String> {
     for oid in walk {
         let commit = repo.find_commit(oid.unwrap()).unwrap();
         let tree = commit.tree().unwrap();
-        let id = |tree: &git2::Tree, p: &str| {
+        let id = |tree: &git2::Tree<'_>, p: &str| {
             tree.get_path(std::path::Path::new(p)).ok().map(|e| e.id())
         };
         let parent = commit.parent(0).ok().map(|p| p.tree().unwrap());
