@@ -430,3 +430,41 @@ fn history_limit(objects: &[Object]) -> Option<Risk> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryTree;
+
+    fn app(level: &str) -> MemoryTree {
+        MemoryTree::new()
+            .with(
+                "app/kustomization.yaml",
+                format!("resources: [d.yaml]\nconfigMapGenerator:\n- name: cfg\n  literals: [LEVEL={level}]\n"),
+            )
+            .with(
+                "app/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: 'reg/api:1'\n        envFrom: [{configMapRef: {name: cfg}}]\n",
+            )
+    }
+
+    #[test]
+    fn a_generated_config_change_names_the_workloads_that_restart() {
+        let (current, target) = (app("debug"), app("info"));
+        let diff = crate::semantic_diff(&current, &target, "app").unwrap();
+        assert_eq!(diff.added.len(), 1, "{}", diff.render_text());
+        assert_eq!(diff.removed.len(), 1);
+        assert_eq!(diff.changed[0].id.name, "api");
+        let new_name = &diff.added[0].id.name;
+        let risks = rollback_risks(&current, &target, "app", &[]).unwrap();
+        assert_eq!(
+            risks,
+            [Risk::new(
+                RiskCode::Rollout,
+                format!(
+                    "generated config gets a new content-hash name (ConfigMap {new_name}), so Deployment api will restart"
+                )
+            )]
+        );
+    }
+}
