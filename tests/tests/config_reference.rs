@@ -12,33 +12,40 @@ fn root() -> &'static Path {
 /// `section.key` for every key of default.toml. A key belongs to the last
 /// table header above it; commented-out keys (`# token = "..."`) and
 /// commented headers (`# [[api.tokens]]`) count, as they document keys
-/// that are unset by default.
+/// that are unset by default. A commented header owns the commented keys
+/// below it until a blank line, a real line, or a sentence of prose (a
+/// comment starting with a capital letter); `# #` lines (notes inside an
+/// example) change nothing.
 fn default_toml_keys(text: &str) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut any_header: Option<String> = None;
+    let mut commented_header: Option<String> = None;
     let mut active_header: Option<String> = None;
     for line in text.lines() {
-        let (commented, body) = match line.strip_prefix('#') {
-            Some(rest) => (true, rest.strip_prefix(' ').unwrap_or(rest)),
-            None => (false, line),
-        };
-        if let Some(header) = table_header(body) {
-            any_header = Some(header.clone());
-            if !commented {
-                active_header = Some(header);
-            }
+        if line.trim().is_empty() {
+            commented_header = None;
             continue;
         }
-        let Some(key) = assigned_key(body) else {
+        let Some(comment) = line.strip_prefix('#') else {
+            commented_header = None;
+            if let Some(header) = table_header(line) {
+                active_header = Some(header);
+            } else if let (Some(key), Some(table)) = (assigned_key(line), &active_header) {
+                keys.insert(format!("{table}.{key}"));
+            }
             continue;
         };
-        let table = if commented {
-            &any_header
-        } else {
-            &active_header
-        };
-        if let Some(table) = table {
-            keys.insert(format!("{table}.{key}"));
+        let body = comment.strip_prefix(' ').unwrap_or(comment);
+        if body.trim().is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if let Some(header) = table_header(body) {
+            commented_header = Some(header);
+        } else if let Some(key) = assigned_key(body) {
+            if let Some(table) = commented_header.as_ref().or(active_header.as_ref()) {
+                keys.insert(format!("{table}.{key}"));
+            }
+        } else if body.starts_with(|c: char| c.is_ascii_uppercase()) {
+            commented_header = None;
         }
     }
     keys
@@ -108,13 +115,19 @@ fn the_reference_documents_exactly_the_keys_of_default_toml() {
 fn the_key_parser_reads_set_commented_and_array_table_keys() {
     let keys = default_toml_keys(
         "# A comment with = in it\n[server]\nlisten = \"x\"\n# \"never\": people merge.\n\
-         # token = \"...\"   # a commented key\n[api]\ntokens = []\n# [[api.tokens]]\n# name = \"oncall\"\n",
+         # token = \"...\"   # a commented key\n[api]\ntokens = []\n# [[api.tokens]]\n# name = \"oncall\"\n\
+         # # note = \"inside the example\"\n# role = \"viewer\"\n\
+         # More tokens, from a file.\n# tokens_file = \"/etc/rewind/tokens.toml\"\n\n\
+         # [[apps]]\n# name = \"x\"\n",
     );
     let expected: BTreeSet<String> = [
         "server.listen",
         "server.token",
         "api.tokens",
         "api.tokens.name",
+        "api.tokens.role",
+        "api.tokens_file",
+        "apps.name",
     ]
     .into_iter()
     .map(String::from)
