@@ -157,6 +157,36 @@ fn serve_on_a_new_empty_repository_is_ready_and_healthcheck_says_so() {
     assert_eq!(output.status.code(), Some(0));
     served.stop();
 
+    // As the image's HEALTHCHECK runs it: no --url, the port from
+    // server.listen of REWIND_CONFIG.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let served = serve(&config, dir.path());
+    let output = rewind()
+        .arg("healthcheck")
+        .env("REWIND_CONFIG", &config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("127.0.0.1:{port}/readyz")),
+        "{output:?}"
+    );
+    served.stop();
+
     // Nothing listening: not healthy, with the reason on stderr.
     let output = healthcheck("http://127.0.0.1:1");
     assert_eq!(output.status.code(), Some(1));

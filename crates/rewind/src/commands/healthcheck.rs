@@ -63,7 +63,10 @@ pub fn run(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
 /// `[::]`) replaced by loopback: that is where this host reaches it.
 fn default_base(config: Option<&std::path::Path>) -> anyhow::Result<String> {
     let settings = super::load_settings(config)?;
-    let mut addr = settings.server.listen;
+    Ok(local_url(settings.server.listen))
+}
+
+fn local_url(mut addr: std::net::SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         let loopback: std::net::IpAddr = if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -72,7 +75,7 @@ fn default_base(config: Option<&std::path::Path>) -> anyhow::Result<String> {
         };
         addr.set_ip(loopback);
     }
-    Ok(format!("http://{addr}"))
+    format!("http://{addr}")
 }
 
 fn readyz_url(base: &str) -> String {
@@ -90,7 +93,20 @@ fn readyz_url(base: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::readyz_url;
+    use super::{local_url, readyz_url};
+
+    #[test]
+    fn an_unspecified_listen_address_is_asked_on_loopback() {
+        assert_eq!(
+            local_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(local_url("[::]:8080".parse().unwrap()), "http://[::1]:8080");
+        assert_eq!(
+            local_url("10.1.2.3:9000".parse().unwrap()),
+            "http://10.1.2.3:9000"
+        );
+    }
 
     #[test]
     fn readyz_is_appended_to_a_base_url_only() {
