@@ -6,7 +6,8 @@ Usage: python3.12 .ci/helm-check.py CHART OUT_DIR
   is, then on a copy whose values.yaml enables every optional object.
 - Render: helm-python-sdk (Helm v4's engine, offline), once per scenario
   below, each written to OUT_DIR/<scenario>.yaml for the Kubernetes schema
-  check and `rewind doctor`. The refused scenarios must fail to render
+  check and `rewind doctor`, after checking the values against
+  values.schema.json. The refused scenarios must fail (schema or render)
   with a message naming the problem.
 
 Exit 1 on any lint error or unexpected render result.
@@ -69,6 +70,9 @@ REFUSED = {
         {"config": {"database": {"url": "postgres://u:p@h/db"}}},
         "would put the database password in a ConfigMap",
     ),
+    # values.schema.json
+    "unknown-database-kind": ({"database": {"kind": "mysql"}}, "value must be one of"),
+    "token-without-role": ({"apiTokens": [{"name": "x", "key": "k"}]}, "missing property 'role'"),
 }
 
 
@@ -113,6 +117,7 @@ def main() -> int:
     loaded = helm_python.Chart.load(str(chart))
     for name, values in SCENARIOS.items():
         try:
+            loaded.validate_schema(values)
             manifests = loaded.render(values=values, name="rewind", namespace="rewind", is_install=True)
         except Exception as e:  # noqa: BLE001 - any failure is reported
             failures.append(f"render {name}: {e}")
@@ -127,6 +132,7 @@ def main() -> int:
         print(f"render {name}: {len(docs)} manifests -> {target}")
     for name, (values, expected) in REFUSED.items():
         try:
+            loaded.validate_schema(values)
             loaded.render(values=values, name="rewind", namespace="rewind", is_install=True)
         except Exception as e:  # noqa: BLE001
             if expected in str(e):
