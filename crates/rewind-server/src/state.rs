@@ -14,10 +14,11 @@ use crate::metrics::Metrics;
 
 /// One line of `/readyz`. Only checks that are [`required`] fail
 /// readiness: rewind is ready when it can durably record webhooks, which
-/// needs the database and nothing else. Git and the forge are reported (in
-/// the body and as `rewind_readiness_check` in `/metrics`) but do not take a
-/// replica out of its Service: during a Git outage webhooks must still be
-/// recorded, and a Service with no ready replica would refuse them all.
+/// needs the database and nothing else. Git is reported (in the body and as
+/// `rewind_readiness_check` in `/metrics`) but does not take a replica out
+/// of its Service: during a Git outage webhooks must still be recorded, and
+/// a Service with no ready replica would refuse them all. (The body also
+/// names the forge; its failures show as retried jobs.)
 ///
 /// [`required`]: ReadinessCheck::required
 #[async_trait::async_trait]
