@@ -46,14 +46,7 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings();
     let max_body = settings.server.max_body_bytes;
     let timeout: Duration = settings.server.request_timeout.get();
-    // Probes are called every few seconds by kubelet and Prometheus: they
-    // stay out of the trace layer, which logs every 5xx at ERROR, so a
-    // replica that is not ready (503) does not log a line per probe.
-    let probes = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics));
-    let traced = Router::new()
+    Router::new()
         .route("/api/v1/apps", get(routes::apps::list))
         .route("/api/v1/apps/{app}/history", get(routes::apps::history))
         .route(
@@ -90,26 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/apps/{app}", get(routes::ui::app))
         .route("/ui/rollbacks/{id}", get(routes::ui::rollback))
         .route("/ui/rollbacks/{id}/{action}", post(routes::ui::act))
-        .fallback(|| async { ApiError::not_found("no such route") });
-    let traced = common_layers(traced, max_body, timeout).layer(
-        TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
-            let route = request
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            tracing::info_span!("http", http.method = %request.method(), http.route = %route)
-        }),
-    );
-    common_layers(probes, max_body, timeout)
-        .merge(traced)
-        .with_state(state)
-}
-
-/// The layers every route has (axum applies a layer to the routes added
-/// before it).
-fn common_layers(router: Router<AppState>, max_body: usize, timeout: Duration) -> Router<AppState> {
-    router
+        .fallback(|| async { ApiError::not_found("no such route") })
         // Order matters: the body limit wraps the handlers so oversized
         // bodies are refused with 413 before they are buffered.
         .layer(DefaultBodyLimit::max(max_body))
@@ -119,6 +93,34 @@ fn common_layers(router: Router<AppState>, max_body: usize, timeout: Duration) -
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                tracing::info_span!("http", http.method = %request.method(), http.route = %route)
+            }),
+        )
+        // Probes come after the layers above, which axum applies only to the
+        // routes added before them: kubelet and Prometheus call these every
+        // few seconds, and the trace layer logs every 5xx at ERROR, so a
+        // replica that is not ready (503) would log a line per probe. They
+        // are still counted in the request metrics.
+        .route(
+            "/healthz",
+            get(routes::health::healthz).layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .route(
+            "/readyz",
+            get(routes::health::readyz).layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .route(
+            "/metrics",
+            get(routes::health::metrics).layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .with_state(state)
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves; then stops
