@@ -9,6 +9,8 @@
 //! - [`app`]: an app as Argo CD or Flux describes it.
 //! - [`deployment`]: one revision a cluster ran.
 //! - [`alert`]: an alert as rewind records it.
+//! - [`cluster_rollback`]: a rollback the cluster did on its own (Flagger,
+//!   Argo Rollouts).
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
@@ -21,6 +23,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod cluster_rollback;
 pub mod deployment;
 pub mod event;
 pub mod ids;
@@ -30,6 +33,7 @@ pub mod status;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
+pub use cluster_rollback::{ClusterRolledBack, RollbackSender};
 pub use deployment::Deployment;
 pub use event::{
     ChatCommand, CommentEvent, DeploymentObserved, HealthObserved, Observation, PullRequestAction,
