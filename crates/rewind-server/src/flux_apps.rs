@@ -4,7 +4,7 @@
 //! app paths.
 //!
 //! The map is rebuilt when the fetched head of `git.branch` moves: each
-//! Flux delivery reads the cache's head (a ref lookup) and re-discovers
+//! signed Flux delivery reads the cache's head (a ref lookup) and re-discovers
 //! only when it differs from the commit the map was built from. A failed
 //! discovery keeps the last good map and is tried again on the next
 //! delivery.

@@ -91,7 +91,9 @@ async fn ingest(
             };
             rewind_ingest::ingest_flagger(&parts.headers, url, bytes, settings)
         }
-        WebhookSource::Flux => {
+        // Only a signed delivery may make rewind look at the repository; an
+        // unsigned one gets its 401 from the normal path.
+        WebhookSource::Flux if signed_flux(settings, parts, bytes) => {
             let git = state.engine().git();
             let settings = state
                 .0
@@ -103,6 +105,17 @@ async fn ingest(
         _ => rewind_ingest::ingest(source, &parts.headers, bytes, settings),
     };
     parsed.map_err(|e| ingest_error(&e))
+}
+
+fn signed_flux(
+    settings: &rewind_ingest::IngestSettings,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> bool {
+    settings
+        .flux_hmac_key
+        .as_deref()
+        .is_some_and(|key| rewind_ingest::verify_flux(&parts.headers, bytes, key).is_ok())
 }
 
 #[tracing::instrument(skip_all, fields(webhook.source = source.as_str()))]
