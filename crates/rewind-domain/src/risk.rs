@@ -24,10 +24,14 @@ pub enum RiskCode {
     HistoryLimit,
     /// The cluster reported a config or revision that differs from Git.
     Drift,
+    /// Something in the target that rewind cannot render or trust: invalid
+    /// YAML, a kustomization cycle, an oversized or binary file, a symlink,
+    /// a reference that escapes the repository. The detail names the file.
+    Unrenderable,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 8] = [
+    pub const ALL: [RiskCode; 9] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -36,6 +40,7 @@ impl RiskCode {
         RiskCode::Crd,
         RiskCode::HistoryLimit,
         RiskCode::Drift,
+        RiskCode::Unrenderable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +53,7 @@ impl RiskCode {
             RiskCode::Crd => "crd",
             RiskCode::HistoryLimit => "history-limit",
             RiskCode::Drift => "drift",
+            RiskCode::Unrenderable => "unrenderable",
         }
     }
 }

@@ -2,18 +2,19 @@
 //! the apps (directories with a kustomization under `overlays/`, or every
 //! kustomization root when there are none) and checks each for mutable
 //! image tags, short revision history, config consumed under fixed names,
-//! schema migrations (and up-migrations without a down), and StatefulSets
-//! with volume claim templates.
+//! schema migrations (and up-migrations without a down), StatefulSets
+//! with volume claim templates, symbolic links and references that escape
+//! the repository.
 
 use std::collections::BTreeSet;
 
 use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
-use crate::inputs::app_inputs;
+use crate::inputs::{Escapes, app_inputs_with};
 use crate::kustomization::{self, kustomization_file};
 use crate::node::Node;
 use crate::path;
-use crate::render::{Object, render};
+use crate::render::{Object, render_with};
 use crate::risk::{is_migration_file, is_migration_job, is_mutable_image, low_history_limits};
 use crate::source::{CachedTree, EntryKind, TreeSource};
 
@@ -98,10 +99,12 @@ pub fn doctor(
 pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, ManifestError> {
     let cached = CachedTree::new(src);
     let src: &dyn TreeSource = &cached;
-    let inputs = app_inputs(src, app)?;
-    let rendered = render(src, app)?;
+    // A broken reference is a finding here, not a failure of the whole run.
+    let inputs = app_inputs_with(src, app, Escapes::Report)?;
+    let rendered = render_with(src, app, Escapes::Report)?;
     let mut findings: Vec<Finding> = inputs.warnings.clone();
     findings.extend(rendered.warnings.iter().cloned());
+    findings.extend(inputs.symlinks(src)?);
     let objects = &rendered.objects;
 
     for object in objects {
