@@ -13,6 +13,8 @@
 //! - [`code_span`]: [`one_line`] inside a code span whose backtick fence is
 //!   longer than any backtick run in the text, so it cannot be closed early;
 //!   nothing inside a code span is a link, a mention or HTML.
+//! - [`reveal_hidden`]: multi-line text for a fenced block, hidden
+//!   characters shown as `<U+202E>`.
 //!
 //! The zero-width space that breaks mentions and autolinks is written as
 //! the entity `&#8203;` (as Renovate does): it renders invisibly, and a
@@ -147,6 +149,22 @@ pub fn code_span(text: &str, max_chars: usize) -> String {
         ""
     };
     format!("{ticks}{pad}{line}{pad}{ticks}")
+}
+
+/// Multi-line text (a diff shown in a fenced block) with every hidden
+/// character except line ends and tabs made visible as `<U+202E>`: inside
+/// a code block nothing renders, but a bidi override would still make the
+/// code read differently from what it is.
+pub fn reveal_hidden(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !matches!(c, '\n' | '\r' | '\t') && is_hidden(c) {
+            out.push_str(&format!("<U+{:04X}>", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The longest run of `c` in `text`.

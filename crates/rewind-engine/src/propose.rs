@@ -72,6 +72,12 @@ impl Engine {
         if request.reason.trim().is_empty() {
             return Err(EngineError::Invalid("`reason` must not be empty".into()));
         }
+        // Refused before it reaches a database that cannot store it.
+        if request.reason.contains('\0') {
+            return Err(EngineError::Invalid(
+                "`reason` must not contain NUL characters".into(),
+            ));
+        }
         let now = Utc::now();
         let app = self
             .ledger
@@ -114,7 +120,7 @@ impl Engine {
             open_rollback: open.as_ref(),
             rollbacks_last_hour: last_hour,
             max_rollbacks_per_hour: max,
-            head_config_hash: Some(&head_snapshot.config_hash),
+            head_config_hash: head_snapshot.as_ref().map(|s| &s.config_hash),
         };
         let decision = decide(&checked)?;
         let from = decision.from.clone();
@@ -172,6 +178,26 @@ impl Engine {
                 format!(
                     "git revert conflicted in {}; the inputs were restored instead",
                     built.revert_conflicts.join(", ")
+                ),
+                now,
+            ));
+        }
+        if !built.dropped_links.is_empty() {
+            timeline.push(entry(
+                "links_not_restored",
+                format!(
+                    "symbolic links pointing outside the repository were not restored: {}",
+                    built.dropped_links.join(", ")
+                ),
+                now,
+            ));
+        }
+        if !changes.current_problems.is_empty() {
+            timeline.push(entry(
+                "current_unrenderable",
+                format!(
+                    "the commit rolled away from cannot be rendered or trusted: {}",
+                    rewind_manifest::risk::name_some(&changes.current_problems)
                 ),
                 now,
             ));
@@ -286,7 +312,11 @@ impl Engine {
         let Some(commit) = target.commit.clone() else {
             return Ok(target);
         };
-        let snapshot = self.snapshot(&commit, app_path).await?;
+        // Unreadable (an escaping reference): the proposal carries the
+        // `unrenderable` risk instead of failing.
+        let Some(snapshot) = self.snapshot_if_readable(&commit, app_path).await? else {
+            return Ok(target);
+        };
         self.ledger
             .set_deployment_resolution(
                 target.id,

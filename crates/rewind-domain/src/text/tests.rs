@@ -93,6 +93,14 @@ fn code_spans_survive_backticks_and_tables() {
     assert_eq!(code_span("<!-- rewind", 100), "`<!- - rewind`");
 }
 
+#[test]
+fn hidden_characters_in_blocks_are_shown() {
+    assert_eq!(
+        reveal_hidden("a\u{202E}b\r\n\tc\u{7}"),
+        "a<U+202E>b\r\n\tc<U+0007>"
+    );
+}
+
 /// Strings made of the pieces attacks are made of.
 fn hostile() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
