@@ -6,7 +6,8 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppName, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
+    App, AppName, CommitId, Deployment, Risk, RiskCode, Rollback, RollbackId, RollbackState,
+    Strategy, Trigger,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
 use rewind_ledger::LedgerError;
@@ -39,6 +40,25 @@ pub enum ProposeOutcome {
     Proposed(Box<Rollback>),
     /// A dry run: what would be proposed. Nothing pushed or recorded.
     Preview(Box<Rollback>),
+}
+
+/// Names the symbolic links the build left out in the `unrenderable` risk
+/// (one risk per code: joined to an existing one).
+fn add_dropped_links(risks: &mut Vec<Risk>, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    let detail = format!(
+        "symbolic links pointing outside the repository, not restored: {}",
+        rewind_manifest::risk::name_some(dropped)
+    );
+    match risks.iter_mut().find(|r| r.code == RiskCode::Unrenderable) {
+        Some(risk) => {
+            risk.detail.push_str("; ");
+            risk.detail.push_str(&detail);
+        }
+        None => risks.push(Risk::new(RiskCode::Unrenderable, detail)),
+    }
 }
 
 impl Engine {
@@ -157,9 +177,12 @@ impl Engine {
             BuildOutcome::Commit(built) => built,
         };
         let other_apps = self.other_apps(app_name).await?;
-        let changes = self
+        let mut changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
             .await?;
+        // The links left out are not in the commit the risks were computed
+        // on, but they are in the target: what a reviewer must look at.
+        add_dropped_links(&mut changes.risks, &built.dropped_links);
 
         let mut timeline = vec![entry(
             "proposed",
