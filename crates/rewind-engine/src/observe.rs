@@ -299,7 +299,11 @@ impl Engine {
                 continue;
             };
             held_any = true;
-            let snapshot = self.snapshot(after, path).await?;
+            // Unreadable at the push (an escaping reference): it cannot be
+            // the configuration rolled back, and retrying changes nothing.
+            let Some(snapshot) = self.snapshot_if_readable(after, path).await? else {
+                continue;
+            };
             let bad = &rollback.from;
             let reintroduced: Vec<&String> = snapshot
                 .images

@@ -340,10 +340,10 @@ impl Renderer<'_> {
                 "helmCharts are not inflated; their values files are compared instead",
             ));
             for chart in k.list("helmCharts") {
-                if let Some(values) = chart.get("valuesFile").and_then(Node::as_str) {
-                    if let Some(file) = self.resolve(k, values)? {
-                        objects.extend(self.helm_pseudo(&file)?);
-                    }
+                if let Some(values) = chart.get("valuesFile").and_then(Node::as_str)
+                    && let Some(file) = self.resolve(k, values)?
+                {
+                    objects.extend(self.helm_pseudo(&file)?);
                 }
             }
         }
