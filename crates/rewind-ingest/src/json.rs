@@ -36,7 +36,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError
 /// database (PostgreSQL cannot store NUL in text; a sender would retry a 503
 /// forever). JSON can only carry NUL as the escape `\u0000`, so bodies
 /// without one (all real ones) pay a byte scan and nothing more.
-fn nul_field(bytes: &[u8]) -> Option<String> {
+pub fn nul_field(bytes: &[u8]) -> Option<String> {
     if !bytes.windows(6).any(|w| w == b"\\u0000") {
         return None;
     }

@@ -57,6 +57,7 @@ pub use argocd::parse_argocd;
 pub use error::IngestError;
 pub use flux::{commit_of_revision, parse_flux};
 pub use github::{chat_command, parse_github};
+pub use json::nul_field;
 pub use settings::{AlertSettings, AppMapping, IngestSettings};
 pub use verify::{
     Verified, WebhookSource, body_delivery_key, check_content_type, verify_alertmanager,
