@@ -186,6 +186,27 @@ mod tests {
         assert!(!msg.contains('\u{202E}'));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the reason says, the message keeps its subject, one
+        /// `Why:` line, no hidden characters, and its own trailers last.
+        #[test]
+        fn a_reason_cannot_forge_trailers_or_hide_text(
+            reason in "(\\PC|\n|\r|\u{202E}|\u{2066}|\0|Rewind-App: x){0,40}",
+        ) {
+            let mut req = request();
+            req.reason = reason;
+            let msg = commit_message(&req, Strategy::Restore, None, &[], &[], &[]);
+            proptest::prop_assert!(!msg.chars().any(|c| c != '\n' && text::is_hidden(c)));
+            let paragraphs: Vec<&str> = msg.trim_end().split("\n\n").collect();
+            proptest::prop_assert_eq!(paragraphs.len(), 4, "{}", msg);
+            proptest::prop_assert!(paragraphs[1].starts_with("Why: ") && !paragraphs[1].contains('\n'));
+            proptest::prop_assert!(paragraphs[3].starts_with("Rewind-Rollback-Id: "));
+            proptest::prop_assert_eq!(paragraphs[3].matches("Rewind-App: ").count(), 1);
+        }
+    }
+
     #[test]
     fn branch_names() {
         let req = request();
