@@ -256,7 +256,7 @@ async fn a_broken_current_commit_never_blocks_a_rollback() {
         let (status, proposal) = world
             .api(
                 &format!("/api/v1/apps/{APP}/rollbacks"),
-                json!({"reason": "the deploy broke the build"}),
+                json!({"reason": "the deploy broke \u{202E}the build"}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{proposal}");
@@ -272,6 +272,22 @@ async fn a_broken_current_commit_never_blocks_a_rollback() {
             world.repo.object(branch, APP_PATH),
             world.repo.object(&good, APP_PATH)
         );
+        // The web UI shows the reason's bidi override, never applies it.
+        let page = world
+            .client
+            .get(format!(
+                "{}/ui/rollbacks/{}",
+                world.url(),
+                proposal["id"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("broke &lt;U+202E&gt;the build"), "{page}");
+        assert!(!page.contains('\u{202E}'));
         let id = proposal["id"].as_str().unwrap();
         let (status, body) = world
             .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
