@@ -1,9 +1,11 @@
 //! What rewind cannot trust, end to end on every backend: a target it
 //! cannot render (a symlink to `/etc/passwd`, an alias bomb, a
-//! kustomization cycle) carries `unrenderable` and is never merged by
-//! `auto_merge = "safe"`, and the link is never restored; a broken current
-//! commit does not block rolling back to a clean target; NUL characters in
-//! webhooks and requests are refused with 400 naming the field.
+//! kustomization cycle, a reference escaping the repository) carries
+//! `unrenderable` and is never merged by `auto_merge = "safe"`, and the link
+//! is never restored; a broken current commit does not block rolling back to
+//! a clean target; NUL characters in webhooks and requests are refused with
+//! 400 naming the field; the web UI shows bidi overrides instead of applying
+//! them.
 
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
@@ -66,6 +68,15 @@ fn problems() -> Vec<Problem> {
             ],
             links: vec![],
             names: "loop",
+        },
+        Problem {
+            name: "reference escaping the repository",
+            files: vec![(
+                format!("{APP_PATH}/kustomization.yaml"),
+                overlay_with("../../../../../../etc", "v1.4.1"),
+            )],
+            links: vec![],
+            names: "escapes the repository",
         },
     ]
 }
