@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RiskCode {
-    /// Schema migration files, or Jobs/hooks that run them, changed.
+    /// Schema migration files, or Jobs/hooks whose image or command is a
+    /// known migration tool, changed.
     Migration,
     /// StatefulSet, PersistentVolumeClaim or volumeClaimTemplates changed.
     Stateful,
@@ -24,6 +25,12 @@ pub enum RiskCode {
     HistoryLimit,
     /// The cluster reported a config or revision that differs from Git.
     Drift,
+    /// An Argo CD or Helm sync hook that is not a known migration tool
+    /// changed: it runs around the sync and rewind cannot tell what it does.
+    Hook,
+    /// A content-hashed generated ConfigMap/Secret is renamed, so the
+    /// workloads referring to it restart.
+    Rollout,
     /// Something in the target that rewind cannot render or trust: invalid
     /// YAML, a kustomization cycle, an oversized or binary file, a symlink,
     /// a reference that escapes the repository. The detail names the file.
@@ -31,7 +38,7 @@ pub enum RiskCode {
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 9] = [
+    pub const ALL: [RiskCode; 11] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -40,6 +47,8 @@ impl RiskCode {
         RiskCode::Crd,
         RiskCode::HistoryLimit,
         RiskCode::Drift,
+        RiskCode::Hook,
+        RiskCode::Rollout,
         RiskCode::Unrenderable,
     ];
 
@@ -53,6 +62,8 @@ impl RiskCode {
             RiskCode::Crd => "crd",
             RiskCode::HistoryLimit => "history-limit",
             RiskCode::Drift => "drift",
+            RiskCode::Hook => "hook",
+            RiskCode::Rollout => "rollout",
             RiskCode::Unrenderable => "unrenderable",
         }
     }
