@@ -14,6 +14,8 @@
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
+//! - [`text`]: outside text neutralised for Markdown, commit messages and
+//!   one-line fields.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod risk;
 pub mod rollback;
 pub mod status;
+pub mod text;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};

@@ -31,10 +31,14 @@ pub enum RiskCode {
     /// A content-hashed generated ConfigMap/Secret is renamed, so the
     /// workloads referring to it restart.
     Rollout,
+    /// Something in the target that rewind cannot render or trust: invalid
+    /// YAML, a kustomization cycle, an oversized or binary file, a symlink,
+    /// a reference that escapes the repository. The detail names the file.
+    Unrenderable,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 10] = [
+    pub const ALL: [RiskCode; 11] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -45,6 +49,7 @@ impl RiskCode {
         RiskCode::Drift,
         RiskCode::Hook,
         RiskCode::Rollout,
+        RiskCode::Unrenderable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl RiskCode {
             RiskCode::Drift => "drift",
             RiskCode::Hook => "hook",
             RiskCode::Rollout => "rollout",
+            RiskCode::Unrenderable => "unrenderable",
         }
     }
 }

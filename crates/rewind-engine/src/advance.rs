@@ -5,8 +5,8 @@
 //! duplicate branch, PR or merge.
 
 use chrono::Utc;
-use rewind_config::{AutoMerge, Settings};
-use rewind_domain::{CommitId, Rollback, RollbackId, RollbackState};
+use rewind_config::Settings;
+use rewind_domain::{CommitId, Rollback, RollbackId, RollbackState, text};
 use rewind_forge::{
     Forge, ForgeError, PullRequestSpec, ROLLBACK_LABELS, ReportStage, RollbackReport,
     render_pull_request_body, render_title,
@@ -18,11 +18,7 @@ use crate::{Engine, EngineError};
 
 /// Whether policy merges this rollback without waiting for people.
 pub(crate) fn auto_merges(settings: &Settings, rollback: &Rollback) -> bool {
-    match settings.policy.auto_merge {
-        AutoMerge::Always => true,
-        AutoMerge::Safe => rollback.risks.is_empty(),
-        AutoMerge::Never => false,
-    }
+    crate::decide::auto_merge_allowed(settings.policy.auto_merge, &rollback.risks)
 }
 
 impl Engine {
@@ -320,7 +316,7 @@ impl Engine {
             let _ = forge
                 .comment(
                     old.number,
-                    &format!("GitHub could not merge this ({why}). rewind rebuilt the rollback on the new head of `{}`: #{}.", self.settings.git.branch, pr.number),
+                    &format!("GitHub could not merge this ({}). rewind rebuilt the rollback on the new head of {}: #{}.", text::markdown_text(why, 500), text::code_span(&self.settings.git.branch, 200), pr.number),
                 )
                 .await;
             let _ = forge.close_pull_request(old.number).await;
@@ -359,7 +355,7 @@ impl Engine {
             let _ = forge
                 .comment(
                     pr.number,
-                    &format!("rewind could not merge this pull request: {why}. It stays open; merge it by hand or comment `/rewind cancel`."),
+                    &format!("rewind could not merge this pull request: {}. It stays open; merge it by hand or comment `/rewind cancel`.", text::markdown_text(why, 500)),
                 )
                 .await;
         }

@@ -4,7 +4,8 @@
 //! and Git, and this module answers with a target or a [`Refusal`]. Keeping
 //! the rules here makes every refusal testable in a line.
 
-use rewind_domain::{App, ConfigHash, Deployment, Rollback, RollbackState};
+use rewind_config::AutoMerge;
+use rewind_domain::{App, ConfigHash, Deployment, Risk, Rollback, RollbackState};
 
 /// Why a rollback is refused. Each is recorded and answered with 409 (429
 /// for the breaker) and exit code 3 in the CLI.
@@ -168,6 +169,18 @@ pub fn decide<'a>(facts: &Facts<'a>) -> Result<Decision<'a>, Refusal> {
         });
     }
     Ok(Decision { from: current, to })
+}
+
+/// Whether `policy.auto_merge` merges a rollback with these risks without
+/// waiting for people: `always` does, `never` does not, `safe` only when
+/// there is no risk at all, whatever its code (a code added later blocks
+/// too, so "safe" cannot come to mean less).
+pub fn auto_merge_allowed(policy: AutoMerge, risks: &[Risk]) -> bool {
+    match policy {
+        AutoMerge::Always => true,
+        AutoMerge::Safe => risks.is_empty(),
+        AutoMerge::Never => false,
+    }
 }
 
 #[cfg(test)]

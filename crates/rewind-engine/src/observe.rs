@@ -33,8 +33,12 @@ impl Engine {
         ) else {
             return Ok(());
         };
-        if deployment.config_hash.is_none() {
-            let snapshot = self.snapshot(commit, path).await?;
+        // A commit rewind cannot read (an escaping reference) stays
+        // unresolved: retrying would not change it, and it must not keep
+        // the rollback away from it waiting.
+        if deployment.config_hash.is_none()
+            && let Some(snapshot) = self.snapshot_if_readable(commit, path).await?
+        {
             self.ledger
                 .set_deployment_resolution(
                     deployment.id,
@@ -250,6 +254,7 @@ impl Engine {
                 };
                 if let Err(EngineError::Conflict(why)) = &result {
                     if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
+                        let why = rewind_domain::text::markdown_text(why, 1000);
                         let _ = forge.comment(pr.number, &format!("rewind: {why}")).await;
                     }
                     return Ok(());
@@ -294,7 +299,11 @@ impl Engine {
                 continue;
             };
             held_any = true;
-            let snapshot = self.snapshot(after, path).await?;
+            // Unreadable at the push (an escaping reference): it cannot be
+            // the configuration rolled back, and retrying changes nothing.
+            let Some(snapshot) = self.snapshot_if_readable(after, path).await? else {
+                continue;
+            };
             let bad = &rollback.from;
             let reintroduced: Vec<&String> = snapshot
                 .images

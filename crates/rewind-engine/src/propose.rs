@@ -6,7 +6,8 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppName, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
+    App, AppName, CommitId, Deployment, Risk, RiskCode, Rollback, RollbackId, RollbackState,
+    Strategy, Trigger,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
 use rewind_ledger::LedgerError;
@@ -41,6 +42,25 @@ pub enum ProposeOutcome {
     Preview(Box<Rollback>),
 }
 
+/// Names the symbolic links the build left out in the `unrenderable` risk
+/// (one risk per code: joined to an existing one).
+fn add_dropped_links(risks: &mut Vec<Risk>, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    let detail = format!(
+        "symbolic links pointing outside the repository, not restored: {}",
+        rewind_manifest::risk::name_some(dropped)
+    );
+    match risks.iter_mut().find(|r| r.code == RiskCode::Unrenderable) {
+        Some(risk) => {
+            risk.detail.push_str("; ");
+            risk.detail.push_str(&detail);
+        }
+        None => risks.push(Risk::new(RiskCode::Unrenderable, detail)),
+    }
+}
+
 impl Engine {
     /// Proposes a rollback of `app`. Refusals come back as
     /// `EngineError::Refused` and are recorded: on the open rollback's
@@ -71,6 +91,12 @@ impl Engine {
     ) -> Result<ProposeOutcome, EngineError> {
         if request.reason.trim().is_empty() {
             return Err(EngineError::Invalid("`reason` must not be empty".into()));
+        }
+        // Refused before it reaches a database that cannot store it.
+        if request.reason.contains('\0') {
+            return Err(EngineError::Invalid(
+                "`reason` must not contain NUL characters".into(),
+            ));
         }
         let now = Utc::now();
         let app = self
@@ -114,7 +140,7 @@ impl Engine {
             open_rollback: open.as_ref(),
             rollbacks_last_hour: last_hour,
             max_rollbacks_per_hour: max,
-            head_config_hash: Some(&head_snapshot.config_hash),
+            head_config_hash: head_snapshot.as_ref().map(|s| &s.config_hash),
         };
         let decision = decide(&checked)?;
         let from = decision.from.clone();
@@ -151,9 +177,12 @@ impl Engine {
             BuildOutcome::Commit(built) => built,
         };
         let other_apps = self.other_apps(app_name).await?;
-        let changes = self
+        let mut changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
             .await?;
+        // The links left out are not in the commit the risks were computed
+        // on, but they are in the target: what a reviewer must look at.
+        add_dropped_links(&mut changes.risks, &built.dropped_links);
 
         let mut timeline = vec![entry(
             "proposed",
@@ -172,6 +201,26 @@ impl Engine {
                 format!(
                     "git revert conflicted in {}; the inputs were restored instead",
                     built.revert_conflicts.join(", ")
+                ),
+                now,
+            ));
+        }
+        if !built.dropped_links.is_empty() {
+            timeline.push(entry(
+                "links_not_restored",
+                format!(
+                    "symbolic links pointing outside the repository were not restored: {}",
+                    built.dropped_links.join(", ")
+                ),
+                now,
+            ));
+        }
+        if !changes.current_problems.is_empty() {
+            timeline.push(entry(
+                "current_unrenderable",
+                format!(
+                    "the commit rolled away from cannot be rendered or trusted: {}",
+                    rewind_manifest::risk::name_some(&changes.current_problems)
                 ),
                 now,
             ));
@@ -286,7 +335,11 @@ impl Engine {
         let Some(commit) = target.commit.clone() else {
             return Ok(target);
         };
-        let snapshot = self.snapshot(&commit, app_path).await?;
+        // Unreadable (an escaping reference): the proposal carries the
+        // `unrenderable` risk instead of failing.
+        let Some(snapshot) = self.snapshot_if_readable(&commit, app_path).await? else {
+            return Ok(target);
+        };
         self.ledger
             .set_deployment_resolution(
                 target.id,

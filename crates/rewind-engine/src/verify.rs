@@ -5,7 +5,7 @@
 //! Every function takes `now` so tests can move time without sleeping.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger};
+use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger, text};
 
 use crate::timeline::{entry, has_event};
 use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
@@ -184,7 +184,10 @@ impl Engine {
     async fn say_outcome(&self, rollback: &Rollback, outcome: &str) {
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref())
             && let Err(e) = forge
-                .comment(pr.number, &format!("rewind: rollback {outcome}."))
+                .comment(
+                    pr.number,
+                    &format!("rewind: rollback {}.", text::markdown_text(outcome, 1000)),
+                )
                 .await
         {
             tracing::warn!(error = %e, "cannot comment the outcome on the pull request");
@@ -225,7 +228,10 @@ impl Engine {
             .await?;
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
             let _ = forge
-                .comment(pr.number, &format!("rewind: {detail}."))
+                .comment(
+                    pr.number,
+                    &format!("rewind: {}.", text::markdown_text(&detail, 1000)),
+                )
                 .await;
         }
         Ok(())

@@ -63,6 +63,7 @@ pub use error::IngestError;
 pub use flagger::{FlaggerUrl, parse_flagger};
 pub use flux::{commit_of_revision, parse_flux};
 pub use github::{chat_command, parse_github};
+pub use json::nul_field;
 pub use settings::{AlertSettings, AppMapping, IngestSettings};
 pub use verify::{
     Verified, WebhookSource, body_delivery_key, check_content_type, verify_alertmanager,

@@ -54,9 +54,11 @@ pub use error::ManifestError;
 pub use finding::{Finding, FindingCode, Severity};
 pub use flux::{FluxApp, FluxDiscovery, FluxKind, SourceRef, discover_flux};
 pub use hash::{config_hash, hash_inputs};
-pub use inputs::{AppInputs, app_inputs};
+pub use inputs::{AppInputs, Escapes, app_inputs, app_inputs_with};
 pub use inputs_cache::InputsCache;
 pub use node::Node;
-pub use render::{Object, ObjectId, Rendered, images, render};
-pub use risk::{rollback_risks, rollback_risks_cached};
+pub use render::{Object, ObjectId, Rendered, images, render, render_with};
+pub use risk::{
+    Assessment, assess_rollback, rollback_risks, rollback_risks_cached, unrenderable_findings,
+};
 pub use source::{CachedTree, DirEntry, EntryKind, MemoryTree, SourceError, TreeSource};

@@ -1,7 +1,8 @@
 //! The `rewind` binary as people run it: `serve` on a minimal config file
 //! (SQLite created, `/readyz` and `/metrics` answer, SIGTERM stops it
 //! cleanly), unknown keys refused by name, `config default`, the offline
-//! exit codes, and `demo` end to end.
+//! exit codes, doctor on symlinks and escaping references, and `demo` end
+//! to end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -356,4 +357,66 @@ fn offline_hash_diff_and_doctor_on_a_generated_repository() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// `rewind doctor` on a checkout whose app has `passwd.yaml -> /etc/passwd`
+/// and a reference outside the repository: both are warnings naming the
+/// file (the same findings make a rollback's `unrenderable` risk).
+#[test]
+fn doctor_names_symlinks_and_escaping_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    let app = repo.join("apps/a");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources:\n  - cm.yaml\n  - ../../../../etc\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", app.join("passwd.yaml")).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "hostile"]);
+
+    let output = rewind()
+        .args(["doctor", "--output", "json", "--path", "apps/a", "--repo"])
+        .arg(repo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let findings: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let find = |code: &str| {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code} finding: {stdout}"))
+    };
+    let link = find("symlink");
+    assert_eq!(link["path"], "apps/a/passwd.yaml");
+    assert!(
+        link["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"/etc/passwd\", outside the repository"),
+        "{link}"
+    );
+    assert_eq!(find("escape")["path"], "apps/a/kustomization.yaml");
 }

@@ -18,6 +18,12 @@ use crate::state::AppState;
 
 /// Parses a JSON body, naming the offending field on error.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Before any field reaches a database that cannot store it.
+    if let Some(field) = rewind_ingest::nul_field(body) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: contains a NUL character (\\u0000), which rewind cannot record"
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();

@@ -81,6 +81,27 @@ fn rollback_rows(rollbacks: &[Rollback]) -> Markup {
     }
 }
 
+/// The rollback with its outside text (reason, risk and timeline details,
+/// approvers, the diff) shown as what it is: bidi overrides and invisible
+/// characters made visible as `<U+202E>`, so the page cannot read
+/// differently from what it says. maud escapes the HTML.
+fn shown(mut r: Rollback) -> Rollback {
+    use rewind_domain::text::reveal_hidden;
+    r.reason = reveal_hidden(&r.reason);
+    r.diff.text = reveal_hidden(&r.diff.text);
+    for risk in &mut r.risks {
+        risk.detail = reveal_hidden(&risk.detail);
+    }
+    for entry in &mut r.timeline {
+        entry.event = reveal_hidden(&entry.event);
+        entry.detail = reveal_hidden(&entry.detail);
+    }
+    for approval in &mut r.approvals {
+        approval.by = reveal_hidden(&approval.by);
+    }
+    r
+}
+
 /// `GET /`: every app and the latest rollbacks.
 pub async fn index(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
     let caller = match caller {
@@ -176,6 +197,7 @@ pub async fn rollback(
         .rollback(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))?;
+    let r = shown(r);
     let semantic = serde_json::to_string_pretty(&r.diff.semantic).unwrap_or_default();
     Ok(page(
         &format!("Rollback of {}", r.app),
