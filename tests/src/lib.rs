@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod prometheus;
 pub mod repo;
 
 use std::path::Path;
