@@ -12,6 +12,7 @@
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
+//! - [`verification`]: check results recorded while a rollback is verified.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod risk;
 pub mod rollback;
 pub mod status;
+pub mod verification;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
@@ -42,6 +44,7 @@ pub use rollback::{
     Trigger,
 };
 pub use status::{Health, Source, SyncStatus};
+pub use verification::{CheckPhase, CheckResult};
 
 /// A value that failed validation; the message names the value and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -193,6 +193,7 @@ impl Engine {
             risks: changes.risks,
             approvals: Vec::new(),
             timeline,
+            verification: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -223,6 +224,12 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_proposed_total").increment(1);
+        self.notify(
+            rewind_config::NotifyEvent::Proposed,
+            &rollback,
+            &rollback.reason,
+        )
+        .await;
         self.enqueue_advance(id).await?;
         tracing::info!(rollback.id = %id, "rollback proposed");
         Ok(ProposeOutcome::Proposed(Box::new(rollback)))
@@ -360,6 +367,8 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_refused_total", "code" => refusal.code()).increment(1);
+        self.notify_app(rewind_config::NotifyEvent::Refused, app, &refusal.reason())
+            .await;
         tracing::info!(refusal = refusal.code(), "rollback refused");
         Ok(())
     }

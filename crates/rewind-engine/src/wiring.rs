@@ -114,3 +114,63 @@ pub fn github_settings(
     github.request_timeout = github.request_timeout.min(github.max_wait);
     Ok(Some(github))
 }
+
+/// `[verify]` for the probe.
+pub fn probe_settings(settings: &Settings) -> rewind_probe::ProbeSettings {
+    rewind_probe::ProbeSettings {
+        prometheus_url: settings
+            .verify
+            .prometheus_url
+            .as_ref()
+            .map(|u| u.expose().to_string()),
+        timeout: settings.verify.timeout.get(),
+    }
+}
+
+/// `[[verify.checks]]` as the probe's checks.
+pub fn verify_checks(settings: &Settings) -> Vec<rewind_probe::Check> {
+    use rewind_probe::{CheckKind, HeaderValueSource, HttpCheck, QueryCheck};
+    settings
+        .verify
+        .checks
+        .iter()
+        .map(|c| {
+            let kind = match (&c.query, &c.http) {
+                (_, Some(http)) => CheckKind::Http(HttpCheck {
+                    method: http.method.clone(),
+                    url: http.url.clone(),
+                    headers: http
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            let source = match (&h.value, &h.value_env, &h.value_file) {
+                                (_, Some(var), _) => HeaderValueSource::Env(var.clone()),
+                                (_, _, Some(path)) => HeaderValueSource::File(path.clone()),
+                                (value, _, _) => {
+                                    HeaderValueSource::Plain(value.clone().unwrap_or_default())
+                                }
+                            };
+                            (h.name.clone(), source)
+                        })
+                        .collect(),
+                    body: http.body.clone(),
+                    expect_status: http.expect_status,
+                    expect_body: http.expect_body.clone(),
+                    expect_json_pointer: http.expect_json_pointer.clone(),
+                }),
+                (query, None) => CheckKind::Query(QueryCheck {
+                    query: query.clone().unwrap_or_default(),
+                    min: c.min,
+                    max: c.max,
+                    max_delta_from_known_good: c.no_worse_than.map(|_| c.max_delta.unwrap_or(0.0)),
+                    min_evidence: c.min_evidence.clone(),
+                }),
+            };
+            rewind_probe::Check {
+                name: c.name.clone(),
+                kind,
+                apps: c.apps.clone(),
+            }
+        })
+        .collect()
+}

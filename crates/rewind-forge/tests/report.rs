@@ -153,6 +153,7 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
             TimelineEntry { at: at(9, 46), event: "proposed".to_owned(), detail: "alert CheckoutErrorRate fired".to_owned() },
             TimelineEntry { at: at(9, 47), event: "pr_open".to_owned(), detail: "pull request #7 opened".to_owned() },
         ],
+        verification: vec![],
         created_at: at(9, 46),
         updated_at: at(9, 47),
     }

@@ -76,7 +76,10 @@ impl Prometheus {
             .query(query)
             .timeout(i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX));
         if let Some(at) = at {
-            request = request.at(at.timestamp());
+            // `at()` takes whole seconds; a baseline taken right after a
+            // scrape needs the milliseconds.
+            let time = format!("{}.{:03}", at.timestamp(), at.timestamp_subsec_millis());
+            request = request.query("time", time);
         }
         let started = std::time::Instant::now();
         // The client's own timeout covers the connection; this one covers
