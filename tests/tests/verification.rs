@@ -206,3 +206,71 @@ async fn prometheus_down_mid_verification_ends_in_not_enough_evidence() {
         world.finish().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_worse_than_known_good_compares_with_the_targets_own_window() {
+    if !available("no_worse_than_known_good_compares_with_the_targets_own_window") {
+        return;
+    }
+    let exporter = Exporter::start().await;
+    let prometheus = Prometheus::start(&exporter).await;
+    for db in databases().await {
+        let url = prometheus.url.clone();
+        let mut world = World::start(db, |s| {
+            configure(s, &url);
+            let check = &mut s.verify.checks[0];
+            check.max = None;
+            check.no_worse_than = Some(rewind_config::NoWorseThan::KnownGood);
+            check.max_delta = Some(0.01);
+        })
+        .await;
+        let (good, bad) = (world.repo.good.clone(), world.repo.bad.clone());
+        world
+            .deploy_at(1, &good, "Healthy", Utc::now() - Duration::hours(1))
+            .await;
+        world.tick(Utc::now()).await;
+        // The known-good deployment runs at 1 % errors until the bad deploy.
+        exporter.set(RATIO, 0.01);
+        prometheus.wait_for(RATIO, 0.01).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        world.deploy(2, &bad, "Degraded").await;
+        exporter.set(RATIO, 0.2);
+        prometheus.wait_for(RATIO, 0.2).await;
+        world.alert("firing", "fp-1", Utc::now()).await;
+        let id = world.rollbacks().await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        world.tick(Utc::now()).await;
+        world
+            .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
+            .await;
+        let head = world.repo.head();
+        world.deploy(3, &head, "Healthy").await;
+        world.resolve("fp-1").await;
+        let t = Utc::now();
+
+        // 3 %: worse than known good (1 %) + 1 point.
+        exporter.set(RATIO, 0.03);
+        prometheus.wait_for(RATIO, 0.03).await;
+        world.tick(t).await;
+        // 1.5 %: within.
+        exporter.set(RATIO, 0.015);
+        prometheus.wait_for(RATIO, 0.015).await;
+        for seconds in [30, 60, 90, 185] {
+            world.tick(t + Duration::seconds(seconds)).await;
+        }
+        let verified = world.rollback(&id).await;
+        assert_eq!(verified["state"], "verified", "{verified:#}");
+        assert_eq!(
+            verified["verification"][0]["detail"],
+            "0.03 worse than known good 0.01 + max_delta 0.01"
+        );
+        assert_eq!(
+            verified["verification"][1]["detail"],
+            "0.015 within known good 0.01 + max_delta 0.01"
+        );
+        assert_eq!(verified["verification"][1]["baseline"], 0.2);
+        world.finish().await;
+    }
+}

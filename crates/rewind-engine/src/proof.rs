@@ -200,6 +200,7 @@ impl Engine {
         }
         let interval = ChronoDuration::from_std(self.settings.verify.interval.get())
             .unwrap_or(ChronoDuration::MAX);
+        let mut evaluated = false;
         for check in checks {
             let last = results.iter().rev().find(|r| r.check == check.name);
             if last.is_some_and(|last| now - last.at < interval) {
@@ -238,6 +239,12 @@ impl Engine {
                 .record_check_result(rollback.id, CheckPhase::Evaluation, &record)
                 .await?;
             results.push(record);
+            evaluated = true;
+        }
+        if evaluated {
+            // The PR body's verification table follows the checks (it
+            // reads the rollback again, with the new records).
+            self.refresh_pull_request(rollback).await;
         }
         Ok(results)
     }
