@@ -2,7 +2,8 @@
 //! ratio is high while the alert fires, then the rollback's commit is
 //! deployed and the checks decide. Verified only after `verify.passes`
 //! passes in a row; a flap resets the count; a check that never passes
-//! fails the rollback at `policy.verify_for` and holds the app; Prometheus
+//! fails the rollback at `policy.verify_for`, holds the app and is
+//! notified; Prometheus
 //! going away mid-verification ends in "not enough evidence".
 
 use chrono::{DateTime, Duration, Utc};
@@ -58,6 +59,26 @@ async fn synced_rollback(
     world.resolve("fp-1").await;
     assert_eq!(world.rollback(&id).await["state"], "synced");
     (id, Utc::now())
+}
+
+/// A notification receiver that answers 200 and keeps the bodies.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let told: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let log = told.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, told)
 }
 
 fn verdicts(rollback: &Value) -> Vec<Value> {
@@ -143,7 +164,21 @@ async fn a_check_that_never_passes_fails_the_rollback_at_verify_for_and_holds_th
     let prometheus = Prometheus::start(&exporter).await;
     for db in databases().await {
         let url = prometheus.url.clone();
-        let mut world = World::start(db, |s| configure(s, &url)).await;
+        let (hook, told) = receiver().await;
+        let mut world = World::start(db, |s| {
+            configure(s, &url);
+            s.notify = vec![rewind_config::NotifySettings {
+                name: "oncall".into(),
+                kind: rewind_config::NotifyKind::Webhook,
+                url: rewind_config::Secret::new(hook.clone()),
+                secret: Some(rewind_config::Secret::new("hmac-key")),
+                events: vec![
+                    rewind_config::NotifyEvent::Failed,
+                    rewind_config::NotifyEvent::Held,
+                ],
+            }];
+        })
+        .await;
         let (id, t) = synced_rollback(&mut world, &exporter, &prometheus).await;
         // The rollback did not help: the ratio stays high.
         for seconds in [0, 30, 60, 90, 120, 150] {
@@ -164,6 +199,17 @@ async fn a_check_that_never_passes_fails_the_rollback_at_verify_for_and_holds_th
         assert!(apps[0]["held_since"].is_string(), "{apps:#}");
         world.alert("firing", "fp-2", Utc::now()).await;
         assert_eq!(world.rollbacks().await.len(), 1);
+        // The people on call were told both.
+        let told = told.lock().unwrap().clone();
+        let events: Vec<&str> = told.iter().map(|n| n["event"].as_str().unwrap()).collect();
+        assert_eq!(events, ["failed", "held"], "{told:#?}");
+        assert!(
+            told[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("check error-rate failed: 0.2 above max 0.05"),
+            "{told:#?}"
+        );
         world.finish().await;
     }
 }
