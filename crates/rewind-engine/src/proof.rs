@@ -126,7 +126,7 @@ impl Engine {
             .ledger
             .check_results(rollback.id, CheckPhase::KnownGood)
             .await?;
-        let good_window_end = self.known_good_window_end(rollback).await?;
+        let mut good_window_end = None;
         for check in checks {
             let CheckKind::Query(query) = &check.kind else {
                 continue;
@@ -141,8 +141,12 @@ impl Engine {
             if query.max_delta_from_known_good.is_some()
                 && !known_good.iter().any(|b| b.check == check.name)
             {
-                let reading = self.read(check, &target, Some(good_window_end)).await;
-                let record = reading_record(check, good_window_end, reading);
+                let at = match good_window_end {
+                    Some(at) => at,
+                    None => *good_window_end.insert(self.known_good_window_end(rollback).await?),
+                };
+                let reading = self.read(check, &target, Some(at)).await;
+                let record = reading_record(check, at, reading);
                 self.ledger
                     .record_check_result(rollback.id, CheckPhase::KnownGood, &record)
                     .await?;
