@@ -127,7 +127,7 @@ impl Engine {
                     "rewind",
                     "alert.held",
                     format!("app/{}", alert.app),
-                    serde_json::json!({"alert": alert.name, "why": "the app is held after a failed rollback: no automatic proposal until a person releases it"}),
+                    serde_json::json!({"alert": alert.name, "why": why}),
                 )
                 .await;
         }

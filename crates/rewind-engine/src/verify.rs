@@ -339,7 +339,7 @@ impl Engine {
     }
 }
 
-/// "; checks: error-rate 0.2 → 0.01, create-order passed" for the
+/// "; checks passed: error-rate 0.2 → 0.01, create-order passed" for the
 /// verified entry: before → after, where there is a before.
 fn checks_summary(
     checks: &[&rewind_probe::Check],
