@@ -174,3 +174,60 @@ pub fn verify_checks(settings: &Settings) -> Vec<rewind_probe::Check> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use rewind_probe::{CheckKind, HeaderValueSource};
+
+    #[test]
+    fn verify_checks_map_every_key() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(
+            br#"
+[verify]
+prometheus_url = "http://127.0.0.1:9090"
+[[verify.checks]]
+name = "latency"
+query = 'q{app="{{app}}"}'
+no_worse_than = "known-good"
+min_evidence = "e"
+apps = ["checkout@prod-eu"]
+[[verify.checks]]
+name = "smoke"
+http = { method = "POST", url = "http://127.0.0.1/x", body = "b", expect_status = 201, expect_json_pointer = "/id", headers = [{ name = "Authorization", value_env = "T" }, { name = "X-Key", value_file = "/k" }, { name = "Accept", value = "application/json" }] }
+"#,
+        )
+        .unwrap();
+        let settings = rewind_config::load_from(Some(f.path()), std::iter::empty()).unwrap();
+        let checks = super::verify_checks(&settings);
+        let CheckKind::Query(query) = &checks[0].kind else {
+            panic!("a query check");
+        };
+        // no_worse_than without max_delta: not worse at all.
+        assert_eq!(query.max_delta_from_known_good, Some(0.0));
+        assert_eq!(query.min_evidence.as_deref(), Some("e"));
+        assert_eq!(checks[0].apps, vec!["checkout@prod-eu".to_string()]);
+        let CheckKind::Http(http) = &checks[1].kind else {
+            panic!("a smoke check");
+        };
+        assert_eq!((http.method.as_str(), http.expect_status), ("POST", 201));
+        assert_eq!(http.expect_json_pointer.as_deref(), Some("/id"));
+        assert_eq!(
+            http.headers,
+            vec![
+                ("Authorization".into(), HeaderValueSource::Env("T".into())),
+                ("X-Key".into(), HeaderValueSource::File("/k".into())),
+                (
+                    "Accept".into(),
+                    HeaderValueSource::Plain("application/json".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            super::probe_settings(&settings).prometheus_url.as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+    }
+}
