@@ -20,6 +20,9 @@ pub struct VerifySettings {
     pub passes: u32,
     /// Pre-flight: target images must exist in their registry.
     pub registry_check: bool,
+    /// A Docker `config.json` with registry credentials for the pre-flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_auth_file: Option<PathBuf>,
     /// Longest one query or smoke request may take.
     pub timeout: HumanDuration,
     #[serde(default)]

@@ -24,10 +24,12 @@ pub enum RiskCode {
     HistoryLimit,
     /// The cluster reported a config or revision that differs from Git.
     Drift,
+    /// A target image its registry no longer serves (`verify.registry_check`).
+    ImageMissing,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 8] = [
+    pub const ALL: [RiskCode; 9] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -36,6 +38,7 @@ impl RiskCode {
         RiskCode::Crd,
         RiskCode::HistoryLimit,
         RiskCode::Drift,
+        RiskCode::ImageMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl RiskCode {
             RiskCode::Crd => "crd",
             RiskCode::HistoryLimit => "history-limit",
             RiskCode::Drift => "drift",
+            RiskCode::ImageMissing => "image-missing",
         }
     }
 }

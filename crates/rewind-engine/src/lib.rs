@@ -12,6 +12,7 @@
 //! - `verify`: the clock: known-good promotion, verification, recovery.
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
 //! - `notify`: notifications, queued as durable jobs per target.
+//! - `preflight`: target images looked up in their registries.
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -29,6 +30,7 @@ mod error;
 mod inspect;
 mod notify;
 mod observe;
+mod preflight;
 mod proof;
 mod propose;
 mod review;
@@ -71,6 +73,8 @@ pub struct Engine {
     checks: Arc<Vec<rewind_probe::Check>>,
     /// Delivers `[[notify]]` messages; `None` when it could not be built.
     notifier: Option<rewind_notify::Notifier>,
+    /// Image pre-flight; `None` unless `verify.registry_check`.
+    registry: Option<rewind_probe::Registry>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -98,11 +102,14 @@ impl Engine {
             }
         };
         let checks = Arc::new(wiring::verify_checks(&settings));
-        if settings.verify.registry_check {
-            tracing::warn!(
-                "verify.registry_check is not implemented yet: images are not looked up"
-            );
-        }
+        let registry = settings
+            .verify
+            .registry_check
+            .then(|| wiring::registry(&settings))
+            .and_then(|r| {
+                r.map_err(|e| tracing::error!(error = %e, "image pre-flight unavailable"))
+                    .ok()
+            });
         let notifier = rewind_notify::Notifier::new(settings.verify.timeout.get())
             .map_err(|e| tracing::error!(error = %e, "notifications unavailable"))
             .ok();
@@ -116,6 +123,7 @@ impl Engine {
             probe,
             checks,
             notifier,
+            registry,
         }
     }
 

@@ -176,6 +176,9 @@ impl Engine {
                 now,
             ));
         }
+        let mut risks = changes.risks;
+        self.preflight_images(&target.images, &mut risks, &mut timeline, now)
+            .await;
         let rollback = Rollback {
             id,
             app: app_name.clone(),
@@ -190,7 +193,7 @@ impl Engine {
             merge_commit: None,
             pr: None,
             diff: changes.diff,
-            risks: changes.risks,
+            risks,
             approvals: Vec::new(),
             timeline,
             verification: Vec::new(),

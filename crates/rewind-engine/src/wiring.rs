@@ -127,6 +127,16 @@ pub fn probe_settings(settings: &Settings) -> rewind_probe::ProbeSettings {
     }
 }
 
+/// The registry client of the image pre-flight, with the credentials of
+/// `verify.registry_auth_file`.
+pub fn registry(settings: &Settings) -> Result<rewind_probe::Registry, String> {
+    let auth = match &settings.verify.registry_auth_file {
+        Some(path) => rewind_probe::RegistryAuth::from_docker_config(path)?,
+        None => rewind_probe::RegistryAuth::default(),
+    };
+    rewind_probe::Registry::new(settings.verify.timeout.get(), auth).map_err(|e| e.to_string())
+}
+
 /// `[[verify.checks]]` as the probe's checks.
 pub fn verify_checks(settings: &Settings) -> Vec<rewind_probe::Check> {
     use rewind_probe::{CheckKind, HeaderValueSource, HttpCheck, QueryCheck};

@@ -11,6 +11,7 @@
 //! - `prometheus`: instant queries through `prometheus-http-query`.
 //! - `http`: smoke requests through reqwest; header secrets are read from
 //!   the environment or a file at each evaluation.
+//! - [`registry`]: image pre-flight over the OCI distribution API.
 //!
 //! Architecture invariant: an evaluation never errors and never panics. A
 //! missing series, a Prometheus error, a timeout or NaN is a [`Reading::Unknown`]
@@ -22,6 +23,7 @@
 pub mod check;
 mod http;
 mod prometheus;
+pub mod registry;
 pub mod template;
 pub mod verdict;
 
@@ -31,6 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use check::{Check, CheckKind, HeaderValueSource, HttpCheck, QueryCheck, Target};
+pub use registry::{ImageLookup, Registry, RegistryAuth};
 pub use verdict::{Evaluation, judge};
 
 /// What one look at a check found, before it is judged.
