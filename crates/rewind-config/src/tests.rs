@@ -193,6 +193,8 @@ fn verify_checks_and_notify_targets_load() {
 prometheus_url = "http://prometheus:9090"
 interval = "10s"
 passes = 2
+registry_check = true
+registry_auth_file = "/etc/rewind/docker-config.json"
 
 [[verify.checks]]
 name = "error-rate"
@@ -223,6 +225,11 @@ events = ["proposed", "failed"]
     assert_eq!(s.verify.passes, 4);
     assert_eq!(s.verify.interval.get().as_secs(), 10);
     assert_eq!(s.verify.checks.len(), 3);
+    assert!(s.verify.registry_check);
+    assert_eq!(
+        s.verify.registry_auth_file.as_deref(),
+        Some(Path::new("/etc/rewind/docker-config.json"))
+    );
     assert_eq!(s.verify.checks[0].max, Some(0.05));
     assert_eq!(
         s.verify.checks[1].no_worse_than,
