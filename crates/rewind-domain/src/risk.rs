@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RiskCode {
-    /// Schema migration files, or Jobs/hooks that run them, changed.
+    /// Schema migration files, or Jobs/hooks whose image or command is a
+    /// known migration tool, changed.
     Migration,
     /// StatefulSet, PersistentVolumeClaim or volumeClaimTemplates changed.
     Stateful,
@@ -24,12 +25,18 @@ pub enum RiskCode {
     HistoryLimit,
     /// The cluster reported a config or revision that differs from Git.
     Drift,
+    /// An Argo CD or Helm sync hook that is not a known migration tool
+    /// changed: it runs around the sync and rewind cannot tell what it does.
+    Hook,
+    /// A content-hashed generated ConfigMap/Secret is renamed, so the
+    /// workloads referring to it restart.
+    Rollout,
     /// A target image its registry no longer serves (`verify.registry_check`).
     ImageMissing,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 9] = [
+    pub const ALL: [RiskCode; 11] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -38,6 +45,8 @@ impl RiskCode {
         RiskCode::Crd,
         RiskCode::HistoryLimit,
         RiskCode::Drift,
+        RiskCode::Hook,
+        RiskCode::Rollout,
         RiskCode::ImageMissing,
     ];
 
@@ -51,6 +60,8 @@ impl RiskCode {
             RiskCode::Crd => "crd",
             RiskCode::HistoryLimit => "history-limit",
             RiskCode::Drift => "drift",
+            RiskCode::Hook => "hook",
+            RiskCode::Rollout => "rollout",
             RiskCode::ImageMissing => "image-missing",
         }
     }
