@@ -7,6 +7,8 @@
 //! - [`settings`]: the sections and keys, as serde structs.
 //! - [`secret`]: `Secret` and `SecretUrl`, redacted wherever shown.
 //! - [`duration`]: `"90s"`-style durations.
+//! - [`verify`]: `[verify]`, `[[verify.checks]]`, `[[notify]]` and their
+//!   validation.
 //!
 //! Unknown keys and bad values are errors that name the key and where it
 //! came from (the file or the environment variable); loading never panics.
@@ -16,6 +18,7 @@
 pub mod duration;
 pub mod secret;
 pub mod settings;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,10 @@ use std::path::{Path, PathBuf};
 pub use duration::HumanDuration;
 pub use secret::{REDACTED, Secret, SecretUrl, redact_url};
 pub use settings::*;
+pub use verify::{
+    CheckSettings, HeaderSettings, HttpCheckSettings, NoWorseThan, NotifyEvent, NotifyKind,
+    NotifySettings, VerifySettings,
+};
 
 /// The commented default configuration, as shipped in `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -169,6 +176,15 @@ fn drop_empty_secrets(s: &mut Settings) {
             *secret = None;
         }
     }
+    for target in &mut s.notify {
+        if target
+            .secret
+            .as_ref()
+            .is_some_and(|v| v.expose().is_empty())
+        {
+            target.secret = None;
+        }
+    }
 }
 
 /// Checks that need more than a type: URLs, required combinations.
@@ -261,6 +277,8 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
             "must be at least 1 (0 would refuse every rollback)".into(),
         ));
     }
+    verify::validate_verify(&s.verify)?;
+    verify::validate_notify(&s.notify)?;
     for app in &s.apps {
         if app.name.is_empty() {
             return Err(("apps", "every [[apps]] entry needs a name".into()));

@@ -21,6 +21,9 @@ pub struct Settings {
     pub api: ApiSettings,
     pub policy: PolicySettings,
     pub alerts: AlertSettings,
+    pub verify: crate::VerifySettings,
+    #[serde(default)]
+    pub notify: Vec<crate::NotifySettings>,
     #[serde(default)]
     pub apps: Vec<AppMapping>,
 }

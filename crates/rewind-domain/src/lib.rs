@@ -16,6 +16,7 @@
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
 //! - [`text`]: outside text neutralised for Markdown, commit messages and
 //!   one-line fields.
+//! - [`verification`]: check results recorded while a rollback is verified.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -33,6 +34,7 @@ pub mod risk;
 pub mod rollback;
 pub mod status;
 pub mod text;
+pub mod verification;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
@@ -49,6 +51,7 @@ pub use rollback::{
     Trigger,
 };
 pub use status::{Health, Source, SyncStatus};
+pub use verification::{CheckPhase, CheckResult};
 
 /// A value that failed validation; the message names the value and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

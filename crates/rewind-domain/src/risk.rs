@@ -35,6 +35,8 @@ pub enum RiskCode {
     /// YAML, a kustomization cycle, an oversized or binary file, a symlink,
     /// a reference that escapes the repository. The detail names the file.
     Unrenderable,
+    /// A target image its registry no longer serves (`verify.registry_check`).
+    ImageMissing,
 }
 
 impl RiskCode {
@@ -50,6 +52,7 @@ impl RiskCode {
         RiskCode::Hook,
         RiskCode::Rollout,
         RiskCode::Unrenderable,
+        RiskCode::ImageMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl RiskCode {
             RiskCode::Hook => "hook",
             RiskCode::Rollout => "rollout",
             RiskCode::Unrenderable => "unrenderable",
+            RiskCode::ImageMissing => "image-missing",
         }
     }
 }

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AppName, CommitId, Deployment, DomainError, Risk, RollbackId};
+use crate::{AppName, CheckResult, CommitId, Deployment, DomainError, Risk, RollbackId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +226,9 @@ pub struct Rollback {
     pub risks: Vec<Risk>,
     pub approvals: Vec<Approval>,
     pub timeline: Vec<TimelineEntry>,
+    /// Every evaluation of a verification check, oldest first.
+    #[serde(default)]
+    pub verification: Vec<CheckResult>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

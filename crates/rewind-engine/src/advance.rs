@@ -190,6 +190,12 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_merged_total").increment(1);
+        self.notify(
+            rewind_config::NotifyEvent::Merged,
+            &rollback,
+            &rollback.reason,
+        )
+        .await;
         self.refresh_pull_request(&rollback).await;
         Ok(rollback)
     }

@@ -119,6 +119,22 @@ impl Engine {
         if !crate::wiring::triggers_rollback(&self.settings, &alert) {
             return Ok(());
         }
+        if self.held_after_failed_rollback(&alert.app).await? {
+            let why = format!(
+                "alert {} fired, but the app is held after a failed rollback: no automatic proposal until a person releases it",
+                alert.name
+            );
+            self.notify_app(rewind_config::NotifyEvent::Held, &alert.app, &why)
+                .await;
+            return self
+                .audit(
+                    "rewind",
+                    "alert.held",
+                    format!("app/{}", alert.app),
+                    serde_json::json!({"alert": alert.name, "why": why}),
+                )
+                .await;
+        }
         let summary = alert
             .summary()
             .map(|s| format!(": {s}"))

@@ -225,6 +225,9 @@ impl Engine {
                 now,
             ));
         }
+        let mut risks = changes.risks;
+        self.preflight_images(&target.images, &mut risks, &mut timeline, now)
+            .await;
         let rollback = Rollback {
             id,
             app: app_name.clone(),
@@ -239,9 +242,10 @@ impl Engine {
             merge_commit: None,
             pr: None,
             diff: changes.diff,
-            risks: changes.risks,
+            risks,
             approvals: Vec::new(),
             timeline,
+            verification: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -272,6 +276,12 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_proposed_total").increment(1);
+        self.notify(
+            rewind_config::NotifyEvent::Proposed,
+            &rollback,
+            &rollback.reason,
+        )
+        .await;
         self.enqueue_advance(id).await?;
         tracing::info!(rollback.id = %id, "rollback proposed");
         Ok(ProposeOutcome::Proposed(Box::new(rollback)))
@@ -413,6 +423,8 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_refused_total", "code" => refusal.code()).increment(1);
+        self.notify_app(rewind_config::NotifyEvent::Refused, app, &refusal.reason())
+            .await;
         tracing::info!(refusal = refusal.code(), "rollback refused");
         Ok(())
     }

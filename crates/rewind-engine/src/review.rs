@@ -64,6 +64,12 @@ impl Engine {
                     entry("approved", "approvals complete; merging", Utc::now()),
                 )
                 .await?;
+            self.notify(
+                rewind_config::NotifyEvent::Approved,
+                &rollback,
+                &rollback.reason,
+            )
+            .await;
             self.enqueue_advance(id).await?;
         }
         self.refresh_pull_request(&rollback).await;

@@ -1,4 +1,5 @@
-//! The clock: known-good promotion, verification of synced rollbacks, the
+//! The clock: known-good promotion, verification of synced rollbacks (the
+//! checks themselves are in `proof`), the
 //! end of holds, notes on alerts that resolved before a merge, and recovery
 //! of rollbacks whose next step was lost (a crash between two steps).
 //!
@@ -7,6 +8,7 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger, text};
 
+use crate::proof::{Verdict, verdict};
 use crate::timeline::{entry, has_event};
 use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
 
@@ -36,6 +38,8 @@ impl Engine {
         ] {
             for rollback in self.ledger.list_rollbacks(None, Some(state), 500).await? {
                 self.note_resolved_alert(&rollback).await?;
+                // The value while the alert fires, before the merge.
+                self.record_baselines(&rollback).await?;
                 let stalled = matches!(state, RollbackState::Approved)
                     || !has_event(&rollback, "pushed")
                     || (self.forge.is_some() && rollback.pr.is_none());
@@ -84,6 +88,28 @@ impl Engine {
         }
         let verify_for = ChronoDuration::from_std(self.settings.policy.verify_for.get())
             .unwrap_or(ChronoDuration::MAX);
+        // The checks' clock starts when the rollback's commit is deployed.
+        let results = self.evaluate_due_checks(&rollback, now).await?;
+        let (_, checks) = self.checks_for(&rollback).await?;
+        let checks_verdict = verdict(&checks, &results, self.settings.verify.passes);
+        let synced_at = rollback
+            .timeline
+            .iter()
+            .find(|e| e.event == "synced")
+            .map_or(rollback.updated_at, |e| e.at);
+        if let Verdict::Short(why) = &checks_verdict
+            && now - synced_at >= verify_for
+        {
+            return self
+                .fail(
+                    &rollback,
+                    format!(
+                        "verification failed within policy.verify_for ({}): {why}",
+                        self.settings.policy.verify_for
+                    ),
+                )
+                .await;
+        }
         let healthy_long_enough = current.health == Health::Healthy
             && current
                 .healthy_since
@@ -107,6 +133,10 @@ impl Engine {
             }
             return Ok(());
         }
+        if checks_verdict != Verdict::Passed {
+            return Ok(());
+        }
+        let checks_said = checks_summary(&checks, &results);
         let rollback = self
             .ledger
             .transition_rollback(
@@ -116,7 +146,7 @@ impl Engine {
                 entry(
                     "verified",
                     format!(
-                        "Healthy for {} at cluster revision {} with the alert resolved; {} is now held",
+                        "Healthy for {} at cluster revision {} with the alert resolved{checks_said}; {} is now held",
                         self.settings.policy.verify_for, current.cluster_revision, rollback.app
                     ),
                     now,
@@ -132,6 +162,20 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_verified_total").increment(1);
+        self.verify_status(
+            &rollback,
+            rewind_forge::StatusState::Success,
+            &format!("verified{checks_said}"),
+        )
+        .await;
+        if let Some(last) = rollback.timeline.last() {
+            self.notify(
+                rewind_config::NotifyEvent::Verified,
+                &rollback,
+                &last.detail,
+            )
+            .await;
+        }
         self.say_outcome(
             &rollback,
             "verified: the app is healthy again and the alert resolved",
@@ -158,6 +202,20 @@ impl Engine {
         rollback: &Rollback,
         evidence: String,
     ) -> Result<(), EngineError> {
+        // A rollback that fails after its merge holds the app: no further
+        // automatic proposals until a person releases it.
+        let hold = matches!(
+            rollback.state,
+            RollbackState::Merged | RollbackState::Synced
+        );
+        let evidence = if hold {
+            format!(
+                "{evidence}; {} is held: no automatic proposals until a person releases it",
+                rollback.app
+            )
+        } else {
+            evidence
+        };
         let rollback = self
             .ledger
             .transition_rollback(
@@ -167,6 +225,13 @@ impl Engine {
                 entry("failed", evidence.clone(), Utc::now()),
             )
             .await?;
+        if hold {
+            self.ledger
+                .set_app_hold(&rollback.app, Some(Utc::now()))
+                .await?;
+            self.verify_status(&rollback, rewind_forge::StatusState::Failure, &evidence)
+                .await;
+        }
         self.audit(
             "rewind",
             "rollback.failed",
@@ -175,6 +240,8 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_failed_total").increment(1);
+        self.notify(rewind_config::NotifyEvent::Failed, &rollback, &evidence)
+            .await;
         self.say_outcome(&rollback, &format!("failed: {evidence}"))
             .await;
         Ok(())
@@ -275,5 +342,32 @@ impl Engine {
             serde_json::json!({"why": why}),
         )
         .await
+    }
+}
+
+/// "; checks passed: error-rate 0.2 → 0.01, create-order passed" for the
+/// verified entry: before → after, where there is a before.
+fn checks_summary(
+    checks: &[&rewind_probe::Check],
+    results: &[rewind_domain::CheckResult],
+) -> String {
+    let parts: Vec<String> = checks
+        .iter()
+        .filter_map(|c| results.iter().rev().find(|r| r.check == c.name))
+        .map(|r| {
+            let show = rewind_probe::verdict::show;
+            match (r.baseline, r.value) {
+                (Some(before), Some(after)) => {
+                    format!("{} {} → {}", r.check, show(before), show(after))
+                }
+                (None, Some(after)) => format!("{} {}", r.check, show(after)),
+                _ => format!("{} passed", r.check),
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; checks passed: {}", parts.join(", "))
     }
 }

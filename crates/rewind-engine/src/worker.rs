@@ -18,6 +18,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::RESOLVE_DEPLOYMENT,
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
+    crate::NOTIFY,
 ];
 
 /// How long a claimed job is ours before another worker may take it over.
@@ -41,6 +42,7 @@ impl Engine {
             job_kind::RESOLVE_DEPLOYMENT => self.resolve_deployment(int("deployment_id")?).await,
             job_kind::ALERT_FIRED => self.alert_fired(int("alert_id")?).await,
             job_kind::FORGE_EVENT => self.forge_event(int("forge_event_id")?).await,
+            crate::NOTIFY => self.deliver_notification(&job.payload).await,
             other => Err(EngineError::Invalid(format!("unknown job kind {other:?}"))),
         }
     }
@@ -68,10 +70,14 @@ impl Engine {
                     EngineError::Invalid(_) | EngineError::NotFound(_) | EngineError::Refused(_)
                 );
                 tracing::warn!(job.id = job.id, job.kind = %job.kind, error = %e, permanent, "job failed");
+                let wait = if job.kind == crate::NOTIFY {
+                    crate::notify::backoff(job.attempts)
+                } else {
+                    backoff(job.attempts)
+                };
                 let retry_at = (!permanent).then(|| {
                     Utc::now()
-                        + chrono::Duration::from_std(backoff(job.attempts))
-                            .unwrap_or(chrono::Duration::seconds(60))
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))
                 });
                 self.ledger
                     .fail(job.id, &self.worker_id, &e.to_string(), retry_at)

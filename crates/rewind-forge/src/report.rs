@@ -382,6 +382,40 @@ fn write_verification(out: &mut String, report: &RollbackReport<'_>) {
         code(rollback.app.as_str()),
         human_duration(report.verify_for)
     );
+    write_check_results(out, rollback);
+}
+
+/// The latest evaluation of each verification check, kept up to date as
+/// the checks run: verdict, before → after, and why.
+fn write_check_results(out: &mut String, rollback: &Rollback) {
+    let mut latest: Vec<&rewind_domain::CheckResult> = Vec::new();
+    for result in &rollback.verification {
+        match latest.iter_mut().find(|r| r.check == result.check) {
+            Some(slot) => *slot = result,
+            None => latest.push(result),
+        }
+    }
+    if latest.is_empty() {
+        return;
+    }
+    let number = |v: Option<f64>| v.map_or("–".to_string(), |v| v.to_string());
+    out.push_str("| check | verdict | before → after | detail |\n| --- | --- | --- | --- |\n");
+    for r in latest {
+        let verdict = match r.pass {
+            Some(true) => "✅ pass",
+            Some(false) => "❌ fail",
+            None => "❔ unknown",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {verdict} | {} → {} | {} |",
+            code(&r.check),
+            number(r.baseline),
+            number(r.value),
+            inline(&r.detail)
+        );
+    }
+    out.push('\n');
 }
 
 fn write_commands(out: &mut String, report: &RollbackReport<'_>) {

@@ -159,6 +159,7 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
             TimelineEntry { at: at(9, 46), event: "proposed".to_owned(), detail: "alert CheckoutErrorRate fired".to_owned() },
             TimelineEntry { at: at(9, 47), event: "pr_open".to_owned(), detail: "pull request #7 opened".to_owned() },
         ],
+        verification: vec![],
         created_at: at(9, 46),
         updated_at: at(9, 47),
     }
@@ -266,6 +267,51 @@ fn update_after_merge() {
         "no commands once merged"
     );
     insta::assert_snapshot!(body);
+}
+
+#[test]
+fn the_latest_evaluation_of_each_check_is_a_table_row() {
+    let mut rollback = rollback(alert_trigger(), vec![]);
+    rollback.state = RollbackState::Synced;
+    let result = |check: &str, minute, value, pass, detail: &str| rewind_domain::CheckResult {
+        check: check.to_owned(),
+        at: at(10, minute),
+        value,
+        baseline: Some(0.2),
+        pass,
+        detail: detail.to_owned(),
+    };
+    rollback.verification = vec![
+        result(
+            "error-rate",
+            0,
+            Some(0.3),
+            Some(false),
+            "0.3 above max 0.05",
+        ),
+        result(
+            "error-rate",
+            1,
+            Some(0.01),
+            Some(true),
+            "0.01 within max 0.05",
+        ),
+        result("smoke", 1, None, None, "no answer | <b>x</b>"),
+    ];
+    let recent = deployments();
+    let body = render_pull_request_body(&report(&rollback, None, &recent, ReportStage::Update));
+    assert!(
+        body.contains("| `error-rate` | ✅ pass | 0.2 → 0.01 | 0.01 within max 0.05 |"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("0.3 above"),
+        "only the latest evaluation: {body}"
+    );
+    assert!(
+        body.contains("| `smoke` | ❔ unknown | 0.2 → – | no answer \\| &lt;b&gt;x&lt;/b&gt; |"),
+        "{body}"
+    );
 }
 
 #[test]

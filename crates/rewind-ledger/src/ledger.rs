@@ -168,6 +168,20 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Saves the fields that change along the way (branch, commit, pr,
     /// approvals, diff, risks, reason, strategy); never state or timeline.
     async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
+    /// Appends one verification record (an evaluation, the baseline or
+    /// the known-good value) without touching the rest of the rollback.
+    async fn record_check_result(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+        result: &rewind_domain::CheckResult,
+    ) -> Result<(), LedgerError>;
+    /// The rollback's records of `phase`, oldest first.
+    async fn check_results(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+    ) -> Result<Vec<rewind_domain::CheckResult>, LedgerError>;
     async fn append_timeline(
         &self,
         id: RollbackId,

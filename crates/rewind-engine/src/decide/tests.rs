@@ -63,6 +63,7 @@ fn rollback(state: RollbackState) -> Rollback {
         risks: vec![],
         approvals: vec![],
         timeline: vec![],
+        verification: vec![],
         created_at: Utc::now(),
         updated_at: Utc::now(),
     }

@@ -6,6 +6,7 @@ mod alerts;
 mod apps;
 mod audit;
 mod cluster_rollbacks;
+mod checks;
 mod deliveries;
 pub(crate) mod deployments;
 mod forge;
@@ -424,6 +425,29 @@ impl Ledger for SqlLedger {
         let mut tx = self.db.begin().await?;
         rollbacks::update(&mut tx.conn(), rollback).await?;
         tx.commit().await
+    }
+
+    async fn record_check_result(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+        result: &rewind_domain::CheckResult,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if rollbacks::state_of(&mut c, id).await?.is_none() {
+            return Err(LedgerError::not_found("rollback", id));
+        }
+        checks::record(&mut c, id, phase, result).await?;
+        tx.commit().await
+    }
+
+    async fn check_results(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+    ) -> Result<Vec<rewind_domain::CheckResult>, LedgerError> {
+        checks::for_rollback(&mut self.db.read().await?.conn(), &id.to_string(), phase).await
     }
 
     async fn append_timeline(

@@ -44,6 +44,7 @@ fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerE
         risks: row.json("risks")?,
         approvals: row.json("approvals")?,
         timeline,
+        verification: Vec::new(),
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })
@@ -70,7 +71,10 @@ async fn load_rows(c: &mut Conn<'_>, rows: Vec<Row>) -> Result<Vec<Rollback>, Le
     for row in rows {
         let id = row.text("id")?;
         let events = timeline(c, &id).await?;
-        out.push(from_row(&row, events)?);
+        let mut rollback = from_row(&row, events)?;
+        rollback.verification =
+            super::checks::for_rollback(c, &id, rewind_domain::CheckPhase::Evaluation).await?;
+        out.push(rollback);
     }
     Ok(out)
 }

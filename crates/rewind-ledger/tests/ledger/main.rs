@@ -13,3 +13,4 @@ mod jobs;
 mod module_docs;
 mod properties;
 mod rollbacks;
+mod verification;

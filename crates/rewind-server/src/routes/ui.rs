@@ -223,6 +223,7 @@ pub async fn rollback(
             h2 { "Diff" }
             pre { (r.diff.text) }
             details { summary { "semantic diff (JSON)" } pre { (semantic) } }
+            (verification(&r.verification))
             h2 { "Timeline" }
             table {
                 @for e in &r.timeline {
@@ -231,6 +232,29 @@ pub async fn rollback(
             }
         },
     ))
+}
+
+/// The checks' evaluations: verdict, before → after, and why.
+fn verification(results: &[rewind_domain::CheckResult]) -> Markup {
+    let number = |v: Option<f64>| v.map_or("–".to_string(), |v| v.to_string());
+    html! {
+        @if !results.is_empty() {
+            h2 { "Verification" }
+            table {
+                tr { th { "at" } th { "check" } th { "verdict" } th { "before → after" } th { "detail" } }
+                @for e in results {
+                    @let verdict = match e.pass { Some(true) => "pass", Some(false) => "fail", None => "unknown" };
+                    tr {
+                        td { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { (e.check) }
+                        td class=(verdict) { (verdict) }
+                        td { (number(e.baseline)) " → " (number(e.value)) }
+                        td { (e.detail) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `POST /ui/rollbacks/{id}/{action}` from the buttons.

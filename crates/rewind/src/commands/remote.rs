@@ -250,6 +250,7 @@ fn rollback_table(r: &Value) {
     {
         println!("\n{text}");
     }
+    verification_table(r);
     println!("timeline");
     for entry in r
         .get("timeline")
@@ -262,6 +263,39 @@ fn rollback_table(r: &Value) {
             s(entry, "/at"),
             s(entry, "/event"),
             s(entry, "/detail")
+        );
+    }
+}
+
+/// Each verification evaluation: check, verdict, before → after, detail.
+fn verification_table(r: &Value) {
+    let Some(results) = r
+        .get("verification")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+    else {
+        return;
+    };
+    println!("verification");
+    for e in results {
+        let verdict = match e.get("pass").and_then(Value::as_bool) {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "unknown",
+        };
+        let number = |key: &str| {
+            e.get(key)
+                .and_then(Value::as_f64)
+                .map_or("-".to_string(), |v| v.to_string())
+        };
+        println!(
+            "  {}  {:<16} {:<7} {} → {}  {}",
+            s(e, "/at"),
+            s(e, "/check"),
+            verdict,
+            number("baseline"),
+            number("value"),
+            s(e, "/detail")
         );
     }
 }
