@@ -40,7 +40,7 @@ pub enum RiskCode {
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 11] = [
+    pub const ALL: [RiskCode; 12] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
