@@ -12,6 +12,7 @@
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
+//! - [`timeline`]: the typed events of a rollback's timeline.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod risk;
 pub mod rollback;
 pub mod status;
+pub mod timeline;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
@@ -38,10 +40,11 @@ pub use event::{
 pub use ids::{AppName, CommitId, ConfigHash, RollbackId, branch_slug};
 pub use risk::{Risk, RiskCode};
 pub use rollback::{
-    Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy, TimelineEntry,
-    Trigger,
+    ANONYMOUS, Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy,
+    TimelineEntry, Trigger,
 };
 pub use status::{Health, Source, SyncStatus};
+pub use timeline::TimelineEvent;
 
 /// A value that failed validation; the message names the value and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,16 +6,17 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppName, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy, Trigger,
+    App, AppName, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy,
+    TimelineEvent, Trigger,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
-use rewind_ledger::LedgerError;
+use rewind_ledger::{JobPayload, LedgerError};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::decide::{Facts, Refusal, decide};
 use crate::timeline::entry;
-use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+use crate::{Engine, EngineError};
 
 /// `POST /api/v1/apps/{app}/rollbacks`, `rewind undo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -156,7 +157,7 @@ impl Engine {
             .await?;
 
         let mut timeline = vec![entry(
-            "proposed",
+            TimelineEvent::Proposed,
             format!(
                 "{actor} proposed rolling back from cluster revision {} to {} ({}): {}",
                 from.cluster_revision,
@@ -168,7 +169,7 @@ impl Engine {
         )];
         if !built.revert_conflicts.is_empty() {
             timeline.push(entry(
-                "revert_conflict",
+                TimelineEvent::RevertConflict,
                 format!(
                     "git revert conflicted in {}; the inputs were restored instead",
                     built.revert_conflicts.join(", ")
@@ -332,9 +333,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if let Some(existing) = refusal.existing() {
             let event = if matches!(trigger, Trigger::Alert { .. }) {
-                "alert_joined"
+                TimelineEvent::AlertJoined
             } else {
-                "refused"
+                TimelineEvent::Refused
             };
             let detail = match trigger {
                 Trigger::Alert {
@@ -364,17 +365,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Queues the next step of a rollback. Not deduplicated: a step that is
-    /// running may have read the state before the change that needs a new
-    /// step, and every step is safe to run twice.
+    /// Queues the next step of a rollback, deduplicated among queued jobs:
+    /// one queued step sees every change made before it runs, and a
+    /// running step (which may have read the state before this change)
+    /// does not swallow it.
     pub(crate) async fn enqueue_advance(&self, id: RollbackId) -> Result<(), EngineError> {
         self.ledger
-            .enqueue(
-                ADVANCE_ROLLBACK,
-                json!({"rollback_id": id}),
-                None,
-                Utc::now(),
-            )
+            .enqueue_job(&JobPayload::AdvanceRollback { rollback_id: id }, Utc::now())
             .await?;
         Ok(())
     }
