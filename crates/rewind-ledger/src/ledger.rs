@@ -208,9 +208,9 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     // --- jobs -------------------------------------------------------------
 
     /// Enqueues a job. With a `dedup_key` that a queued job already has,
-    /// nothing happens and `None` is returned (a running job does not
-    /// count: it may have read the state before the change that needs
-    /// another run).
+    /// no job is added and `None` is returned; the queued one becomes due
+    /// no later than `run_at`. A running job does not count: it may have
+    /// read the state before the change that needs another run.
     async fn enqueue(
         &self,
         kind: &str,

@@ -66,7 +66,22 @@ pub(crate) async fn enqueue(
     .bind(i64::from(DEFAULT_MAX_ATTEMPTS))
     .bind(run_at)
     .bind(now);
-    c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+    let id = c
+        .fetch_optional(q)
+        .await?
+        .map(|r| r.i64("id"))
+        .transpose()?;
+    if let (None, Some(key)) = (id, dedup_key) {
+        // The queued twin (perhaps waiting out a retry backoff) becomes due
+        // no later than the work asked for now.
+        let pull = sql("UPDATE jobs SET run_at = $2, updated_at = $3 \
+                        WHERE dedup_key = $1 AND state = 'queued' AND run_at > $2")
+        .bind(key)
+        .bind(run_at)
+        .bind(now);
+        c.execute(pull).await?;
+    }
+    Ok(id)
 }
 
 pub(crate) async fn claim(

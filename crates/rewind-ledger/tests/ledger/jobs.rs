@@ -282,3 +282,40 @@ async fn concurrent_claimers_never_share_a_job() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_deduplicated_enqueue_makes_the_queued_job_due_sooner() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let key = Some("advance:r1".to_string());
+        // Waiting out a retry backoff until t(100).
+        let id = l
+            .enqueue("advance", json!({}), key.clone(), t(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            l.claim("w", &["advance"], LEASE, t(10))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The ticker asks for the step now: no second job, but it is due.
+        assert_eq!(
+            l.enqueue("advance", json!({}), key.clone(), t(5))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(l.job(id).await.unwrap().unwrap().run_at, t(5));
+        // Asking for later never delays it.
+        l.enqueue("advance", json!({}), key, t(50)).await.unwrap();
+        let job = l
+            .claim("w", &["advance"], LEASE, t(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.id, id);
+    })
+    .await;
+}
