@@ -177,7 +177,7 @@ async fn approvals_racing_every_step_lose_nothing() {
         assert_eq!(rollback["pr"]["number"], prs[0].number);
         let branch = rewind_git::rollback_branch(&APP.parse().unwrap(), &rollback_id);
         assert_eq!(rollback["branch"], branch.as_str());
-        assert_eq!(world.repo.rewind_branches(), [branch.clone()]);
+        assert_eq!(world.repo.rewind_branches(), std::slice::from_ref(&branch));
 
         // The PR is not mergeable: an admin's override rebuilds it on a
         // branch of its own and merges that, while twelve more approvals
