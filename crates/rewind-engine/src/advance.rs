@@ -16,11 +16,11 @@ use rewind_forge::{
 use rewind_git::{BuildOutcome, MergeKind, MergeOutcome, RollbackRequest};
 
 use crate::timeline::entry;
+use crate::{Engine, EngineError};
 
 /// Rebuilds per rollback when the forge will not merge: the base moving
 /// more often than this during one review needs people.
 const MAX_REBUILDS: usize = 3;
-use crate::{Engine, EngineError};
 
 /// Whether policy merges this rollback without waiting for people.
 pub(crate) fn auto_merges(settings: &Settings, rollback: &Rollback) -> bool {
