@@ -159,6 +159,8 @@ fn drop_empty_secrets(s: &mut Settings) {
         &mut s.webhooks.argocd_token,
         &mut s.webhooks.alertmanager_token,
         &mut s.webhooks.flux_hmac_key,
+        &mut s.webhooks.flagger_token,
+        &mut s.webhooks.rollouts_token,
         &mut s.forge.webhook_secret,
         &mut s.forge.token,
         &mut s.git.token,

@@ -101,6 +101,12 @@ pub struct WebhookSettings {
     pub alertmanager_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flux_hmac_key: Option<Secret>,
+    /// Flagger event webhooks: `?token=` in the URL (or a bearer token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagger_token: Option<Secret>,
+    /// Argo Rollouts notifications: `Authorization: Bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollouts_token: Option<Secret>,
 }
 
 /// API roles; each includes the ones before it.

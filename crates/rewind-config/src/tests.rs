@@ -143,6 +143,8 @@ token = "ghp_gittoken"
 [webhooks]
 argocd_token = "argo-secret"
 flux_hmac_key = "flux-secret"
+flagger_token = "flagger-secret"
+rollouts_token = "rollouts-secret"
 [forge]
 kind = "github"
 owner = "acme"
@@ -162,6 +164,8 @@ role = "operator"
         "ghp_gittoken",
         "argo-secret",
         "flux-secret",
+        "flagger-secret",
+        "rollouts-secret",
         "ghp_forgetoken",
         "hook-secret",
         "api-secret-1",
@@ -170,6 +174,11 @@ role = "operator"
     }
     assert!(shown.contains("oncall"));
     assert_eq!(s.webhooks.argocd_token.unwrap().expose(), "argo-secret");
+    assert_eq!(s.webhooks.flagger_token.unwrap().expose(), "flagger-secret");
+    assert_eq!(
+        s.webhooks.rollouts_token.unwrap().expose(),
+        "rollouts-secret"
+    );
 }
 
 #[test]
@@ -181,6 +190,15 @@ fn the_shipped_default_file_loads_as_a_file_too() {
 
 #[test]
 fn empty_secrets_count_as_unset() {
-    let s = load_from(None, env(&[("REWIND__WEBHOOKS__ARGOCD_TOKEN", "")])).unwrap();
+    let s = load_from(
+        None,
+        env(&[
+            ("REWIND__WEBHOOKS__ARGOCD_TOKEN", ""),
+            ("REWIND__WEBHOOKS__FLAGGER_TOKEN", ""),
+            ("REWIND__WEBHOOKS__ROLLOUTS_TOKEN", ""),
+        ]),
+    )
+    .unwrap();
     assert!(s.webhooks.argocd_token.is_none());
+    assert!(s.webhooks.flagger_token.is_none() && s.webhooks.rollouts_token.is_none());
 }

@@ -9,6 +9,8 @@
 //! - [`app`]: an app as Argo CD or Flux describes it.
 //! - [`deployment`]: one revision a cluster ran.
 //! - [`alert`]: an alert as rewind records it.
+//! - [`cluster_rollback`]: a rollback the cluster did on its own (Flagger,
+//!   Argo Rollouts).
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
@@ -22,6 +24,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod cluster_rollback;
 pub mod deployment;
 pub mod event;
 pub mod ids;
@@ -32,6 +35,7 @@ pub mod timeline;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource};
+pub use cluster_rollback::{ClusterRolledBack, RollbackSender};
 pub use deployment::Deployment;
 pub use event::{
     ChatCommand, CommentEvent, DeploymentObserved, HealthObserved, Observation, PullRequestAction,

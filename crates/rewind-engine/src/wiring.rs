@@ -12,6 +12,8 @@ pub fn ingest_settings(settings: &Settings) -> rewind_ingest::IngestSettings {
         argocd_token: secret(&settings.webhooks.argocd_token),
         alertmanager_token: secret(&settings.webhooks.alertmanager_token),
         flux_hmac_key: secret(&settings.webhooks.flux_hmac_key),
+        flagger_token: secret(&settings.webhooks.flagger_token),
+        rollouts_token: secret(&settings.webhooks.rollouts_token),
         github_webhook_secret: secret(&settings.forge.webhook_secret),
         git_url: absolute_local_path(settings.git.url.expose()),
         git_branch: settings.git.branch.clone(),

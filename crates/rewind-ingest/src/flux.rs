@@ -2,9 +2,11 @@
 //! `eventv1.Event` per delivery.
 //!
 //! Only `Kustomization` and `HelmRelease` events name apps. Flux says
-//! nothing about paths, so an app must be configured in `[[apps]]` under its
-//! `namespace/name` key; events for other objects are accepted and counted
-//! as ignored (Flux retries on errors, and an unmatched event is not one).
+//! nothing about paths, so an app must be in `[[apps]]` under its
+//! `namespace/name` key, or discovered in the repository (the server merges
+//! those in, see `rewind-server/src/flux_apps.rs`); events for other objects
+//! are accepted and counted as ignored (Flux retries on errors, and an
+//! unmatched event is not one).
 
 use std::collections::BTreeMap;
 
@@ -72,7 +74,9 @@ pub fn parse_flux(
     let namespace = object.namespace.as_deref().unwrap_or_default();
     let object_name = object.name.as_deref().unwrap_or_default();
     let key = format!("{namespace}/{object_name}");
-    let Some(mapping) = settings.apps.iter().find(|m| m.name == key) else {
+    let metadata = event.metadata.unwrap_or_default();
+    let Some(mapping) = find_mapping(&settings.apps, &key, metadata_value(&metadata, "cluster"))
+    else {
         tracing::debug!(app.name = %key, "flux event for an app not in [[apps]]; ignored");
         parsed.ignored = 1;
         return Ok(parsed);
@@ -80,7 +84,6 @@ pub fn parse_flux(
     let name = AppName::new(key)
         .map_err(|e| IngestError::malformed("involvedObject.name", e.to_string()))?;
     let at = event.timestamp.unwrap_or_else(Utc::now);
-    let metadata = event.metadata.unwrap_or_default();
 
     parsed.observations.push(Observation::App(app_from_mapping(
         &name, mapping, settings, at,
@@ -121,6 +124,34 @@ pub fn parse_flux(
             }));
     }
     Ok(parsed)
+}
+
+/// The `[[apps]]` (or discovered) entry for `key`. The same Flux object
+/// name exists on every cluster of a fleet (`flux-system/apps`), so with
+/// several entries the event's `cluster` metadata (Flux `Alert`
+/// `.spec.eventMetadata`) chooses; without it an ambiguous name matches
+/// nothing rather than the wrong cluster.
+fn find_mapping<'a>(
+    apps: &'a [AppMapping],
+    key: &str,
+    cluster: Option<&str>,
+) -> Option<&'a AppMapping> {
+    let mut candidates = apps.iter().filter(|m| m.name == key);
+    let first = candidates.next()?;
+    let rest: Vec<&AppMapping> = candidates.collect();
+    if rest.is_empty() {
+        return Some(first);
+    }
+    let Some(cluster) = cluster else {
+        tracing::warn!(
+            app.name = %key,
+            "flux event names an app on several clusters and no `cluster` metadata; ignored"
+        );
+        return None;
+    };
+    std::iter::once(first)
+        .chain(rest)
+        .find(|m| m.cluster == cluster)
 }
 
 /// Maps an event's `reason` and `severity` to a health, or `None` when the

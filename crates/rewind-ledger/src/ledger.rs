@@ -13,7 +13,7 @@ use rewind_domain::{
 
 use crate::{
     AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, JobPayload, LedgerError, StoredAlert,
+    JobCount, JobPayload, LedgerError, StoredAlert, StoredClusterRollback,
 };
 
 /// The ledger: what rewind knows about apps, deployments, alerts, rollbacks,
@@ -269,4 +269,19 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
 
     /// How many rollbacks are in each state (for `/metrics`).
     async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError>;
+
+    // --- in-cluster rollbacks ---------------------------------------------
+
+    /// Rollbacks the cluster did on its own (Flagger, Argo Rollouts) for
+    /// `app`, newest first; on one cluster when `cluster` is given.
+    async fn cluster_rollbacks(
+        &self,
+        app: &AppName,
+        cluster: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredClusterRollback>, LedgerError>;
+
+    /// One in-cluster rollback by id.
+    async fn cluster_rollback(&self, id: i64)
+    -> Result<Option<StoredClusterRollback>, LedgerError>;
 }

@@ -33,6 +33,10 @@ pub enum DeliveryOutcome {
         new_alerts: Vec<i64>,
         /// Jobs enqueued for follow-up work.
         jobs: usize,
+        /// Ids of in-cluster rollbacks (Flagger, Argo Rollouts) this
+        /// delivery recorded.
+        #[serde(default)]
+        new_cluster_rollbacks: Vec<i64>,
     },
     /// The same `(source, key)` was recorded before; nothing changed.
     Duplicate,
@@ -56,6 +60,15 @@ pub struct StoredAlert {
     pub alert: Alert,
     /// The app's current deployment when the alert was first recorded.
     pub deployment_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// An in-cluster rollback as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredClusterRollback {
+    pub id: i64,
+    #[serde(flatten)]
+    pub rollback: rewind_domain::ClusterRolledBack,
     pub received_at: DateTime<Utc>,
 }
 

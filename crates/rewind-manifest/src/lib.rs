@@ -17,6 +17,7 @@
 //! - [`diff`]: semantic and textual diff between two commits.
 //! - [`risk`]: rollback risks with the contract's codes.
 //! - [`doctor`]: app discovery and rollback-readiness findings.
+//! - [`flux`]: Flux Kustomizations and HelmReleases found in the tree.
 //! - [`finding`]: findings (code, severity, file, detail).
 //!
 //! Architecture invariant: nothing here reads the network, the clock or the
@@ -29,6 +30,7 @@ pub mod diff;
 pub mod doctor;
 pub mod error;
 pub mod finding;
+pub mod flux;
 pub mod hash;
 pub mod hooks;
 pub mod inputs;
@@ -50,6 +52,7 @@ pub use diff::{
 pub use doctor::{check_app, discover_apps, doctor};
 pub use error::ManifestError;
 pub use finding::{Finding, FindingCode, Severity};
+pub use flux::{FluxApp, FluxDiscovery, FluxKind, SourceRef, discover_flux};
 pub use hash::{config_hash, hash_inputs};
 pub use inputs::{AppInputs, app_inputs};
 pub use inputs_cache::InputsCache;

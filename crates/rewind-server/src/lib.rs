@@ -9,6 +9,7 @@
 //! - [`auth`]: API tokens and roles.
 //! - [`metrics`]: Prometheus recorder and request middleware.
 //! - [`batcher`]: group commit of webhook deliveries.
+//! - [`flux_apps`]: Flux apps discovered in the repository, merged with `[[apps]]`.
 //! - [`routes`]: one module per area (health, apps, webhooks, rollbacks, UI).
 //!
 //! Architecture invariant: only this crate knows HTTP. Handlers translate
@@ -20,6 +21,7 @@
 pub mod auth;
 pub mod batcher;
 pub mod error;
+pub mod flux_apps;
 pub mod metrics;
 pub mod routes;
 pub mod service;
@@ -78,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             post(routes::webhooks::alertmanager),
         )
         .route("/webhooks/github", post(routes::webhooks::github))
+        .route("/webhooks/flagger", post(routes::webhooks::flagger))
+        .route(
+            "/webhooks/argo-rollouts",
+            post(routes::webhooks::argo_rollouts),
+        )
         .route("/", get(routes::ui::index))
         .route("/ui/login", post(routes::ui::login))
         .route("/ui/apps/{app}", get(routes::ui::app))

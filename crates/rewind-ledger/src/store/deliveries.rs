@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use rewind_domain::{AlertStatus, AppName, CommitId, Observation};
 
 use crate::db::{Conn, sql};
-use crate::store::{alerts, apps, deployments, forge, jobs};
+use crate::store::{alerts, apps, cluster_rollbacks, deployments, forge, jobs};
 use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
 
 /// Longest accepted delivery key; senders' ids are far shorter, and a
@@ -48,6 +48,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     let mut new_deployments = Vec::new();
     let mut new_alerts = Vec::new();
+    let mut new_cluster_rollbacks = Vec::new();
     let mut job_count = 0usize;
 
     // Apps described by this delivery: the upsert creates the row and, in
@@ -138,10 +139,27 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         }
     }
 
+    // In-cluster rollbacks: recorded as reported; the engine reads them to
+    // propose that Git catch up.
+    for o in &d.observations {
+        if let Observation::ClusterRolledBack(r) = o {
+            let id = cluster_rollbacks::insert(c, r, now).await?;
+            tracing::info!(
+                app.name = %r.app,
+                app.cluster = %r.cluster,
+                cluster_rollback.id = id,
+                cluster_rollback.sender = %r.sender,
+                "cluster rolled back on its own"
+            );
+            new_cluster_rollbacks.push(id);
+        }
+    }
+
     Ok(DeliveryOutcome::Recorded {
         new_deployments,
         new_alerts,
         jobs: job_count,
+        new_cluster_rollbacks,
     })
 }
 

@@ -5,6 +5,7 @@
 mod alerts;
 mod apps;
 mod audit;
+mod cluster_rollbacks;
 mod deliveries;
 pub(crate) mod deployments;
 mod forge;
@@ -25,7 +26,7 @@ use crate::db::{Conn, Dialect, Pools, sql};
 use crate::error::is_retryable;
 use crate::{
     AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, JobState, Ledger, LedgerError, StoredAlert,
+    JobCount, JobState, Ledger, LedgerError, StoredAlert, StoredClusterRollback,
 };
 
 /// Times a delivery is tried again inside its batch after a deadlock.
@@ -631,6 +632,22 @@ impl Ledger for SqlLedger {
 
     async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError> {
         rollbacks::counts(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn cluster_rollbacks(
+        &self,
+        app: &AppName,
+        cluster: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredClusterRollback>, LedgerError> {
+        cluster_rollbacks::for_app(&mut self.db.read().await?.conn(), app, cluster, limit).await
+    }
+
+    async fn cluster_rollback(
+        &self,
+        id: i64,
+    ) -> Result<Option<StoredClusterRollback>, LedgerError> {
+        cluster_rollbacks::by_id(&mut self.db.read().await?.conn(), id).await
     }
 }
 

@@ -1,7 +1,11 @@
-//! `POST /webhooks/{argocd,flux,alertmanager,github}`: raw headers and
-//! bytes go to `rewind-ingest` (verify, then parse); the observations are
-//! recorded in one transaction with the delivery's idempotency key; the
-//! answer is `202 {"accepted": N, "ignored": M}`.
+//! `POST /webhooks/{argocd,flux,alertmanager,github,flagger,argo-rollouts}`:
+//! raw headers and bytes go to `rewind-ingest` (verify, then parse); the
+//! observations are recorded in one transaction with the delivery's
+//! idempotency key; the answer is `202 {"accepted": N, "ignored": M}`.
+//!
+//! Flagger cannot send headers, so its token (and optionally its cluster)
+//! come in the URL's query: `/webhooks/flagger?token=...&cluster=...`. The
+//! request span names the route pattern only, so the token is never logged.
 
 use axum::Json;
 use axum::body::Body;
@@ -44,6 +48,76 @@ pub async fn github(
     receive(state, WebhookSource::Github, request).await
 }
 
+pub async fn flagger(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Flagger, request).await
+}
+
+pub async fn argo_rollouts(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::ArgoRollouts, request).await
+}
+
+/// The query of `/webhooks/flagger`.
+#[derive(serde::Deserialize)]
+struct FlaggerQuery {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+/// Verifies and parses one delivery; Flagger's credentials may be in the
+/// URL, and Flux events map onto `[[apps]]` plus the Flux apps discovered
+/// in the repository.
+async fn ingest(
+    state: &AppState,
+    source: WebhookSource,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> Result<rewind_ingest::Parsed, ApiError> {
+    let settings = &state.0.ingest;
+    let parsed = match source {
+        WebhookSource::Flagger => {
+            let query = axum::extract::Query::<FlaggerQuery>::try_from_uri(&parts.uri)
+                .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+            let url = rewind_ingest::FlaggerUrl {
+                token: query.token.as_deref(),
+                cluster: query.cluster.as_deref(),
+            };
+            rewind_ingest::ingest_flagger(&parts.headers, url, bytes, settings)
+        }
+        // Only a signed delivery may make rewind look at the repository; an
+        // unsigned one gets its 401 from the normal path.
+        WebhookSource::Flux if signed_flux(settings, parts, bytes) => {
+            let git = state.engine().git();
+            let settings = state
+                .0
+                .flux_apps
+                .settings(git, &state.settings().git.branch)
+                .await;
+            rewind_ingest::ingest(source, &parts.headers, bytes, &settings)
+        }
+        _ => rewind_ingest::ingest(source, &parts.headers, bytes, settings),
+    };
+    parsed.map_err(|e| ingest_error(&e))
+}
+
+fn signed_flux(
+    settings: &rewind_ingest::IngestSettings,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> bool {
+    settings
+        .flux_hmac_key
+        .as_deref()
+        .is_some_and(|key| rewind_ingest::verify_flux(&parts.headers, bytes, key).is_ok())
+}
+
 #[tracing::instrument(skip_all, fields(webhook.source = source.as_str()))]
 async fn receive(
     State(state): State<AppState>,
@@ -61,10 +135,10 @@ async fn receive(
             format!("the body is larger than server.max_body_bytes ({max} bytes)"),
         )
     })?;
-    let parsed =
-        rewind_ingest::ingest(source, &parts.headers, &bytes, &state.0.ingest).map_err(|e| {
+    let parsed = ingest(&state, source, &parts, &bytes)
+        .await
+        .inspect_err(|_| {
             webhook_delivery(name, "rejected");
-            ingest_error(&e)
         })?;
     let accepted = parsed.observations.len();
     let ignored = parsed.ignored;
