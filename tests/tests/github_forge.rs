@@ -147,10 +147,14 @@ async fn github_failures_are_retried_without_duplicates() {
         assert_eq!(world.rollback(&id).await["state"], "pr_open");
         assert_eq!(fake.pull_requests().len(), 1);
 
-        // A secondary rate limit on the merge is waited out.
+        // A secondary rate limit on the merge is waited out (an admin's
+        // override: no approvals needed for this test).
         fake.secondary_rate_limit_next(1);
         let (status, body) = world
-            .api(&format!("/api/v1/rollbacks/{id}/merge"), json!({}))
+            .api(
+                &format!("/api/v1/rollbacks/{id}/merge"),
+                json!({"override": true, "reason": "retry test"}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "merged");

@@ -169,6 +169,10 @@ pub struct PolicySettings {
     pub verify_for: HumanDuration,
     pub max_rollbacks_per_hour: u32,
     pub required_approvals: u32,
+    /// Whether the person or token that requested a rollback may approve
+    /// it (and count towards `required_approvals`).
+    #[serde(default)]
+    pub allow_self_approval: bool,
     pub auto_merge: AutoMerge,
 }
 

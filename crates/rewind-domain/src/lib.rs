@@ -17,6 +17,7 @@
 //! - [`text`]: outside text neutralised for Markdown, commit messages and
 //!   one-line fields.
 //! - [`verification`]: check results recorded while a rollback is verified.
+//! - [`timeline`]: the typed events of a rollback's timeline.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -34,6 +35,7 @@ pub mod risk;
 pub mod rollback;
 pub mod status;
 pub mod text;
+pub mod timeline;
 pub mod verification;
 
 pub use alert::{Alert, AlertStatus};
@@ -47,10 +49,11 @@ pub use event::{
 pub use ids::{AppName, CommitId, ConfigHash, RollbackId, branch_slug};
 pub use risk::{Risk, RiskCode};
 pub use rollback::{
-    Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy, TimelineEntry,
-    Trigger,
+    ANONYMOUS, Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy,
+    TimelineEntry, Trigger,
 };
 pub use status::{Health, Source, SyncStatus};
+pub use timeline::TimelineEvent;
 pub use verification::{CheckPhase, CheckResult};
 
 /// A value that failed validation; the message names the value and the rule.

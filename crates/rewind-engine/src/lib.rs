@@ -54,7 +54,7 @@ pub use propose::{ProposeOutcome, ProposeRequest};
 pub use worker::JOB_KINDS;
 
 /// Kind of the job that advances one rollback by one step.
-pub const ADVANCE_ROLLBACK: &str = "advance_rollback";
+pub const ADVANCE_ROLLBACK: &str = rewind_ledger::job_kind::ADVANCE_ROLLBACK;
 
 /// The workflows, with everything they act on.
 pub struct Engine {

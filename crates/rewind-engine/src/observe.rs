@@ -6,7 +6,7 @@
 use chrono::Utc;
 use rewind_domain::{
     AlertStatus, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
-    RollbackState, Trigger,
+    RollbackState, TimelineEvent, Trigger,
 };
 use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
 
@@ -64,7 +64,7 @@ impl Engine {
                     RollbackState::Merged,
                     RollbackState::Synced,
                     entry(
-                        "synced",
+                        TimelineEvent::Synced,
                         format!(
                             "{} deployed cluster revision {} at {}, which contains the rollback; verifying for {}",
                             deployment.source,
@@ -177,16 +177,16 @@ impl Engine {
                 };
                 match pr.action {
                     PullRequestAction::Merged if rollback.state.is_reviewable() => {
-                        let mut rollback = rollback;
-                        rollback.merge_commit = pr.merge_commit.clone();
-                        self.ledger.update_rollback(&rollback).await?;
+                        if let Some(commit) = &pr.merge_commit {
+                            self.ledger.set_merge_commit(rollback.id, commit).await?;
+                        }
                         self.ledger
                             .transition_rollback(
                                 rollback.id,
                                 rollback.state,
                                 RollbackState::Merged,
                                 entry(
-                                    "merged",
+                                    TimelineEvent::Merged,
                                     format!("{} merged the pull request on GitHub", pr.actor),
                                     pr.at,
                                 ),
@@ -200,6 +200,8 @@ impl Engine {
                         )
                         .await?;
                     }
+                    // rewind closes the old PR itself when it rebuilds.
+                    PullRequestAction::Closed if rollback.rebuild_in_progress() => {}
                     PullRequestAction::Closed if rollback.state.is_reviewable() => {
                         self.cancel(rollback.id, &pr.actor, "github-pr-closed")
                             .await?;
@@ -218,14 +220,15 @@ impl Engine {
                                 .approve(rollback.id, &review.reviewer, "github-review")
                                 .await
                             {
-                                Ok(_) | Err(EngineError::Conflict(_)) => {}
+                                Ok(_) | Err(EngineError::Conflict(_) | EngineError::Refused(_)) => {
+                                }
                                 Err(e) => return Err(e),
                             }
                         } else {
                             self.note(
                                 &rollback,
                                 &review.reviewer,
-                                "approval_ignored",
+                                TimelineEvent::ApprovalIgnored,
                                 format!(
                                     "{} approved but has no write access; it does not count",
                                     review.reviewer
@@ -249,7 +252,7 @@ impl Engine {
                     self.note(
                         &rollback,
                         &comment.author,
-                        "command_ignored",
+                        TimelineEvent::CommandIgnored,
                         format!(
                             "{} has no write access; `/rewind` commands from them are ignored",
                             comment.author
@@ -268,9 +271,16 @@ impl Engine {
                             .await
                     }
                 };
-                if let Err(EngineError::Conflict(why)) = &result {
+                // A refusal (approvals missing) or a conflict is an answer
+                // for the commenter, not a failure of the job.
+                let answer = match &result {
+                    Err(EngineError::Conflict(why)) => Some(why.clone()),
+                    Err(EngineError::Refused(refusal)) => Some(refusal.reason()),
+                    _ => None,
+                };
+                if let Some(why) = answer {
                     if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
-                        let why = rewind_domain::text::markdown_text(why, 1000);
+                        let why = rewind_domain::text::markdown_text(&why, 1000);
                         let _ = forge.comment(pr.number, &format!("rewind: {why}")).await;
                     }
                     return Ok(());
@@ -343,7 +353,7 @@ impl Engine {
                 self.note(
                     &rollback,
                     &push.pusher,
-                    "hold_violation",
+                    TimelineEvent::HoldViolation,
                     format!(
                         "{} is held: commit {} pushed by {} brings back {what}",
                         app.name,

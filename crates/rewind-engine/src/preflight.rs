@@ -4,7 +4,7 @@
 //! not answer is a warning on the timeline, never a refusal.
 
 use chrono::{DateTime, Utc};
-use rewind_domain::{Risk, RiskCode, TimelineEntry};
+use rewind_domain::{Risk, RiskCode, TimelineEntry, TimelineEvent};
 use rewind_probe::ImageLookup;
 
 use crate::Engine;
@@ -33,7 +33,7 @@ impl Engine {
         }
         if !unreachable.is_empty() {
             timeline.push(entry(
-                "preflight_warning",
+                TimelineEvent::PreflightWarning,
                 format!(
                     "cannot tell whether these target images still exist: {}",
                     unreachable.join(", ")

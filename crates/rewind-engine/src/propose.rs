@@ -7,16 +7,16 @@ use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
     App, AppName, CommitId, Deployment, Risk, RiskCode, Rollback, RollbackId, RollbackState,
-    Strategy, Trigger,
+    Strategy, TimelineEvent, Trigger,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
-use rewind_ledger::LedgerError;
+use rewind_ledger::{JobPayload, LedgerError};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::decide::{Facts, Refusal, decide};
 use crate::timeline::entry;
-use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+use crate::{Engine, EngineError};
 
 /// `POST /api/v1/apps/{app}/rollbacks`, `rewind undo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -185,7 +185,7 @@ impl Engine {
         add_dropped_links(&mut changes.risks, &built.dropped_links);
 
         let mut timeline = vec![entry(
-            "proposed",
+            TimelineEvent::Proposed,
             format!(
                 "{actor} proposed rolling back from cluster revision {} to {} ({}): {}",
                 from.cluster_revision,
@@ -197,7 +197,7 @@ impl Engine {
         )];
         if !built.revert_conflicts.is_empty() {
             timeline.push(entry(
-                "revert_conflict",
+                TimelineEvent::RevertConflict,
                 format!(
                     "git revert conflicted in {}; the inputs were restored instead",
                     built.revert_conflicts.join(", ")
@@ -207,7 +207,7 @@ impl Engine {
         }
         if !built.dropped_links.is_empty() {
             timeline.push(entry(
-                "links_not_restored",
+                TimelineEvent::LinksNotRestored,
                 format!(
                     "symbolic links pointing outside the repository were not restored: {}",
                     built.dropped_links.join(", ")
@@ -217,7 +217,7 @@ impl Engine {
         }
         if !changes.current_problems.is_empty() {
             timeline.push(entry(
-                "current_unrenderable",
+                TimelineEvent::CurrentUnrenderable,
                 format!(
                     "the commit rolled away from cannot be rendered or trusted: {}",
                     rewind_manifest::risk::name_some(&changes.current_problems)
@@ -395,9 +395,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if let Some(existing) = refusal.existing() {
             let event = if matches!(trigger, Trigger::Alert { .. }) {
-                "alert_joined"
+                TimelineEvent::AlertJoined
             } else {
-                "refused"
+                TimelineEvent::Refused
             };
             let detail = match trigger {
                 Trigger::Alert {
@@ -429,17 +429,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Queues the next step of a rollback. Not deduplicated: a step that is
-    /// running may have read the state before the change that needs a new
-    /// step, and every step is safe to run twice.
+    /// Queues the next step of a rollback, deduplicated among queued jobs:
+    /// one queued step sees every change made before it runs, and a
+    /// running step (which may have read the state before this change)
+    /// does not swallow it.
     pub(crate) async fn enqueue_advance(&self, id: RollbackId) -> Result<(), EngineError> {
         self.ledger
-            .enqueue(
-                ADVANCE_ROLLBACK,
-                json!({"rollback_id": id}),
-                None,
-                Utc::now(),
-            )
+            .enqueue_job(&JobPayload::AdvanceRollback { rollback_id: id }, Utc::now())
             .await?;
         Ok(())
     }

@@ -6,11 +6,14 @@
 //! Every function takes `now` so tests can move time without sleeping.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rewind_domain::{AlertStatus, AppName, Health, Rollback, RollbackState, Trigger, text};
+use rewind_domain::{
+    AlertStatus, AppName, Health, Rollback, RollbackState, TimelineEvent, Trigger, text,
+};
+use rewind_ledger::JobPayload;
 
 use crate::proof::{Verdict, verdict};
-use crate::timeline::{entry, has_event};
-use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+use crate::timeline::entry;
+use crate::{Engine, EngineError};
 
 /// How long a reviewable rollback may sit without a step before the ticker
 /// queues one again.
@@ -41,14 +44,16 @@ impl Engine {
                 // The value while the alert fires, before the merge.
                 self.record_baselines(&rollback).await?;
                 let stalled = matches!(state, RollbackState::Approved)
-                    || !has_event(&rollback, "pushed")
+                    || !rollback.has_event(&TimelineEvent::Pushed)
                     || (self.forge.is_some() && rollback.pr.is_none());
                 if stalled && now - rollback.updated_at > RECOVER_AFTER {
+                    // The same dedup key as every advance: at most one
+                    // queued step per rollback.
                     self.ledger
-                        .enqueue(
-                            ADVANCE_ROLLBACK,
-                            serde_json::json!({"rollback_id": rollback.id}),
-                            Some(format!("recover:{}", rollback.id)),
+                        .enqueue_job(
+                            &JobPayload::AdvanceRollback {
+                                rollback_id: rollback.id,
+                            },
                             // Due at once by the real clock, whatever `now`
                             // the caller simulates.
                             Utc::now(),
@@ -95,7 +100,7 @@ impl Engine {
         let synced_at = rollback
             .timeline
             .iter()
-            .find(|e| e.event == "synced")
+            .find(|e| e.event == TimelineEvent::Synced)
             .map_or(rollback.updated_at, |e| e.at);
         if let Verdict::Short(why) = &checks_verdict
             && now - synced_at >= verify_for
@@ -121,7 +126,7 @@ impl Engine {
             let merged_at = rollback
                 .timeline
                 .iter()
-                .find(|e| e.event == "merged")
+                .find(|e| e.event == TimelineEvent::Merged)
                 .map_or(rollback.updated_at, |e| e.at);
             if now - merged_at >= verify_for {
                 return self
@@ -144,7 +149,7 @@ impl Engine {
                 RollbackState::Synced,
                 RollbackState::Verified,
                 entry(
-                    "verified",
+                    TimelineEvent::Verified,
                     format!(
                         "Healthy for {} at cluster revision {} with the alert resolved{checks_said}; {} is now held",
                         self.settings.policy.verify_for, current.cluster_revision, rollback.app
@@ -222,7 +227,7 @@ impl Engine {
                 rollback.id,
                 rollback.state,
                 RollbackState::Failed,
-                entry("failed", evidence.clone(), Utc::now()),
+                entry(TimelineEvent::Failed, evidence.clone(), Utc::now()),
             )
             .await?;
         if hold {
@@ -273,7 +278,7 @@ impl Engine {
         else {
             return Ok(());
         };
-        if has_event(rollback, "alert_resolved") {
+        if rollback.has_event(&TimelineEvent::AlertResolved) {
             return Ok(());
         }
         let alerts = self.ledger.alerts_for_app(&rollback.app, 50).await?;

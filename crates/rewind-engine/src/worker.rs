@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rewind_domain::RollbackId;
-use rewind_ledger::{Job, backoff, job_kind};
+use rewind_ledger::{Job, JobPayload, backoff, job_kind};
 use tokio_util::sync::CancellationToken;
 
 use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
@@ -27,23 +26,19 @@ const LEASE: Duration = Duration::from_secs(300);
 impl Engine {
     /// Runs one job.
     pub async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
-        let field = |name: &str| job.payload.get(name).cloned().unwrap_or_default();
-        let int = |name: &str| {
-            field(name)
-                .as_i64()
-                .ok_or_else(|| EngineError::Invalid(format!("job {} has no {name}", job.id)))
-        };
-        match job.kind.as_str() {
-            ADVANCE_ROLLBACK => {
-                let id: RollbackId = serde_json::from_value(field("rollback_id"))
-                    .map_err(|e| EngineError::Invalid(format!("job {}: {e}", job.id)))?;
-                self.advance(id).await
+        // Notifications carry the engine's own message shape, which the
+        // ledger's typed payloads do not know.
+        if job.kind == crate::NOTIFY {
+            return self.deliver_notification(&job.payload).await;
+        }
+        let payload = JobPayload::of(job).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        match payload {
+            JobPayload::AdvanceRollback { rollback_id } => self.advance(rollback_id).await,
+            JobPayload::ResolveDeployment { deployment_id, .. } => {
+                self.resolve_deployment(deployment_id).await
             }
-            job_kind::RESOLVE_DEPLOYMENT => self.resolve_deployment(int("deployment_id")?).await,
-            job_kind::ALERT_FIRED => self.alert_fired(int("alert_id")?).await,
-            job_kind::FORGE_EVENT => self.forge_event(int("forge_event_id")?).await,
-            crate::NOTIFY => self.deliver_notification(&job.payload).await,
-            other => Err(EngineError::Invalid(format!("unknown job kind {other:?}"))),
+            JobPayload::AlertFired { alert_id, .. } => self.alert_fired(alert_id).await,
+            JobPayload::ForgeEvent { forge_event_id, .. } => self.forge_event(forge_event_id).await,
         }
     }
 

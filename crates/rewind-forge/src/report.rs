@@ -147,7 +147,7 @@ fn write_status(out: &mut String, report: &RollbackReport<'_>) {
         let _ = write!(
             out,
             " Last: {} at {}: {}",
-            inline(&last.event),
+            inline(last.event.as_str()),
             time(&last.at),
             inline(&last.detail)
         );
@@ -443,7 +443,7 @@ fn write_timeline(out: &mut String, rollback: &Rollback) {
             out,
             "- {} {}: {}",
             time(&entry.at),
-            code(&entry.event),
+            code(entry.event.as_str()),
             inline(&entry.detail)
         );
     }

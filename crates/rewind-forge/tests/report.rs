@@ -156,8 +156,8 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
         risks,
         approvals: vec![],
         timeline: vec![
-            TimelineEntry { at: at(9, 46), event: "proposed".to_owned(), detail: "alert CheckoutErrorRate fired".to_owned() },
-            TimelineEntry { at: at(9, 47), event: "pr_open".to_owned(), detail: "pull request #7 opened".to_owned() },
+            TimelineEntry { at: at(9, 46), event: "proposed".into(), detail: "alert CheckoutErrorRate fired".to_owned() },
+            TimelineEntry { at: at(9, 47), event: "pr_open".into(), detail: "pull request #7 opened".to_owned() },
         ],
         verification: vec![],
         created_at: at(9, 46),
@@ -250,7 +250,7 @@ fn update_after_merge() {
     rollback.state = RollbackState::Merged;
     rollback.timeline.push(TimelineEntry {
         at: at(9, 55),
-        event: "merged".to_owned(),
+        event: "merged".into(),
         detail: "merged by /rewind merge from alice as eeeeeee".to_owned(),
     });
     let alert = alert();
@@ -398,7 +398,7 @@ mod properties {
             let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Drift, detail.clone())]);
             rollback.reason = reason;
             rollback.from.images.push(image);
-            rollback.timeline.push(TimelineEntry { at: at(10, 0), event, detail });
+            rollback.timeline.push(TimelineEntry { at: at(10, 0), event: rewind_domain::TimelineEvent::Other(event), detail });
             let recent = deployments();
             for stage in [ReportStage::Opened, ReportStage::Update] {
                 let body = render_pull_request_body(&report(&rollback, Some(&alert), &recent, stage));
@@ -432,7 +432,7 @@ mod properties {
             let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Drift, detail)]);
             rollback.reason = reason;
             rollback.from.images.push(label);
-            rollback.timeline.push(TimelineEntry { at: at(10, 0), event, detail: "x".to_owned() });
+            rollback.timeline.push(TimelineEntry { at: at(10, 0), event: event.into(), detail: "x".to_owned() });
             let recent = deployments();
             for stage in [ReportStage::Opened, ReportStage::Update] {
                 let body = render_pull_request_body(&report(&rollback, Some(&alert), &recent, stage));

@@ -71,6 +71,13 @@ pub fn rollback_branch(app: &AppName, id: &RollbackId) -> String {
     format!("rewind/{}/{}", branch_slug(app), id)
 }
 
+/// The branch of rebuild `attempt` (1, 2, ...) of a rollback, when the
+/// forge would not merge the first: derived from the rollback id, so a
+/// retried attempt finds its own branch instead of minting another.
+pub fn rebuild_branch(app: &AppName, id: &RollbackId, attempt: u32) -> String {
+    format!("{}-rebuild-{attempt}", rollback_branch(app, id))
+}
+
 /// The commit message: subject, why, what, then the trailers, which are the
 /// last paragraph so `git interpret-trailers` finds them.
 pub(crate) fn commit_message(
@@ -213,6 +220,10 @@ mod tests {
         assert_eq!(
             rollback_branch(&req.app, &req.rollback_id),
             "rewind/shop-checkout/01890a5d-ac96-774b-bcce-b302099a8057"
+        );
+        assert_eq!(
+            rebuild_branch(&req.app, &req.rollback_id, 2),
+            "rewind/shop-checkout/01890a5d-ac96-774b-bcce-b302099a8057-rebuild-2"
         );
     }
 }

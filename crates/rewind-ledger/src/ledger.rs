@@ -7,13 +7,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
-    SyncStatus, TimelineEntry,
+    App, AppName, Approval, CommitId, ConfigHash, Deployment, Health, PullRequestRef, Rollback,
+    RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::{
     AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, LedgerError, StoredAlert, StoredClusterRollback,
+    JobCount, JobPayload, LedgerError, StoredAlert, StoredClusterRollback,
 };
 
 /// The ledger: what rewind knows about apps, deployments, alerts, rollbacks,
@@ -165,9 +165,27 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         to: RollbackState,
         entry: TimelineEntry,
     ) -> Result<Rollback, LedgerError>;
-    /// Saves the fields that change along the way (branch, commit, pr,
-    /// approvals, diff, risks, reason, strategy); never state or timeline.
-    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
+    // Field-level writes: each touches only its own columns (and bumps the
+    // row's version), so concurrent writers never overwrite each other.
+
+    /// Adds `approval` unless that person approved already (`false`), by
+    /// compare-and-set on the row's version. Only while the rollback is
+    /// reviewable: afterwards `Conflict` naming the state.
+    async fn add_approval(&self, id: RollbackId, approval: &Approval) -> Result<bool, LedgerError>;
+    /// Removes `by`'s approval; `false` when there was none.
+    async fn remove_approval(&self, id: RollbackId, by: &str) -> Result<bool, LedgerError>;
+    /// Sets the rollback commit, and the branch when given.
+    async fn set_rollback_commit(
+        &self,
+        id: RollbackId,
+        commit: &CommitId,
+        branch: Option<&str>,
+    ) -> Result<(), LedgerError>;
+    /// Sets the rollback's pull request.
+    async fn set_rollback_pr(&self, id: RollbackId, pr: &PullRequestRef)
+    -> Result<(), LedgerError>;
+    /// Sets the commit of `git.branch` that carries the merged rollback.
+    async fn set_merge_commit(&self, id: RollbackId, commit: &CommitId) -> Result<(), LedgerError>;
     /// Appends one verification record (an evaluation, the baseline or
     /// the known-good value) without touching the rest of the rollback.
     async fn record_check_result(
@@ -209,8 +227,10 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
 
     // --- jobs -------------------------------------------------------------
 
-    /// Enqueues a job. With a `dedup_key` that a queued or running job
-    /// already has, nothing happens and `None` is returned.
+    /// Enqueues a job. With a `dedup_key` that a queued job already has,
+    /// no job is added and `None` is returned; the queued one becomes due
+    /// no later than `run_at`. A running job does not count: it may have
+    /// read the state before the change that needs another run.
     async fn enqueue(
         &self,
         kind: &str,
@@ -218,6 +238,16 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         dedup_key: Option<String>,
         run_at: DateTime<Utc>,
     ) -> Result<Option<i64>, LedgerError>;
+    /// Enqueues a typed job with its dedup key
+    /// ([`JobPayload::dedup_key`]); `None` when an equal job is queued.
+    async fn enqueue_job(
+        &self,
+        job: &JobPayload,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError> {
+        self.enqueue(job.kind(), job.fields(), Some(job.dedup_key()), run_at)
+            .await
+    }
     /// Claims the oldest due job of one of `kinds` (none given: nothing is
     /// claimed) that is queued or whose lease expired, for `lease`.
     async fn claim(

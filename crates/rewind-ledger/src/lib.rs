@@ -38,7 +38,7 @@ pub use error::LedgerError;
 pub use ledger::Ledger;
 pub use model::{
     AppSummary, AuditEntry, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery, DeliveryOutcome,
-    ForgeEventRecord, Job, JobCount, JobState, StoredAlert, StoredClusterRollback, backoff,
-    job_kind,
+    ForgeEventRecord, Job, JobCount, JobPayload, JobState, StoredAlert, StoredClusterRollback,
+    backoff, job_kind,
 };
 pub use store::SqlLedger;

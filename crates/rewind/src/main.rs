@@ -47,8 +47,9 @@ enum Command {
     Show(commands::remote::IdArgs),
     /// Approve a rollback.
     Approve(commands::remote::IdArgs),
-    /// Merge an approved rollback.
-    Merge(commands::remote::IdArgs),
+    /// Merge an approved rollback (`--override --reason TEXT`: admin only,
+    /// without the approvals).
+    Merge(commands::remote::MergeArgs),
     /// Cancel a rollback that is not merged yet.
     Cancel(commands::remote::IdArgs),
     /// Print an app's config hash at a revision (offline, on a checkout).
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
         Command::Rollbacks(args) => commands::remote::rollbacks(args),
         Command::Show(args) => commands::remote::show(args),
         Command::Approve(args) => commands::remote::act(args, "approve"),
-        Command::Merge(args) => commands::remote::act(args, "merge"),
+        Command::Merge(args) => commands::remote::merge(args),
         Command::Cancel(args) => commands::remote::act(args, "cancel"),
         Command::Hash(args) => commands::hash::run(&args),
         Command::Diff(args) => commands::diff::run(&args),

@@ -245,6 +245,15 @@ fn the_api_client_prints_refuses_with_exit_3_and_approves() {
     let output = run(&["rollbacks", "--state", "proposed"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(&id));
 
+    // Merging before anyone approved: refused with exit 3, and why.
+    let output = run(&["merge", &id]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("refused: approvals missing"), "{stderr}");
+    // An override needs a reason: a usage error before any request.
+    let output = run(&["merge", &id, "--override"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
     let output = run(&["approve", &id]);
     assert!(output.status.success(), "{output:?}");
     let output = run(&["show", &id, "--output", "json"]);

@@ -3,13 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use rewind_domain::{AlertStatus, AppName, CommitId, Observation};
 
 use crate::db::{Conn, sql};
 use crate::store::{alerts, apps, cluster_rollbacks, deployments, forge, jobs};
-use crate::{Delivery, DeliveryOutcome, LedgerError, job_kind};
+use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
 
 /// Longest accepted delivery key; senders' ids are far shorter, and a
 /// digest of the body is 64 hex digits.
@@ -119,10 +117,12 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                 new_alerts.push(id);
                 if alert.status == AlertStatus::Firing {
                     let spoiled = deployments::mark_alerted(c, &alert.app).await?;
-                    let payload =
-                        json!({"alert_id": id, "app": alert.app, "deployment_id": spoiled});
-                    let key = format!("{}:{id}", job_kind::ALERT_FIRED);
-                    job_count += enqueue(c, job_kind::ALERT_FIRED, payload, &key, now).await?;
+                    let job = JobPayload::AlertFired {
+                        alert_id: id,
+                        app: alert.app.clone(),
+                        deployment_id: spoiled,
+                    };
+                    job_count += enqueue(c, &job, now).await?;
                 }
             }
         }
@@ -130,9 +130,12 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Some((id, kind, pr_number)) = forge::insert(c, o, now).await? {
-            let payload = json!({"forge_event_id": id, "kind": kind, "pr_number": pr_number});
-            let key = format!("{}:{id}", job_kind::FORGE_EVENT);
-            job_count += enqueue(c, job_kind::FORGE_EVENT, payload, &key, now).await?;
+            let job = JobPayload::ForgeEvent {
+                forge_event_id: id,
+                kind: kind.to_string(),
+                pr_number,
+            };
+            job_count += enqueue(c, &job, now).await?;
         }
     }
 
@@ -167,18 +170,20 @@ async fn enqueue_resolve(
     commit: &CommitId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let payload = json!({"deployment_id": id, "app": app, "commit": commit});
-    let key = format!("{}:{id}", job_kind::RESOLVE_DEPLOYMENT);
-    enqueue(c, job_kind::RESOLVE_DEPLOYMENT, payload, &key, now).await
+    let job = JobPayload::ResolveDeployment {
+        deployment_id: id,
+        app: app.clone(),
+        commit: commit.clone(),
+    };
+    enqueue(c, &job, now).await
 }
 
 async fn enqueue(
     c: &mut Conn<'_>,
-    kind: &str,
-    payload: serde_json::Value,
-    key: &str,
+    job: &JobPayload,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let id = jobs::enqueue(c, kind, &payload, Some(key), now, now).await?;
+    let key = job.dedup_key();
+    let id = jobs::enqueue(c, job.kind(), &job.fields(), Some(&key), now, now).await?;
     Ok(usize::from(id.is_some()))
 }

@@ -5,8 +5,8 @@
 mod alerts;
 mod apps;
 mod audit;
-mod cluster_rollbacks;
 mod checks;
+mod cluster_rollbacks;
 mod deliveries;
 pub(crate) mod deployments;
 mod forge;
@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, CommitId, ConfigHash, Deployment, Health, Rollback, RollbackId, RollbackState,
-    SyncStatus, TimelineEntry,
+    App, AppName, Approval, CommitId, ConfigHash, Deployment, Health, PullRequestRef, Rollback,
+    RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::db::{Conn, Dialect, Pools, sql};
@@ -47,6 +47,35 @@ impl SqlLedger {
     /// Closes the pools (tests that drop their database first).
     pub async fn close(&self) {
         self.db.close().await;
+    }
+
+    /// Changes a rollback's approvals by compare-and-set on its version:
+    /// read, let `change` edit (it answers whether it changed anything),
+    /// write only if nobody wrote in between, else read again.
+    async fn change_approvals(
+        &self,
+        id: RollbackId,
+        change: impl Fn(&mut Vec<Approval>, RollbackState) -> Result<bool, LedgerError> + Send,
+    ) -> Result<bool, LedgerError> {
+        const TRIES: usize = 20;
+        for _ in 0..TRIES {
+            let mut tx = self.db.begin().await?;
+            let mut c = tx.conn();
+            let (mut approvals, state, version) = rollbacks::approvals_of(&mut c, id)
+                .await?
+                .ok_or_else(|| LedgerError::not_found("rollback", id))?;
+            if !change(&mut approvals, state)? {
+                return Ok(false);
+            }
+            if rollbacks::set_approvals_if(&mut c, id, &approvals, version, Utc::now()).await? {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            let _ = tx.rollback().await;
+        }
+        Err(LedgerError::conflict(format!(
+            "rollback {id} changed {TRIES} times while its approvals were written; try again"
+        )))
     }
 
     /// Runs a batch in the open transaction, one savepoint per delivery.
@@ -421,9 +450,55 @@ impl Ledger for SqlLedger {
         Ok(rollback)
     }
 
-    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError> {
+    async fn add_approval(&self, id: RollbackId, approval: &Approval) -> Result<bool, LedgerError> {
+        self.change_approvals(id, |approvals, state| {
+            if !state.is_reviewable() {
+                return Err(LedgerError::conflict(format!(
+                    "rollback {id} is {state}; it can no longer be approved"
+                )));
+            }
+            if approvals.iter().any(|a| a.by == approval.by) {
+                return Ok(false);
+            }
+            approvals.push(approval.clone());
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn remove_approval(&self, id: RollbackId, by: &str) -> Result<bool, LedgerError> {
+        self.change_approvals(id, |approvals, _| {
+            let before = approvals.len();
+            approvals.retain(|a| a.by != by);
+            Ok(approvals.len() != before)
+        })
+        .await
+    }
+
+    async fn set_rollback_commit(
+        &self,
+        id: RollbackId,
+        commit: &CommitId,
+        branch: Option<&str>,
+    ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        rollbacks::update(&mut tx.conn(), rollback).await?;
+        rollbacks::set_commit(&mut tx.conn(), id, commit, branch, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn set_rollback_pr(
+        &self,
+        id: RollbackId,
+        pr: &PullRequestRef,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::set_pr(&mut tx.conn(), id, pr, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn set_merge_commit(&self, id: RollbackId, commit: &CommitId) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::set_merge_commit(&mut tx.conn(), id, commit, Utc::now()).await?;
         tx.commit().await
     }
 

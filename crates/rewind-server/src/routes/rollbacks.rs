@@ -150,12 +150,62 @@ pub async fn approve(
     review(state, caller, id, Role::Approver, "approve").await
 }
 
+/// Body of `POST /api/v1/rollbacks/{id}/merge` (may be empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// Merge without the required approvals (admin only).
+    #[serde(default, rename = "override")]
+    override_approvals: bool,
+    /// Why, for the audit log, the timeline and the PR (required with
+    /// `override`).
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Response {
-    review(state, caller, id, Role::Approver, "merge").await
+    let request: MergeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MergeRequest::default()
+    } else {
+        match parse_json(&body) {
+            Ok(request) => request,
+            Err(e) => return e.into_response(),
+        }
+    };
+    if !request.override_approvals {
+        return review(state, caller, id, Role::Approver, "merge").await;
+    }
+    // Role first: a non-admin learns nothing else about the rollback.
+    if let Err(e) = caller.require(Role::Admin) {
+        return e.into_response();
+    }
+    let reason = request.reason.unwrap_or_default();
+    if reason.trim().is_empty() {
+        return ApiError::bad_request(
+            "reason: an override needs a reason (it is recorded in the audit log, the timeline and the pull request)",
+        )
+        .into_response();
+    }
+    let id = match rollback_id(&id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match state
+        .engine()
+        .merge_override(id, &caller.name, "api", &reason)
+        .await
+    {
+        Ok(rollback) => {
+            state.0.wake.notify_waiters();
+            (StatusCode::OK, Json(rollback)).into_response()
+        }
+        Err(e) => engine_error(e),
+    }
 }
 
 pub async fn cancel(

@@ -93,7 +93,10 @@ fn shown(mut r: Rollback) -> Rollback {
         risk.detail = reveal_hidden(&risk.detail);
     }
     for entry in &mut r.timeline {
-        entry.event = reveal_hidden(&entry.event);
+        // Events are typed (rewind's own words); only details carry outside text.
+        if let rewind_domain::TimelineEvent::Other(name) = &entry.event {
+            entry.event = rewind_domain::TimelineEvent::Other(reveal_hidden(name));
+        }
         entry.detail = reveal_hidden(&entry.detail);
     }
     for approval in &mut r.approvals {

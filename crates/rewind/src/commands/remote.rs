@@ -76,6 +76,20 @@ pub struct RollbacksArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Rollback id.
+    id: String,
+    /// Merge without the required approvals (admin token only; audited).
+    #[arg(long = "override", requires = "reason")]
+    override_approvals: bool,
+    /// Why the override: recorded in the audit log, the timeline and the PR.
+    #[arg(long, requires = "override_approvals")]
+    reason: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
 pub struct IdArgs {
     /// Rollback id.
     id: String,
@@ -362,6 +376,18 @@ pub fn rollbacks(args: RollbacksArgs) -> anyhow::Result<ExitCode> {
 pub fn show(args: IdArgs) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/rollbacks/{}", encode(&args.id));
     let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(&args.remote, result, rollback_table))
+}
+
+/// `rewind merge ID [--override --reason TEXT]`.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let path = format!("/api/v1/rollbacks/{}/merge", encode(&args.id));
+    let body = if args.override_approvals {
+        json!({"override": true, "reason": args.reason})
+    } else {
+        json!({})
+    };
+    let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
     Ok(finish(&args.remote, result, rollback_table))
 }
 
