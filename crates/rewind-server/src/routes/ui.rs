@@ -444,3 +444,31 @@ pub async fn logout(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        assert_eq!(
+            neutralise_bidi("invoice\u{202E}fdp.exe\u{202C} ok \u{2067}x\u{2069}"),
+            "invoice[U+202E]fdp.exe[U+202C] ok [U+2067]x[U+2069]"
+        );
+        assert_eq!(
+            neutralise_bidi("plain: ünïcode, 日本"),
+            "plain: ünïcode, 日本"
+        );
+    }
+
+    #[test]
+    fn actions_parse_from_their_names_only() {
+        for action in UiAction::ALL {
+            assert_eq!(UiAction::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(UiAction::parse("Approve"), None);
+        assert_eq!(UiAction::parse("delete"), None);
+        assert_eq!(UiAction::Cancel.role(), Role::Operator);
+        assert_eq!(UiAction::Merge.role(), Role::Approver);
+    }
+}
