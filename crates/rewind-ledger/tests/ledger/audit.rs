@@ -127,7 +127,7 @@ async fn api_tokens_and_sessions_are_stored_by_digest() {
             "{again:?}"
         );
         assert_eq!(l.api_token_by_digest(&token.digest).await.unwrap(), Some(token.clone()));
-        assert_eq!(l.list_api_tokens().await.unwrap(), [token.clone()]);
+        assert_eq!(l.list_api_tokens().await.unwrap(), vec![token.clone()]);
         let session = UiSession {
             digest: "s1".into(),
             token_digest: token.digest.clone(),
