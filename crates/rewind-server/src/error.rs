@@ -147,6 +147,25 @@ impl From<rewind_ledger::LedgerError> for ApiError {
     }
 }
 
+impl From<&rewind_ingest::IngestError> for ApiError {
+    fn from(e: &rewind_ingest::IngestError) -> Self {
+        use rewind_ingest::IngestError as E;
+        match e {
+            E::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
+            E::UnsupportedMediaType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported media type",
+                e.to_string(),
+            ),
+            E::Malformed { field, detail } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed body",
+                format!("{field}: {detail}"),
+            ),
+        }
+    }
+}
+
 impl From<rewind_domain::DomainError> for ApiError {
     fn from(e: rewind_domain::DomainError) -> Self {
         ApiError::bad_request(e.to_string())

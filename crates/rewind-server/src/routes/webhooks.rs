@@ -106,17 +106,5 @@ async fn receive(
 }
 
 fn ingest_error(e: &IngestError) -> ApiError {
-    match e {
-        IngestError::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
-        IngestError::UnsupportedMediaType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported media type",
-            e.to_string(),
-        ),
-        IngestError::Malformed { field, detail } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed body",
-            format!("{field}: {detail}"),
-        ),
-    }
+    ApiError::from(e)
 }
