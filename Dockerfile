@@ -15,8 +15,12 @@ COPY --from=build /usr/local/bin/rewind /usr/local/bin/rewind
 COPY config/default.toml /etc/rewind/rewind.toml
 USER 10001:10001
 WORKDIR /var/lib/rewind
-ENV REWIND__SERVER__LISTEN=0.0.0.0:8080
+# REWIND_CONFIG is read by `serve` and by `healthcheck`, which finds the
+# port in server.listen (0.0.0.0 becomes 127.0.0.1).
+ENV REWIND__SERVER__LISTEN=0.0.0.0:8080 REWIND_CONFIG=/etc/rewind/rewind.toml
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+# Healthy when /readyz answers 200: the database takes writes, so webhooks
+# are recorded (a Git outage does not make the container unhealthy).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["rewind", "healthcheck"]
 ENTRYPOINT ["rewind"]
-CMD ["serve", "--config", "/etc/rewind/rewind.toml"]
+CMD ["serve"]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RiskCode {
-    /// Schema migration files, or Jobs/hooks that run them, changed.
+    /// Schema migration files, or Jobs/hooks whose image or command is a
+    /// known migration tool, changed.
     Migration,
     /// StatefulSet, PersistentVolumeClaim or volumeClaimTemplates changed.
     Stateful,
@@ -24,10 +25,16 @@ pub enum RiskCode {
     HistoryLimit,
     /// The cluster reported a config or revision that differs from Git.
     Drift,
+    /// An Argo CD or Helm sync hook that is not a known migration tool
+    /// changed: it runs around the sync and rewind cannot tell what it does.
+    Hook,
+    /// A content-hashed generated ConfigMap/Secret is renamed, so the
+    /// workloads referring to it restart.
+    Rollout,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 8] = [
+    pub const ALL: [RiskCode; 10] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -36,6 +43,8 @@ impl RiskCode {
         RiskCode::Crd,
         RiskCode::HistoryLimit,
         RiskCode::Drift,
+        RiskCode::Hook,
+        RiskCode::Rollout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +57,8 @@ impl RiskCode {
             RiskCode::Crd => "crd",
             RiskCode::HistoryLimit => "history-limit",
             RiskCode::Drift => "drift",
+            RiskCode::Hook => "hook",
+            RiskCode::Rollout => "rollout",
         }
     }
 }

@@ -9,12 +9,13 @@ use rewind_domain::{AppName, CommitId, RollbackId};
 use crate::merge::MergeOutcome;
 use crate::push::PushedBranch;
 use crate::rollback::{BuildOutcome, RollbackRequest};
-use crate::{GitError, GitRepo, GitSettings};
+use crate::{GitError, GitRepo, GitSettings, RemoteStatus};
 
 /// A shareable handle on the repository cache. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RepoCache {
     core: Arc<Mutex<GitRepo>>,
+    remote_status: RemoteStatus,
 }
 
 impl RepoCache {
@@ -24,8 +25,14 @@ impl RepoCache {
             .await
             .map_err(|e| GitError::Task(e.to_string()))??;
         Ok(RepoCache {
+            remote_status: repo.remote_status(),
             core: Arc::new(Mutex::new(repo)),
         })
+    }
+
+    /// The last fetch's outcome; never waits for the repository.
+    pub fn remote_status(&self) -> &RemoteStatus {
+        &self.remote_status
     }
 
     /// Runs `work` on the blocking pool with exclusive access to the

@@ -18,6 +18,7 @@
 //! - [`push`]: the `rewind/<app-slug>/<id>` branch; [`merge`]: into
 //!   `git.branch`.
 //! - [`tree_source`]: [`GitTree`], the manifest crate's view of a commit.
+//! - [`remote_status`]: the last fetch's outcome, for readiness and metrics.
 //! - `auth`, `lock`, `inputs`: credentials, the cache's lock file, the
 //!   app's inputs as the manifest crate computes them.
 //!
@@ -35,6 +36,7 @@ mod inputs;
 mod lock;
 pub mod merge;
 pub mod push;
+pub mod remote_status;
 pub mod repo;
 mod restore;
 mod revert;
@@ -46,6 +48,7 @@ pub use cache::RepoCache;
 pub use error::GitError;
 pub use merge::{MergeKind, MergeOutcome};
 pub use push::PushedBranch;
+pub use remote_status::{FetchOutcome, RemoteStatus};
 pub use repo::GitRepo;
 pub use rollback::{BuildOutcome, BuiltCommit, RollbackRequest, rollback_branch};
 pub use settings::{GitSettings, redact_url};

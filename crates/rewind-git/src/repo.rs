@@ -14,6 +14,7 @@ use rewind_domain::CommitId;
 
 use crate::auth::{self, Redactor};
 use crate::lock::CacheLock;
+use crate::remote_status::RemoteStatus;
 use crate::settings::{check_branch, redact_url};
 use crate::{GitError, GitSettings, GitTree};
 
@@ -27,6 +28,7 @@ pub struct GitRepo {
     pub(crate) repo: Repository,
     pub(crate) dir: PathBuf,
     pub(crate) redactor: Redactor,
+    pub(crate) remote_status: RemoteStatus,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -61,7 +63,13 @@ impl GitRepo {
             repo,
             dir,
             redactor,
+            remote_status: RemoteStatus::default(),
         })
+    }
+
+    /// The outcome of the last fetch, readable without this repository.
+    pub fn remote_status(&self) -> RemoteStatus {
+        self.remote_status.clone()
     }
 
     pub fn settings(&self) -> &GitSettings {
@@ -86,6 +94,13 @@ impl GitRepo {
     /// answers the branch's head.
     #[tracing::instrument(skip_all, fields(git.url = %redact_url(&self.settings.url), git.branch = %self.settings.branch))]
     pub fn fetch(&mut self) -> Result<CommitId, GitError> {
+        let result = self.fetch_branches();
+        self.remote_status
+            .record(result.as_ref().err().map(ToString::to_string));
+        result
+    }
+
+    fn fetch_branches(&mut self) -> Result<CommitId, GitError> {
         let _lock = CacheLock::acquire(&self.dir)?;
         let branch = &self.settings.branch;
         // These forced refspecs update only this cache's tracking refs, so

@@ -28,6 +28,12 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// A round-trip to the database (readiness).
     async fn ping(&self) -> Result<(), LedgerError>;
 
+    /// `Ok` when the database takes writes now: a write transaction opens
+    /// and is rolled back (readiness: "a webhook would be recorded").
+    async fn ping_write(&self) -> Result<(), LedgerError> {
+        self.ping().await
+    }
+
     // --- deliveries -------------------------------------------------------
 
     /// Records a webhook delivery and applies its observations, in one

@@ -2,19 +2,21 @@
 //! the apps (directories with a kustomization under `overlays/`, or every
 //! kustomization root when there are none) and checks each for mutable
 //! image tags, short revision history, config consumed under fixed names,
-//! schema migrations (and up-migrations without a down), and StatefulSets
-//! with volume claim templates.
+//! schema migrations (files, and Jobs running a known migration tool;
+//! up-migrations without a down), other sync hooks (a notice: what they
+//! do is unknown), and StatefulSets with volume claim templates.
 
 use std::collections::BTreeSet;
 
 use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
+use crate::hooks;
 use crate::inputs::app_inputs;
 use crate::kustomization::{self, kustomization_file};
 use crate::node::Node;
 use crate::path;
 use crate::render::{Object, render};
-use crate::risk::{is_migration_file, is_migration_job, is_mutable_image, low_history_limits};
+use crate::risk::{is_migration_file, is_mutable_image, low_history_limits};
 use crate::source::{CachedTree, EntryKind, TreeSource};
 
 /// Directory depth the app discovery walks to.
@@ -131,14 +133,17 @@ pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, Manife
 
     let files = inputs.all_files(src)?;
     let sql: Vec<&String> = files.iter().filter(|f| is_migration_file(f)).collect();
-    let jobs: Vec<&Object> = objects.iter().filter(|o| is_migration_job(o)).collect();
+    let jobs: Vec<(&Object, &str)> = objects
+        .iter()
+        .filter_map(|o| hooks::migration_tool(o).map(|tool| (o, tool)))
+        .collect();
     if !sql.is_empty() || !jobs.is_empty() {
         let mut what = Vec::new();
         if !sql.is_empty() {
             what.push(format!("{} migration files", sql.len()));
         }
-        for job in &jobs {
-            what.push(format!("{} {}", job.kind(), job.name()));
+        for (job, tool) in &jobs {
+            what.push(format!("{} {} runs {tool}", job.kind(), job.name()));
         }
         findings.push(Finding::warning(
             FindingCode::Migration,
@@ -148,6 +153,23 @@ pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, Manife
                 what.join(", ")
             ),
         ));
+    }
+    for object in objects {
+        if hooks::migration_tool(object).is_some() {
+            continue;
+        }
+        if let Some(phase) = hooks::hook_phase(object) {
+            findings.push(Finding::notice(
+                FindingCode::Hook,
+                &object.source,
+                format!(
+                    "a {phase} hook {} ({}) {}; rewind cannot tell what it changes, and a rollback does not undo it",
+                    object.kind(),
+                    object.name(),
+                    hooks::phase_words(&phase)
+                ),
+            ));
+        }
     }
     for up in files.iter().filter(|f| f.ends_with(".up.sql")) {
         let down = format!("{}.down.sql", up.trim_end_matches(".up.sql"));

@@ -6,7 +6,7 @@ use std::fmt;
 use rewind_domain::RiskCode;
 use serde::Serialize;
 
-/// Stable finding codes. The first seven are the contract's risk codes.
+/// Stable finding codes. The first eight are the contract's risk codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingCode {
@@ -17,6 +17,8 @@ pub enum FindingCode {
     SharedChange,
     Crd,
     HistoryLimit,
+    /// A sync hook that runs no known migration tool (contract risk `hook`).
+    Hook,
     /// A ConfigMap or Secret consumed by pods under a fixed name: rolling
     /// its data back does not restart the pods that read it.
     StaticConfig,
@@ -48,6 +50,7 @@ impl FindingCode {
             FindingCode::SharedChange => "shared-change",
             FindingCode::Crd => "crd",
             FindingCode::HistoryLimit => "history-limit",
+            FindingCode::Hook => "hook",
             FindingCode::StaticConfig => "static-config",
             FindingCode::InvalidYaml => "invalid-yaml",
             FindingCode::TooLarge => "too-large",
@@ -70,6 +73,7 @@ impl FindingCode {
             FindingCode::SharedChange => RiskCode::SharedChange,
             FindingCode::Crd => RiskCode::Crd,
             FindingCode::HistoryLimit => RiskCode::HistoryLimit,
+            FindingCode::Hook => RiskCode::Hook,
             _ => return None,
         })
     }

@@ -11,7 +11,9 @@
 //! - [`kustomization`] and [`inputs`]: which files an app reads.
 //! - [`hash`]: the config hash (algorithm in `docs/config-hash.md`).
 //! - [`patch`] and [`render`]: the built-in kustomize-lite renderer and
-//!   the images an app runs.
+//!   the images an app runs; [`namehash`]: kustomize's content-hash name
+//!   suffix; [`nameref`]: ConfigMap/Secret references that follow renames.
+//! - [`hooks`]: migration tools and sync hooks a Job runs.
 //! - [`diff`]: semantic and textual diff between two commits.
 //! - [`risk`]: rollback risks with the contract's codes.
 //! - [`doctor`]: app discovery and rollback-readiness findings.
@@ -28,9 +30,12 @@ pub mod doctor;
 pub mod error;
 pub mod finding;
 pub mod hash;
+pub mod hooks;
 pub mod inputs;
 pub mod inputs_cache;
 pub mod kustomization;
+pub mod namehash;
+pub mod nameref;
 pub mod node;
 pub mod parse;
 pub mod patch;

@@ -182,6 +182,29 @@ impl Node {
         }
     }
 
+    /// The inverse of [`Node::to_json`] for values it produced (local tags
+    /// and integers beyond 64 bits do not survive the round trip).
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value;
+        match value {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Node::Int(i.into()),
+                (None, Some(u), _) => Node::Int(u.into()),
+                (None, None, Some(f)) => Node::Float(f),
+                (None, None, None) => Node::Str(n.to_string()),
+            },
+            Value::String(s) => Node::Str(s.clone()),
+            Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
+            Value::Object(map) => Node::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// A short one-line rendering for human diffs: plain strings unquoted,
     /// everything else as compact JSON, cut at `max` characters.
     pub fn short(&self, max: usize) -> String {

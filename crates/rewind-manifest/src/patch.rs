@@ -1,7 +1,7 @@
 //! Patches as kustomize applies them: strategic merge (maps merged, lists of
 //! named things merged by their key, `null` deletes, `$patch: delete` and
-//! `$patch: replace`) and JSON 6902 operations (`add`, `remove`,
-//! `replace`; `copy`, `move` and `test` are reported as unsupported).
+//! `$patch: replace`) and JSON 6902 operations (through the `json-patch`
+//! crate).
 
 use std::collections::BTreeMap;
 
@@ -95,112 +95,23 @@ fn merge_value(target: &mut Node, patch: &Node, field: &str) {
     }
 }
 
-/// Applies JSON 6902 operations. Returns a message for each operation that
-/// could not be applied.
+/// Applies JSON 6902 operations with the `json-patch` crate (RFC 6902:
+/// `add`, `remove`, `replace`, `move`, `copy`, `test`). Like kustomize, a
+/// patch applies whole or not at all: on the first failing operation the
+/// object is left unchanged and the problem is returned.
 pub fn json6902(target: &mut Node, ops: &[Node]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for op in ops {
-        let kind = op.get("op").and_then(Node::as_str).unwrap_or("");
-        let Some(pointer) = op.get("path").and_then(Node::as_str) else {
-            problems.push("operation without a path".to_string());
-            continue;
-        };
-        let result = match kind {
-            "add" => op
-                .get("value")
-                .map_or(Err("add without a value".to_string()), |v| {
-                    add(target, pointer, v.clone())
-                }),
-            "replace" => match (op.get("value"), lookup_mut(target, pointer)) {
-                (Some(v), Some(slot)) => {
-                    *slot = v.clone();
-                    Ok(())
-                }
-                (None, _) => Err("replace without a value".to_string()),
-                (_, None) => Err(format!("replace: path {pointer} does not exist")),
-            },
-            "remove" => remove(target, pointer),
-            "test" => Ok(()),
-            other => Err(format!("operation {other:?} is not supported")),
-        };
-        if let Err(problem) = result {
-            problems.push(problem);
-        }
-    }
-    problems
-}
-
-fn tokens(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect()
-}
-
-fn lookup_mut<'a>(node: &'a mut Node, pointer: &str) -> Option<&'a mut Node> {
-    let mut node = node;
-    for token in tokens(pointer) {
-        node = match node {
-            Node::Map(map) => map.get_mut(&token)?,
-            Node::Seq(items) => items.get_mut(token.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(node)
-}
-
-fn split_last(pointer: &str) -> Option<(String, String)> {
-    let (parent, last) = pointer.rsplit_once('/')?;
-    Some((
-        parent.to_string(),
-        last.replace("~1", "/").replace("~0", "~"),
-    ))
-}
-
-fn add(target: &mut Node, pointer: &str, value: Node) -> Result<(), String> {
-    if pointer.is_empty() {
-        *target = value;
-        return Ok(());
-    }
-    let (parent, last) = split_last(pointer).ok_or_else(|| format!("bad path {pointer}"))?;
-    match lookup_mut(target, &parent) {
-        Some(Node::Map(map)) => {
-            map.insert(last, value);
-            Ok(())
-        }
-        Some(Node::Seq(items)) if last == "-" => {
-            items.push(value);
-            Ok(())
-        }
-        Some(Node::Seq(items)) => match last.parse::<usize>() {
-            Ok(i) if i <= items.len() => {
-                items.insert(i, value);
-                Ok(())
-            }
-            _ => Err(format!("add: index {last} out of range at {parent}")),
-        },
-        _ => Err(format!("add: parent {parent} does not exist")),
-    }
-}
-
-fn remove(target: &mut Node, pointer: &str) -> Result<(), String> {
-    let (parent, last) = split_last(pointer).ok_or_else(|| format!("bad path {pointer}"))?;
-    let removed = match lookup_mut(target, &parent) {
-        Some(Node::Map(map)) => map.remove(&last).is_some(),
-        Some(Node::Seq(items)) => match last.parse::<usize>() {
-            Ok(i) if i < items.len() => {
-                items.remove(i);
-                true
-            }
-            _ => false,
-        },
-        _ => false,
+    let ops_json = serde_json::Value::Array(ops.iter().map(Node::to_json).collect());
+    let patch: json_patch::Patch = match serde_json::from_value(ops_json) {
+        Ok(patch) => patch,
+        Err(e) => return vec![format!("not a JSON 6902 patch: {e}")],
     };
-    if removed {
-        Ok(())
-    } else {
-        Err(format!("remove: path {pointer} does not exist"))
+    let mut doc = target.to_json();
+    match json_patch::patch(&mut doc, &patch) {
+        Ok(()) => {
+            *target = Node::from_json(&doc);
+            Vec::new()
+        }
+        Err(e) => vec![format!("JSON 6902 patch not applied: {e}")],
     }
 }
 
@@ -242,13 +153,28 @@ mod tests {
     }
 
     #[test]
-    fn json6902_add_replace_remove() {
-        let mut object = yaml("spec: {replicas: 1, list: [a, b]}\n");
+    fn json6902_applies_every_operation_or_none() {
+        let mut object = yaml("spec: {replicas: 1, list: [a, b], 'a/b': {'~x': 1}}\n");
         let ops = yaml(
-            "- {op: replace, path: /spec/replicas, value: 3}\n- {op: add, path: /spec/list/-, value: c}\n- {op: remove, path: /spec/list/0}\n- {op: move, path: /x, from: /y}\n",
+            "- {op: replace, path: /spec/replicas, value: 3}\n- {op: add, path: /spec/list/-, value: c}\n- {op: remove, path: /spec/list/0}\n- {op: test, path: /spec/replicas, value: 3}\n- {op: copy, from: /spec/list, path: /spec/copy}\n- {op: move, from: /spec/a~1b/~0x, path: /spec/moved}\n",
         );
+        assert_eq!(json6902(&mut object, ops.as_seq()), Vec::<String>::new());
+        assert_eq!(
+            object,
+            yaml("spec: {replicas: 3, list: [b, c], copy: [b, c], 'a/b': {}, moved: 1}\n")
+        );
+        // A failing operation leaves the object as it was.
+        let before = object.clone();
+        let ops =
+            yaml("- {op: replace, path: /spec/replicas, value: 9}\n- {op: remove, path: /nope}\n");
         let problems = json6902(&mut object, ops.as_seq());
-        assert_eq!(object, yaml("spec: {replicas: 3, list: [b, c]}\n"));
-        assert_eq!(problems.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("/nope"), "{problems:?}");
+        assert_eq!(object, before);
+        let problems = json6902(&mut object, yaml("- {op: frobnicate, path: /x}\n").as_seq());
+        assert!(
+            problems[0].contains("not a JSON 6902 patch"),
+            "{problems:?}"
+        );
     }
 }

@@ -1,12 +1,16 @@
 //! A built-in "kustomize-lite": renders an app's objects so diffs and risks
 //! speak of what the cluster will see. Applied: `resources`/`bases`,
-//! `components`, `configMapGenerator`/`secretGenerator` (without the name
-//! hash suffix), `patches`, `patchesStrategicMerge`, `patchesJson6902`,
-//! `images`, `replicas`, `namespace`, `namePrefix`/`nameSuffix`,
-//! `commonLabels`/`labels`, `commonAnnotations`. Not applied (a finding
-//! says so): remote bases, Helm template rendering (values and Chart.yaml
-//! are shown as pseudo-objects instead), replacements, vars, name
-//! reference updates after prefixes, regex patch targets.
+//! `components`, `configMapGenerator`/`secretGenerator` (with kustomize's
+//! content-hash name suffix, see [`crate::namehash`]), `patches`,
+//! `patchesStrategicMerge`, `patchesJson6902`, `images`, `replicas`,
+//! `namespace`, `namePrefix`/`nameSuffix`, `commonLabels`/`labels`,
+//! `commonAnnotations`, and the ConfigMap/Secret name references that
+//! prefixes and hashes rename ([`crate::nameref`]). Objects named only by
+//! `metadata.generateName` (Argo CD hook Jobs) are kept, keyed by it. Not
+//! applied (a finding says so): remote bases, Helm template rendering
+//! (values and Chart.yaml are shown as pseudo-objects instead),
+//! replacements, vars, references to other kinds after prefixes, regex
+//! patch targets.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,11 +20,16 @@ use serde::Serialize;
 use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
 use crate::kustomization::{self, Kustomization, failure_finding};
+use crate::namehash;
+use crate::nameref::{self, Rename};
 use crate::node::Node;
 use crate::parse::{is_yaml_path, parse_documents};
 use crate::patch;
 use crate::path;
 use crate::source::{CachedTree, EntryKind, TreeSource};
+
+/// A ConfigMap's or Secret's `data` (or `binaryData`).
+type DataMap = BTreeMap<String, Node>;
 
 /// How deep kustomizations may nest before rendering stops.
 const MAX_NESTING: usize = 32;
@@ -64,8 +73,30 @@ impl Object {
         self.body.str_at(&["kind"]).unwrap_or("")
     }
 
+    /// `metadata.name`, or `metadata.generateName` for an object that has
+    /// only that (the API server completes it on creation).
     pub fn name(&self) -> &str {
-        self.body.str_at(&["metadata", "name"]).unwrap_or("")
+        self.body
+            .str_at(&["metadata", "name"])
+            .or_else(|| self.generate_name())
+            .unwrap_or("")
+    }
+
+    /// `metadata.generateName` when the object has no `metadata.name`.
+    pub fn generate_name(&self) -> Option<&str> {
+        match self.body.str_at(&["metadata", "name"]) {
+            Some(_) => None,
+            None => self.body.str_at(&["metadata", "generateName"]),
+        }
+    }
+
+    /// The metadata key that names the object.
+    fn name_key(&self) -> &'static str {
+        if self.generate_name().is_some() {
+            "generateName"
+        } else {
+            "name"
+        }
     }
 
     pub fn id(&self) -> ObjectId {
@@ -101,7 +132,10 @@ pub fn render(src: &dyn TreeSource, app_path: &str) -> Result<Rendered, Manifest
         warnings: Vec::new(),
         stack: Vec::new(),
     };
-    let objects = renderer.render_dir(&app_path)?;
+    let mut objects = renderer.render_dir(&app_path)?;
+    // kustomize hashes generated names last, over the final data, then
+    // fixes the references to them.
+    add_name_hashes(&mut objects);
     let mut warnings = renderer.warnings;
     warnings.sort();
     warnings.dedup();
@@ -166,7 +200,7 @@ impl Renderer<'_> {
                     objects.extend(self.helm_pseudo(&file)?);
                 }
             } else {
-                objects.extend(self.load_objects(&file)?);
+                objects.extend(self.load_objects(&file, false)?);
             }
         }
         if is_chart {
@@ -226,7 +260,14 @@ impl Renderer<'_> {
         }
     }
 
-    fn load_objects(&mut self, file: &str) -> Result<Vec<Object>, ManifestError> {
+    /// The objects of one manifest file. `in_kustomization`: listed by a
+    /// kustomization, which real kustomize refuses to build when an object
+    /// has only `generateName`.
+    fn load_objects(
+        &mut self,
+        file: &str,
+        in_kustomization: bool,
+    ) -> Result<Vec<Object>, ManifestError> {
         let mut objects = Vec::new();
         for doc in self.load_docs(file)? {
             let docs = if doc.str_at(&["kind"]) == Some("List") {
@@ -237,19 +278,32 @@ impl Renderer<'_> {
                 vec![doc]
             };
             for doc in docs {
-                if doc.str_at(&["kind"]).is_none() || doc.str_at(&["metadata", "name"]).is_none() {
+                let named = doc.str_at(&["metadata", "name"]).is_some()
+                    || doc.str_at(&["metadata", "generateName"]).is_some();
+                if doc.str_at(&["kind"]).is_none() || !named {
                     self.warn(
                         FindingCode::InvalidYaml,
                         file,
-                        "a document without kind or metadata.name is skipped",
+                        "a document without kind or metadata.name (or generateName) is skipped",
                     );
                     continue;
                 }
-                objects.push(Object {
+                let object = Object {
                     body: doc,
                     source: file.to_string(),
                     generated: None,
-                });
+                };
+                if in_kustomization && let Some(generate_name) = object.generate_name() {
+                    self.warn(
+                        FindingCode::Unsupported,
+                        file,
+                        format!(
+                            "{} {generate_name} has only metadata.generateName: kustomize refuses to build it (kubernetes-sigs/kustomize#641), so this kustomization cannot sync; rewind compares it keyed by generateName",
+                            object.kind()
+                        ),
+                    );
+                }
+                objects.push(object);
             }
         }
         Ok(objects)
@@ -278,7 +332,7 @@ impl Renderer<'_> {
             if self.src.kind(&target)? == Some(EntryKind::Dir) {
                 objects.extend(self.render_dir(&target)?);
             } else {
-                objects.extend(self.load_objects(&target)?);
+                objects.extend(self.load_objects(&target, true)?);
             }
         }
         for reference in k.components() {
@@ -347,8 +401,10 @@ impl Renderer<'_> {
         k: &Kustomization,
         objects: &mut Vec<Object>,
     ) -> Result<(), ManifestError> {
-        let global_no_hash =
-            k.doc.at(&["generatorOptions", "disableNameSuffixHash"]) == Some(&Node::Bool(true));
+        let global_no_hash = k
+            .doc
+            .at(&["generatorOptions", "disableNameSuffixHash"])
+            .and_then(bool_of);
         for (key, kind) in [
             ("configMapGenerator", "ConfigMap"),
             ("secretGenerator", "Secret"),
@@ -362,75 +418,14 @@ impl Renderer<'_> {
                     );
                     continue;
                 };
-                let mut data = BTreeMap::new();
-                for literal in generator
-                    .get("literals")
-                    .map_or(&[][..], Node::as_seq)
-                    .iter()
-                    .filter_map(Node::as_str)
-                {
-                    if let Some((key, value)) = literal.split_once('=') {
-                        data.insert(key.to_string(), Node::Str(unquote(value).to_string()));
-                    }
-                }
-                for spec in generator
-                    .get("files")
-                    .map_or(&[][..], Node::as_seq)
-                    .iter()
-                    .filter_map(Node::as_str)
-                {
-                    let (key, file) = spec
-                        .split_once('=')
-                        .unwrap_or((path::file_name(spec), spec));
-                    let target = self.resolve(k, file)?;
-                    match self.src.read_file(&target)? {
-                        Some(bytes) => {
-                            let value = String::from_utf8(bytes).unwrap_or_else(|e| {
-                                format!("<binary, {} bytes>", e.as_bytes().len())
-                            });
-                            data.insert(key.to_string(), Node::Str(value));
-                        }
-                        None => self.warn(
-                            FindingCode::MissingPath,
-                            &k.file,
-                            format!("generator file {file:?} does not exist"),
-                        ),
-                    }
-                }
-                let mut envs: Vec<&str> = generator
-                    .get("envs")
-                    .map_or(&[][..], Node::as_seq)
-                    .iter()
-                    .filter_map(Node::as_str)
-                    .collect();
-                envs.extend(generator.get("env").and_then(Node::as_str));
-                for env in envs {
-                    let target = self.resolve(k, env)?;
-                    match self.src.read_file(&target)? {
-                        Some(bytes) => {
-                            for line in String::from_utf8_lossy(&bytes).lines() {
-                                let line = line.trim();
-                                if line.is_empty() || line.starts_with('#') {
-                                    continue;
-                                }
-                                if let Some((key, value)) = line.split_once('=') {
-                                    data.insert(
-                                        key.trim().to_string(),
-                                        Node::Str(unquote(value).to_string()),
-                                    );
-                                }
-                            }
-                        }
-                        None => self.warn(
-                            FindingCode::MissingPath,
-                            &k.file,
-                            format!("env file {env:?} does not exist"),
-                        ),
-                    }
-                }
-                let no_hash = global_no_hash
-                    || generator.at(&["options", "disableNameSuffixHash"])
-                        == Some(&Node::Bool(true));
+                let (data, binary) = self.generator_data(k, generator, kind == "Secret")?;
+                // An explicit option wins; a merge or replace without one
+                // keeps what the generator it changes said (as kustomize).
+                let no_hash_option = generator
+                    .at(&["options", "disableNameSuffixHash"])
+                    .and_then(bool_of)
+                    .or(global_no_hash);
+                let no_hash = no_hash_option.unwrap_or(false);
                 let behavior = generator
                     .get("behavior")
                     .and_then(Node::as_str)
@@ -440,20 +435,38 @@ impl Renderer<'_> {
                     .position(|o| o.kind() == kind && o.name() == name);
                 match (behavior, existing) {
                     ("merge", Some(i)) => {
-                        let target = objects[i].body.map_at_mut(&["data"]);
-                        target.extend(data);
-                        objects[i].generated = Some(!no_hash);
+                        for (field, values) in [("data", data), ("binaryData", binary)] {
+                            if !values.is_empty() {
+                                objects[i].body.map_at_mut(&[field]).extend(values);
+                            }
+                        }
+                        if let Some(no_hash) = no_hash_option {
+                            objects[i].generated = Some(!no_hash);
+                        }
                     }
                     ("replace", Some(i)) => {
-                        *objects[i].body.map_at_mut(&["data"]) = data;
-                        objects[i].generated = Some(!no_hash);
+                        let map = objects[i].body.map_at_mut(&[]);
+                        for (field, values) in [("data", data), ("binaryData", binary)] {
+                            map.remove(field);
+                            if !values.is_empty() {
+                                map.insert(field.into(), Node::Map(values));
+                            }
+                        }
+                        if let Some(no_hash) = no_hash_option {
+                            objects[i].generated = Some(!no_hash);
+                        }
                     }
                     _ => {
                         let mut body = Node::Map(BTreeMap::new());
                         let map = body.map_at_mut(&[]);
                         map.insert("apiVersion".into(), Node::Str("v1".into()));
                         map.insert("kind".into(), Node::Str(kind.into()));
-                        map.insert("data".into(), Node::Map(data));
+                        // Like kustomize: no empty `data`/`binaryData`.
+                        for (field, values) in [("data", data), ("binaryData", binary)] {
+                            if !values.is_empty() {
+                                map.insert(field.into(), Node::Map(values));
+                            }
+                        }
                         if kind == "Secret" {
                             map.insert(
                                 "type".into(),
@@ -483,7 +496,91 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    fn patches(&mut self, k: &Kustomization, objects: &mut [Object]) -> Result<(), ManifestError> {
+    /// A generator's `data` and `binaryData` as kustomize builds them:
+    /// literals (`k=v`, surrounding quotes removed), files (`[key=]path`;
+    /// not UTF-8 goes to `binaryData`) and env files (`k=v` lines, no
+    /// unquoting). A Secret's values are base64, all in `data`.
+    fn generator_data(
+        &mut self,
+        k: &Kustomization,
+        generator: &Node,
+        secret: bool,
+    ) -> Result<(DataMap, DataMap), ManifestError> {
+        let mut data = BTreeMap::new();
+        let mut binary = BTreeMap::new();
+        let mut put = |key: &str, bytes: Vec<u8>| {
+            let value = if secret {
+                Node::Str(namehash::base64(&bytes))
+            } else {
+                match String::from_utf8(bytes) {
+                    Ok(text) => Node::Str(text),
+                    Err(e) => {
+                        binary.insert(key.to_string(), Node::Str(namehash::base64(e.as_bytes())));
+                        return;
+                    }
+                }
+            };
+            data.insert(key.to_string(), value);
+        };
+        let strings = |field: &str| -> Vec<&str> {
+            generator
+                .get(field)
+                .map_or(&[][..], Node::as_seq)
+                .iter()
+                .filter_map(Node::as_str)
+                .collect()
+        };
+        for literal in strings("literals") {
+            if let Some((key, value)) = literal.split_once('=') {
+                put(key, unquote(value).as_bytes().to_vec());
+            }
+        }
+        for spec in strings("files") {
+            let (key, file) = spec
+                .split_once('=')
+                .unwrap_or((path::file_name(spec), spec));
+            let target = self.resolve(k, file)?;
+            match self.src.read_file(&target)? {
+                Some(bytes) => put(key, bytes),
+                None => self.warn(
+                    FindingCode::MissingPath,
+                    &k.file,
+                    format!("generator file {file:?} does not exist"),
+                ),
+            }
+        }
+        let mut envs = strings("envs");
+        envs.extend(generator.get("env").and_then(Node::as_str));
+        for env in envs {
+            let target = self.resolve(k, env)?;
+            match self.src.read_file(&target)? {
+                Some(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    for line in text.lines() {
+                        let line = line.trim_start_matches('\u{feff}').trim_start();
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        if let Some((key, value)) = line.split_once('=') {
+                            put(key, value.as_bytes().to_vec());
+                        }
+                    }
+                }
+                None => self.warn(
+                    FindingCode::MissingPath,
+                    &k.file,
+                    format!("env file {env:?} does not exist"),
+                ),
+            }
+        }
+        Ok((data, binary))
+    }
+
+    fn patches(
+        &mut self,
+        k: &Kustomization,
+        objects: &mut Vec<Object>,
+    ) -> Result<(), ManifestError> {
         // (label for findings, patch documents, explicit target)
         let mut all: Vec<(String, Vec<Node>, Option<Node>)> = Vec::new();
         for entry in k.list("patches").iter().chain(k.list("patchesJson6902")) {
@@ -533,6 +630,14 @@ impl Renderer<'_> {
                 if selected.is_empty() {
                     self.warn(FindingCode::MissingPath, &label, "patch matches no object");
                 }
+                // A strategic-merge patch whose top level says `$patch:
+                // delete` removes the objects it selects.
+                if doc.str_at(&["$patch"]) == Some("delete") {
+                    for i in selected.into_iter().rev() {
+                        objects.remove(i);
+                    }
+                    continue;
+                }
                 for i in selected {
                     if let Node::Seq(ops) = &doc {
                         for problem in patch::json6902(&mut objects[i].body, ops) {
@@ -557,8 +662,17 @@ impl Renderer<'_> {
     }
 }
 
+fn bool_of(node: &Node) -> Option<bool> {
+    match node {
+        Node::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// A literal's value without one pair of surrounding quotes (kustomize
+/// does not trim spaces).
 fn unquote(value: &str) -> &str {
-    let v = value.trim();
+    let v = value;
     for q in ['"', '\''] {
         if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
             return &v[1..v.len() - 1];
@@ -760,6 +874,7 @@ fn transform_metadata(k: &Kustomization, objects: &mut [Object]) {
     let suffix = k.str_field("nameSuffix").unwrap_or("");
     let common_labels = k.doc.get("commonLabels").and_then(Node::as_map);
     let annotations = k.doc.get("commonAnnotations").and_then(Node::as_map);
+    let mut renames = Vec::new();
     for object in objects.iter_mut() {
         if object.body.str_at(&["apiVersion"]) == Some(HELM_PSEUDO_API_VERSION) {
             continue;
@@ -777,11 +892,24 @@ fn transform_metadata(k: &Kustomization, objects: &mut [Object]) {
             && kind != "Namespace"
             && kind != "CustomResourceDefinition"
         {
-            let name = format!("{prefix}{}{suffix}", object.name());
+            let old = object.name().to_string();
+            let name = format!("{prefix}{old}{suffix}");
+            if let Some(kind) = config_kind(&kind) {
+                renames.push(Rename {
+                    kind,
+                    namespace: object
+                        .body
+                        .str_at(&["metadata", "namespace"])
+                        .map(str::to_string),
+                    from: old,
+                    to: name.clone(),
+                });
+            }
+            let key = object.name_key();
             object
                 .body
                 .map_at_mut(&["metadata"])
-                .insert("name".into(), Node::Str(name));
+                .insert(key.into(), Node::Str(name));
         }
         if let Some(labels) = common_labels {
             add_labels(object, labels, true, true);
@@ -806,6 +934,46 @@ fn transform_metadata(k: &Kustomization, objects: &mut [Object]) {
             }
         }
     }
+    nameref::apply_renames(objects, &renames);
+}
+
+/// `ConfigMap` or `Secret`: the kinds whose renames references follow.
+fn config_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        "ConfigMap" => Some("ConfigMap"),
+        "Secret" => Some("Secret"),
+        _ => None,
+    }
+}
+
+/// Appends kustomize's content hash to the names of generated objects that
+/// want one, and points the references at the new names.
+fn add_name_hashes(objects: &mut [Object]) {
+    let mut renames = Vec::new();
+    for object in objects.iter_mut() {
+        let Some(kind) = config_kind(object.kind()) else {
+            continue;
+        };
+        if object.generated != Some(true) {
+            continue;
+        }
+        let old = object.name().to_string();
+        let name = format!("{old}-{}", namehash::suffix(kind, &object.body));
+        renames.push(Rename {
+            kind,
+            namespace: object
+                .body
+                .str_at(&["metadata", "namespace"])
+                .map(str::to_string),
+            from: old,
+            to: name.clone(),
+        });
+        object
+            .body
+            .map_at_mut(&["metadata"])
+            .insert("name".into(), Node::Str(name));
+    }
+    nameref::apply_renames(objects, &renames);
 }
 
 /// The container images an app runs, after `images:` overrides; sorted,

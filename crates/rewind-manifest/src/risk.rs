@@ -8,7 +8,9 @@ use rewind_domain::{Risk, RiskCode};
 
 use crate::diff::{AppDiff, Comparison, FileStatus, compare};
 use crate::error::ManifestError;
+use crate::hooks;
 use crate::inputs_cache::InputsCache;
+use crate::nameref;
 use crate::path;
 use crate::render::{Object, ObjectId};
 use crate::source::{CachedTree, TreeSource};
@@ -48,6 +50,8 @@ pub fn rollback_risks_cached(
     let comparison = compare(current, target, app_path)?;
     let mut risks = Vec::new();
     risks.extend(migration(&comparison));
+    risks.extend(hook(&comparison));
+    risks.extend(rollout(&comparison));
     risks.extend(stateful(&comparison.diff));
     risks.extend(scale(&comparison.diff));
     risks.extend(mutable_image(&comparison.to.objects));
@@ -77,23 +81,10 @@ pub fn is_migration_file(file: &str) -> bool {
             .any(|part| part == "migrations" || part == "migration" || part == "db-migrations")
 }
 
-/// Whether an object is a Job or hook that runs migrations.
+/// Whether an object runs a known schema migration tool (see
+/// [`crate::hooks`]).
 pub fn is_migration_job(object: &Object) -> bool {
-    is_migration_id(&object.id(), Some(object))
-}
-
-fn is_migration_id(id: &ObjectId, object: Option<&Object>) -> bool {
-    if !matches!(id.kind.as_str(), "Job" | "CronJob" | "Pod") {
-        return false;
-    }
-    let hook = object.is_some_and(|o| {
-        let annotations = o.body.at(&["metadata", "annotations"]);
-        ["argocd.argoproj.io/hook", "helm.sh/hook"]
-            .iter()
-            .any(|k| annotations.and_then(|a| a.get(k)).is_some())
-    });
-    let name = id.name.to_ascii_lowercase();
-    hook || name.contains("migrat") || name.contains("schema")
+    hooks::migration_tool(object).is_some()
 }
 
 fn all_ids(diff: &AppDiff) -> impl Iterator<Item = (&ObjectId, &'static str)> {
@@ -102,6 +93,14 @@ fn all_ids(diff: &AppDiff) -> impl Iterator<Item = (&ObjectId, &'static str)> {
         .map(|c| (&c.id, "changes"))
         .chain(diff.added.iter().map(|a| (&a.id, "is added")))
         .chain(diff.removed.iter().map(|r| (&r.id, "is removed")))
+}
+
+/// The object with this id on the target side, else the current side.
+fn find<'a>(c: &'a Comparison, id: &ObjectId) -> Option<&'a Object> {
+    c.to.objects
+        .iter()
+        .chain(&c.from.objects)
+        .find(|o| o.id() == *id)
 }
 
 fn migration(c: &Comparison) -> Option<Risk> {
@@ -119,15 +118,9 @@ fn migration(c: &Comparison) -> Option<Risk> {
             format!("{} ({what})", path::file_name(&f.path))
         })
         .collect();
-    let find = |id: &ObjectId| {
-        c.to.objects
-            .iter()
-            .chain(&c.from.objects)
-            .find(|o| o.id() == *id)
-    };
     for (id, what) in all_ids(&c.diff) {
-        if is_migration_id(id, find(id)) {
-            items.push(format!("{} {} {what}", id.kind, id.name));
+        if let Some(tool) = find(c, id).and_then(hooks::migration_tool) {
+            items.push(format!("{} {} ({tool}) {what}", id.kind, id.name));
         }
     }
     (!items.is_empty()).then(|| {
@@ -140,6 +133,123 @@ fn migration(c: &Comparison) -> Option<Risk> {
         )
     })
 }
+
+/// Sync hooks that changed and run no known migration tool: say what is
+/// known (when they run), and that rewind cannot tell what they do.
+fn hook(c: &Comparison) -> Option<Risk> {
+    let mut items = Vec::new();
+    for (id, what) in all_ids(&c.diff) {
+        let Some(object) = find(c, id) else {
+            continue;
+        };
+        if hooks::migration_tool(object).is_some() {
+            continue;
+        }
+        if let Some(phase) = hooks::hook_phase(object) {
+            items.push((phase, id, what));
+        }
+    }
+    match items.as_slice() {
+        [] => None,
+        [(phase, id, what)] => Some(Risk::new(
+            RiskCode::Hook,
+            format!(
+                "a {phase} hook {} ({}, which {what}) {}; rewind cannot tell what it changes",
+                id.kind,
+                id.name,
+                hooks::phase_words(phase)
+            ),
+        )),
+        many => {
+            let named: Vec<String> = many
+                .iter()
+                .map(|(phase, id, what)| {
+                    format!(
+                        "{phase} hook {} {} {what} ({})",
+                        id.kind,
+                        id.name,
+                        hooks::phase_words(phase)
+                    )
+                })
+                .collect();
+            Some(Risk::new(
+                RiskCode::Hook,
+                format!(
+                    "sync hooks change: {}; rewind cannot tell what they change",
+                    name_some(&named)
+                ),
+            ))
+        }
+    }
+}
+
+/// Workloads on both sides whose references to content-hashed generated
+/// ConfigMaps/Secrets differ: the rename makes them restart.
+fn rollout(c: &Comparison) -> Option<Risk> {
+    let hashed = |objects: &[Object]| -> BTreeSet<(String, Option<String>, String)> {
+        objects
+            .iter()
+            .filter(|o| o.generated == Some(true))
+            .map(|o| {
+                let id = o.id();
+                (id.kind, id.namespace, id.name)
+            })
+            .collect()
+    };
+    let (old_hashed, new_hashed) = (hashed(&c.from.objects), hashed(&c.to.objects));
+    let generated_refs = |object: &Object, set: &BTreeSet<(String, Option<String>, String)>| {
+        let namespace = object.id().namespace;
+        nameref::refs_of(object)
+            .into_iter()
+            .filter(|(kind, name)| {
+                set.contains(&(kind.to_string(), namespace.clone(), name.clone()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut workloads = Vec::new();
+    let mut renamed = BTreeSet::new();
+    for change in &c.diff.changed {
+        if !ROLLING_KINDS.contains(&change.id.kind.as_str()) {
+            continue;
+        }
+        let old = c.from.objects.iter().find(|o| o.id() == change.id);
+        let new = c.to.objects.iter().find(|o| o.id() == change.id);
+        let (Some(old), Some(new)) = (old, new) else {
+            continue;
+        };
+        let (before, after) = (
+            generated_refs(old, &old_hashed),
+            generated_refs(new, &new_hashed),
+        );
+        if before != after {
+            workloads.push(format!("{} {}", change.id.kind, change.id.name));
+            for (kind, name) in after.iter().filter(|r| !before.contains(r)) {
+                renamed.insert(format!("{kind} {name}"));
+            }
+        }
+    }
+    if workloads.is_empty() {
+        return None;
+    }
+    let renamed: Vec<String> = renamed.into_iter().collect();
+    Some(Risk::new(
+        RiskCode::Rollout,
+        format!(
+            "generated config gets a new content-hash name ({}), so {} will restart",
+            name_some(&renamed),
+            name_some(&workloads)
+        ),
+    ))
+}
+
+/// Workloads that roll their pods when their pod template changes.
+const ROLLING_KINDS: [&str; 5] = [
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+];
 
 fn stateful(diff: &AppDiff) -> Option<Risk> {
     let mut items: Vec<String> = all_ids(diff)
@@ -319,4 +429,42 @@ fn history_limit(objects: &[Object]) -> Option<Risk> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryTree;
+
+    fn app(level: &str) -> MemoryTree {
+        MemoryTree::new()
+            .with(
+                "app/kustomization.yaml",
+                format!("resources: [d.yaml]\nconfigMapGenerator:\n- name: cfg\n  literals: [LEVEL={level}]\n"),
+            )
+            .with(
+                "app/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: 'reg/api:1'\n        envFrom: [{configMapRef: {name: cfg}}]\n",
+            )
+    }
+
+    #[test]
+    fn a_generated_config_change_names_the_workloads_that_restart() {
+        let (current, target) = (app("debug"), app("info"));
+        let diff = crate::semantic_diff(&current, &target, "app").unwrap();
+        assert_eq!(diff.added.len(), 1, "{}", diff.render_text());
+        assert_eq!(diff.removed.len(), 1);
+        assert_eq!(diff.changed[0].id.name, "api");
+        let new_name = &diff.added[0].id.name;
+        let risks = rollback_risks(&current, &target, "app", &[]).unwrap();
+        assert_eq!(
+            risks,
+            [Risk::new(
+                RiskCode::Rollout,
+                format!(
+                    "generated config gets a new content-hash name (ConfigMap {new_name}), so Deployment api will restart"
+                )
+            )]
+        );
+    }
 }

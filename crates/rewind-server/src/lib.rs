@@ -54,9 +54,6 @@ pub fn router(state: AppState) -> Router {
     let max_body = settings.server.max_body_bytes;
     let timeout: Duration = settings.server.request_timeout.get();
     Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/apps", get(routes::apps::list))
         .route("/api/v1/apps/{app}/history", get(routes::apps::history))
         .route(
@@ -129,6 +126,23 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or_default();
                 tracing::info_span!("http", http.method = %request.method(), http.route = %route)
             }),
+        )
+        // Probes come after the layers above, which axum applies only to the
+        // routes added before them: kubelet and Prometheus call these every
+        // few seconds, and the trace layer logs every 5xx at ERROR, so a
+        // replica that is not ready (503) would log a line per probe. They
+        // are still counted in the request metrics.
+        .route(
+            "/healthz",
+            get(routes::health::healthz).layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .route(
+            "/readyz",
+            get(routes::health::readyz).layer(axum::middleware::from_fn(metrics::track)),
+        )
+        .route(
+            "/metrics",
+            get(routes::health::metrics).layer(axum::middleware::from_fn(metrics::track)),
         )
         .with_state(state)
 }

@@ -13,6 +13,9 @@
 //!   `jobs_run_total{kind}`: counted by the engine.
 //! - `jobs{kind, state}` and `rollbacks{state}`: gauges refreshed from the
 //!   ledger at each scrape, so every replica reports the shared truth.
+//! - `readiness_check{check}` (1 passing, 0 failing; `database`,
+//!   `repository`) and `ready` (what `/readyz` answers: 1 for 200), set at
+//!   each scrape and each `/readyz`.
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -12,16 +12,28 @@ use rewind_ledger::Ledger;
 use crate::batcher::DeliveryBatcher;
 use crate::metrics::Metrics;
 
-/// Something `/readyz` must see working before traffic is sent here.
+/// One line of `/readyz`. Only checks that are [`required`] fail
+/// readiness: rewind is ready when it can durably record webhooks, which
+/// needs the database and nothing else. Git is reported (in the body and as
+/// `rewind_readiness_check` in `/metrics`) but does not take a replica out
+/// of its Service: during a Git outage webhooks must still be recorded, and
+/// a Service with no ready replica would refuse them all. (The body also
+/// names the forge; its failures show as retried jobs.)
+///
+/// [`required`]: ReadinessCheck::required
 #[async_trait::async_trait]
 pub trait ReadinessCheck: Send + Sync {
     /// A short name for the check (`database`, `repository`).
     fn name(&self) -> &'static str;
-    /// `Err` says what is not ready.
+    /// Whether a failure makes `/readyz` answer 503.
+    fn required(&self) -> bool {
+        true
+    }
+    /// `Err` says what is not working.
     async fn check(&self) -> Result<(), String>;
 }
 
-/// The ledger answers a trivial query.
+/// The database takes a write now (opened and rolled back).
 struct DatabaseReady(Arc<dyn Ledger>);
 
 #[async_trait::async_trait]
@@ -31,7 +43,7 @@ impl ReadinessCheck for DatabaseReady {
     }
 
     async fn check(&self) -> Result<(), String> {
-        match tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await {
+        match tokio::time::timeout(Duration::from_secs(2), self.0.ping_write()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer within 2s".into()),
@@ -39,8 +51,10 @@ impl ReadinessCheck for DatabaseReady {
     }
 }
 
-/// The repository cache can read `git.branch`.
-struct RepositoryReady(rewind_git::RepoCache, String);
+/// The last fetch from `git.url` worked. Read from the fetch's recorded
+/// outcome, never by fetching or by waiting for the repository: a probe must
+/// answer at once even while a fetch hangs on an unreachable remote.
+struct RepositoryReady(rewind_git::RemoteStatus);
 
 #[async_trait::async_trait]
 impl ReadinessCheck for RepositoryReady {
@@ -48,11 +62,17 @@ impl ReadinessCheck for RepositoryReady {
         "repository"
     }
 
+    fn required(&self) -> bool {
+        false
+    }
+
     async fn check(&self) -> Result<(), String> {
-        match self.0.head(&self.1).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(format!("branch {} is not in the cache yet", self.1)),
-            Err(e) => Err(e.to_string()),
+        match self.0.last_fetch() {
+            None => Err("no fetch has finished yet".into()),
+            Some(outcome) => match outcome.error {
+                None => Ok(()),
+                Some(error) => Err(format!("last fetch failed: {error}")),
+            },
         }
     }
 }
@@ -81,16 +101,14 @@ impl std::fmt::Debug for App {
 pub struct AppState(pub Arc<App>);
 
 impl AppState {
-    /// State for `engine`; `/readyz` checks the database and the repository.
+    /// State for `engine`; `/readyz` requires the database and reports the
+    /// repository.
     pub fn new(engine: Arc<Engine>, wake: Arc<tokio::sync::Notify>) -> Self {
         let settings = Arc::new(engine.settings().clone());
         let ledger = engine.ledger().clone();
         let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(DatabaseReady(ledger.clone())),
-            Arc::new(RepositoryReady(
-                engine.git().clone(),
-                settings.git.branch.clone(),
-            )),
+            Arc::new(RepositoryReady(engine.git().remote_status().clone())),
         ];
         AppState(Arc::new(App {
             ingest: rewind_engine::wiring::ingest_settings(&settings),

@@ -62,6 +62,8 @@ enum Command {
     Diff(commands::diff::DiffArgs),
     /// Rollback-readiness findings across a repository (offline).
     Doctor(commands::doctor::DoctorArgs),
+    /// Exit 0 when the service's `/readyz` answers 200 (container health checks).
+    Healthcheck(commands::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => commands::hash::run(&args),
         Command::Diff(args) => commands::diff::run(&args),
         Command::Doctor(args) => commands::doctor::run(&args),
+        Command::Healthcheck(args) => commands::healthcheck::run(args),
     };
     match result {
         Ok(code) => code,

@@ -136,6 +136,19 @@ impl Ledger for SqlLedger {
         Ok(())
     }
 
+    async fn ping_write(&self) -> Result<(), LedgerError> {
+        // A write that changes no row, rolled back: readiness means "a
+        // webhook would be recorded now", which a read proves nothing
+        // about (SQLite's one writer may be stuck or its file read-only; a
+        // PostgreSQL standby or read-only database answers SELECT but
+        // refuses UPDATE, even of no rows).
+        let mut tx = self.db.begin().await?;
+        tx.conn()
+            .execute(sql("UPDATE jobs SET attempts = attempts WHERE 1 = 0"))
+            .await?;
+        tx.rollback().await
+    }
+
     async fn record_delivery(&self, delivery: Delivery) -> Result<DeliveryOutcome, LedgerError> {
         self.record_deliveries(vec![delivery])
             .await

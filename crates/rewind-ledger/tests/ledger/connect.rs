@@ -131,3 +131,57 @@ async fn postgres_going_away_is_unavailable_and_recoverable() {
     drop((l, h));
     db.cleanup().await;
 }
+
+/// Readiness asks whether a write would go through, not whether the
+/// database answers: a read-only PostgreSQL (a standby, or
+/// `default_transaction_read_only`) still answers `ping` but fails
+/// `ping_write`, and passes again once it takes writes.
+#[tokio::test]
+async fn postgres_read_only_fails_ping_write_but_not_ping() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let admin = std::env::var(rewind_ledger::testing::POSTGRES_URL_VAR).unwrap();
+    let dbname = db.url().rsplit('/').next().unwrap().to_owned();
+    let h = db.connect().await;
+    let l = h.ledger.clone();
+    l.ping_write().await.unwrap();
+
+    let admin_sql = |statement: String| {
+        let admin = admin.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    // New sessions start read-only; ending the pool's sessions makes it
+    // open new ones.
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+    );
+    admin_sql(format!(
+        "ALTER DATABASE {dbname} SET default_transaction_read_only = on"
+    ))
+    .await;
+    admin_sql(terminate.clone()).await;
+    // The first call after the sessions ended may see the broken
+    // connection; the pool replaces it.
+    let _ = l.ping().await;
+    l.ping().await.unwrap();
+    let err = l.ping_write().await.unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+
+    admin_sql(format!(
+        "ALTER DATABASE {dbname} SET default_transaction_read_only = off"
+    ))
+    .await;
+    admin_sql(terminate).await;
+    let _ = l.ping().await;
+    l.ping_write().await.unwrap();
+    drop((l, h));
+    db.cleanup().await;
+}

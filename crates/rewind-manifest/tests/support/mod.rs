@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use git2::{ObjectType, Repository, Tree};
+
+pub mod kubectl;
 use rewind_manifest::{DirEntry, EntryKind, SourceError, TreeSource};
 
 /// Same lookups as `rewind_git::GitTree` (`Tree::get_path` from the root),

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod diff;
 pub mod doctor;
 pub mod hash;
+pub mod healthcheck;
 pub mod remote;
 pub mod serve;
 
