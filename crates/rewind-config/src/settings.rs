@@ -142,8 +142,31 @@ pub struct ApiToken {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ApiSettings {
+    /// Every token from `[[api.tokens]]`, `api.tokens_file` and
+    /// `REWIND_API_TOKEN_<NAME>` (merged while loading).
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
+    /// A TOML file of `[[tokens]]` entries (name, token, role), for example
+    /// a mounted Kubernetes Secret; read at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// The shape of `api.tokens_file`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFile {
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+impl Role {
+    /// Parses `viewer`, `operator`, `approver` or `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Viewer, Role::Operator, Role::Approver, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

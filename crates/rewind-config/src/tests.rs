@@ -322,3 +322,88 @@ fn verify_mistakes_name_the_problem() {
         assert!(err.contains(needle), "{text}\n→ {err}");
     }
 }
+
+#[test]
+fn tokens_come_from_the_config_a_tokens_file_and_the_environment() {
+    let tokens = file(
+        r#"
+[[tokens]]
+name = "ci"
+token = "file-token-123"
+role = "operator"
+"#,
+    );
+    let config = file(&format!(
+        "[api]\ntokens_file = {:?}\n[[api.tokens]]\nname = \"oncall\"\ntoken = \"config-token-1\"\nrole = \"viewer\"\n",
+        tokens.path().display().to_string()
+    ));
+    let s = load_from(
+        Some(config.path()),
+        env(&[
+            ("REWIND_API_TOKEN_RELEASE_BOT", "approver:env-token-4567"),
+            ("REWIND_API_TOKEN_EMPTY", ""),
+        ]),
+    )
+    .unwrap();
+    let found: Vec<(&str, &str, Role)> = s
+        .api
+        .tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.token.expose(), t.role))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("oncall", "config-token-1", Role::Viewer),
+            ("ci", "file-token-123", Role::Operator),
+            ("release_bot", "env-token-4567", Role::Approver),
+        ]
+    );
+    // Shown redacted like every other secret.
+    assert!(!s.to_redacted_toml().contains("env-token-4567"));
+}
+
+#[test]
+fn bad_token_sources_are_named_without_the_token() {
+    let err = load_from(
+        None,
+        env(&[("REWIND_API_TOKEN_X", "superuser:hunter2-secret")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("REWIND_API_TOKEN_X"), "{err}");
+    assert!(err.contains("viewer, operator"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = load_from(None, env(&[("REWIND_API_TOKEN_X", "no-colon-secret")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("<role>:<token>") && !err.contains("no-colon"),
+        "{err}"
+    );
+    // A duplicate across sources is refused like one within a source.
+    let config =
+        file("[[api.tokens]]\nname = \"x\"\ntoken = \"same-token-1\"\nrole = \"viewer\"\n");
+    let err = load_from(
+        Some(config.path()),
+        env(&[("REWIND_API_TOKEN_X", "admin:other-token-2")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("listed twice"), "{err}");
+    let tokens = file("[[tokens]]\nname = \"y\"\ntoken = \"leaky-secret-9\"\nrole = 3\n");
+    let config = file(&format!(
+        "[api]\ntokens_file = {:?}\n",
+        tokens.path().display().to_string()
+    ));
+    let err = load_from(Some(config.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("api.tokens_file"), "{err}");
+    assert!(!err.contains("leaky-secret-9"), "{err}");
+    let config = file("[api]\ntokens_file = \"/nonexistent/tokens.toml\"\n");
+    let err = load_from(Some(config.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/tokens.toml"), "{err}");
+}

@@ -12,8 +12,9 @@ use rewind_domain::{
 };
 
 use crate::{
-    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, JobPayload, LedgerError, StoredAlert, StoredClusterRollback,
+    AppSummary, AuditEntry, AuditFilter, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord,
+    Job, JobCount, JobPayload, LedgerError, StoredAlert, StoredApiToken, StoredClusterRollback,
+    UiSession,
 };
 
 /// The ledger: what rewind knows about apps, deployments, alerts, rollbacks,
@@ -224,6 +225,34 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         subject: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, LedgerError>;
+
+    /// Newest first, filtered by app, actor and time (`GET /api/v1/audit`).
+    async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, LedgerError>;
+
+    // --- API tokens and web UI sessions ------------------------------------
+
+    /// Stores a token made at run time. A name in use: `Conflict`.
+    async fn create_api_token(&self, token: &StoredApiToken) -> Result<(), LedgerError>;
+    /// The stored token whose SHA-256 digest is `digest`.
+    async fn api_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<StoredApiToken>, LedgerError>;
+    /// By name.
+    async fn list_api_tokens(&self) -> Result<Vec<StoredApiToken>, LedgerError>;
+    /// Deletes the token and ends its web UI sessions; `false` when no
+    /// token has that name.
+    async fn revoke_api_token(&self, name: &str) -> Result<bool, LedgerError>;
+    /// How many tokens are stored (any at all closes an open API).
+    async fn api_token_count(&self) -> Result<u64, LedgerError>;
+    async fn create_ui_session(&self, session: &UiSession) -> Result<(), LedgerError>;
+    /// The unexpired session whose id has digest `digest`.
+    async fn ui_session(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UiSession>, LedgerError>;
+    async fn delete_ui_session(&self, digest: &str) -> Result<(), LedgerError>;
 
     // --- jobs -------------------------------------------------------------
 

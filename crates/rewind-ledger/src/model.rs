@@ -92,6 +92,60 @@ pub struct AuditRecord {
     pub id: i64,
     #[serde(flatten)]
     pub entry: AuditEntry,
+    /// The app the entry is about (from `detail.app` or an `app/<name>`
+    /// subject), when there is one.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// How the action reached rewind: `api`, `ui`, `github`, ... (from
+    /// `detail.via`, else the [`AUDIT_VIA`] of the request that wrote it).
+    #[serde(default)]
+    pub via: Option<String>,
+}
+
+tokio::task_local! {
+    /// The path the current request came through (`api`, `ui`), set by the
+    /// HTTP server around each handler. Audit entries written while it is
+    /// set and whose detail names no `via` are stored with it, so every
+    /// entry says how it arrived without every caller passing it down.
+    pub static AUDIT_VIA: &'static str;
+}
+
+/// What `GET /api/v1/audit` asks for; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// An app name: matches entries about `app` and, for a plain name,
+    /// about `app@<any cluster>`.
+    pub app: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// An API token made with `rewind token create`: only its SHA-256 digest
+/// is stored, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredApiToken {
+    pub name: String,
+    /// `viewer`, `operator`, `approver` or `admin` (the server parses it).
+    pub role: String,
+    /// Hex SHA-256 of the token.
+    #[serde(skip_serializing)]
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A web UI session. The browser holds a random id whose digest is
+/// `digest`; the session lasts while the token it signed in with is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub digest: String,
+    /// Digest of the API token that signed in.
+    pub token_digest: String,
+    /// The session's CSRF token, embedded in every form.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where a job is in its life.

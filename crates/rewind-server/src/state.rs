@@ -90,6 +90,8 @@ pub struct App {
     pub wake: Arc<tokio::sync::Notify>,
     pub metrics: Metrics,
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// Failed web UI sign-ins per client address.
+    pub login_limiter: crate::session::LoginLimiter,
 }
 
 impl std::fmt::Debug for App {
@@ -124,6 +126,7 @@ impl AppState {
             wake,
             metrics: Metrics::global(),
             readiness,
+            login_limiter: Default::default(),
         }))
     }
 

@@ -52,6 +52,11 @@ enum Command {
     Merge(commands::remote::MergeArgs),
     /// Cancel a rollback that is not merged yet.
     Cancel(commands::remote::IdArgs),
+    /// The audit log, newest first: who did what, when, via what.
+    Audit(commands::remote::AuditArgs),
+    /// Manage API tokens stored in rewind's database (admin).
+    #[command(subcommand)]
+    Token(commands::remote::TokenCommand),
     /// Print an app's config hash at a revision (offline, on a checkout).
     Hash(commands::hash::HashArgs),
     /// Semantic diff of an app between two revisions (offline).
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
         Command::Approve(args) => commands::remote::act(args, "approve"),
         Command::Merge(args) => commands::remote::merge(args),
         Command::Cancel(args) => commands::remote::act(args, "cancel"),
+        Command::Audit(args) => commands::remote::audit(args),
+        Command::Token(command) => commands::remote::token(command),
         Command::Hash(args) => commands::hash::run(&args),
         Command::Diff(args) => commands::diff::run(&args),
         Command::Doctor(args) => commands::doctor::run(&args),

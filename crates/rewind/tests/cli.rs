@@ -17,7 +17,17 @@ fn rewind() -> Command {
 /// Starts `rewind serve` and returns it with its URL, read from the log
 /// line that announces it (the listener is bound before that line).
 fn serve(config: &std::path::Path, dir: &std::path::Path) -> (Child, String) {
+    serve_with_env(config, dir, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with_env(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = rewind()
+        .envs(env.iter().copied())
         .args(["serve", "--config"])
         .arg(config)
         .current_dir(dir)
@@ -428,4 +438,116 @@ fn doctor_names_symlinks_and_escaping_references() {
         "{link}"
     );
     assert_eq!(find("escape")["path"], "apps/a/kustomization.yaml");
+}
+
+/// Runs a client command against `url` with `token`.
+fn client(args: &[&str], url: &str, token: &str) -> std::process::Output {
+    rewind()
+        .args(args)
+        .args(["--server", url, "--token", token])
+        .output()
+        .expect("rewind runs")
+}
+
+#[test]
+fn tokens_from_env_and_file_then_token_create_list_revoke_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("gitops.git");
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        "[[tokens]]\nname = \"dash\"\ntoken = \"file-viewer-token\"\nrole = \"viewer\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("rewind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://data/rewind.db\"\n[git]\nurl = \"{}\"\ncache_dir = \"cache\"\n[api]\ntokens_file = \"{}\"\n",
+            remote.display(),
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, url) = serve_with_env(
+        &config,
+        dir.path(),
+        &[("REWIND_API_TOKEN_ROOT", "admin:env-admin-token")],
+    );
+
+    // The admin from the environment makes a stored token; it is printed
+    // once, alone on stdout.
+    let out = client(
+        &["token", "create", "--name", "ci", "--role", "operator"],
+        &url,
+        "env-admin-token",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("rwd_") && token.len() > 60, "{token}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
+    // The file's viewer may read but not manage tokens.
+    let out = client(&["token", "list"], &url, "file-viewer-token");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let out = client(&["token", "list"], &url, "env-admin-token");
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success());
+    for expected in ["ci", "operator", "database", "dash", "root", "config"] {
+        assert!(list.contains(expected), "{expected}: {list}");
+    }
+    assert!(!list.contains(&token) && !list.contains("env-admin-token"));
+    // The stored token authenticates.
+    let out = client(&["apps", "--output", "json"], &url, &token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Revoked, it no longer does.
+    let out = client(&["token", "revoke", "ci"], &url, "env-admin-token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["apps"], &url, &token);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    // The audit log, read by the viewer, names the admin token.
+    let out = client(
+        &[
+            "audit", "--actor", "root", "--since", "1h", "--output", "json",
+        ],
+        &url,
+        "file-viewer-token",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["token.revoke", "token.create"], "{log}");
+    let out = client(&["audit", "--actor", "root"], &url, "file-viewer-token");
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        table.contains("ACTOR") && table.contains("token/ci"),
+        "{table}"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    wait_with_timeout(&mut child, Duration::from_secs(20));
 }

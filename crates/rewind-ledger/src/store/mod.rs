@@ -12,6 +12,7 @@ pub(crate) mod deployments;
 mod forge;
 mod jobs;
 mod rollbacks;
+mod tokens;
 
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ use rewind_domain::{
 use crate::db::{Conn, Dialect, Pools, sql};
 use crate::error::is_retryable;
 use crate::{
-    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, JobState, Ledger, LedgerError, StoredAlert, StoredClusterRollback,
+    AppSummary, AuditEntry, AuditFilter, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord,
+    Job, JobCount, JobState, Ledger, LedgerError, StoredAlert, StoredApiToken,
+    StoredClusterRollback, UiSession,
 };
 
 /// Times a delivery is tried again inside its batch after a deadlock.
@@ -568,6 +570,58 @@ impl Ledger for SqlLedger {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, LedgerError> {
         audit::log(&mut self.db.read().await?.conn(), subject, limit).await
+    }
+
+    async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, LedgerError> {
+        audit::search(&mut self.db.read().await?.conn(), filter).await
+    }
+
+    async fn create_api_token(&self, token: &StoredApiToken) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::create(&mut tx.conn(), token).await?;
+        tx.commit().await
+    }
+
+    async fn api_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<StoredApiToken>, LedgerError> {
+        tokens::by_digest(&mut self.db.read().await?.conn(), digest).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<StoredApiToken>, LedgerError> {
+        tokens::list(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn revoke_api_token(&self, name: &str) -> Result<bool, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let revoked = tokens::revoke(&mut tx.conn(), name).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn api_token_count(&self) -> Result<u64, LedgerError> {
+        tokens::count(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn create_ui_session(&self, session: &UiSession) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::create_session(&mut tx.conn(), session).await?;
+        tx.commit().await
+    }
+
+    async fn ui_session(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UiSession>, LedgerError> {
+        tokens::session(&mut self.db.read().await?.conn(), digest, now).await
+    }
+
+    async fn delete_ui_session(&self, digest: &str) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::delete_session(&mut tx.conn(), digest).await?;
+        tx.commit().await
     }
 
     async fn enqueue(

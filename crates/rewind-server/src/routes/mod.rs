@@ -1,7 +1,9 @@
 //! One module per area of the HTTP surface.
 
 pub mod apps;
+pub mod audit;
 pub mod health;
 pub mod rollbacks;
+pub mod tokens;
 pub mod ui;
 pub mod webhooks;

@@ -10,7 +10,6 @@ use rewind_config::Role;
 use rewind_domain::{AppName, Rollback, RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -45,20 +44,10 @@ fn rollback_id(raw: &str) -> Result<RollbackId, ApiError> {
         .map_err(|e: rewind_domain::DomainError| ApiError::bad_request(e.to_string()))
 }
 
-/// Refusals carry the existing rollback when there is one.
+/// Refusals carry the existing rollback when there is one (see
+/// `error.rs`, which chooses every status).
 fn engine_error(e: EngineError) -> Response {
-    match e {
-        EngineError::Refused(refusal) => {
-            let status =
-                StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
-            let mut body = json!({"error": refusal.code(), "detail": refusal.reason()});
-            if let Some(existing) = refusal.existing() {
-                body["rollback"] = serde_json::to_value(existing).unwrap_or_default();
-            }
-            (status, Json(body)).into_response()
-        }
-        other => ApiError::from(other).into_response(),
-    }
+    ApiError::from(e).into_response()
 }
 
 pub async fn propose(

@@ -129,11 +129,7 @@ async fn receive(
     let max = state.settings().server.max_body_bytes;
     let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
         webhook_delivery(name, "rejected");
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload too large",
-            format!("the body is larger than server.max_body_bytes ({max} bytes)"),
-        )
+        ApiError::payload_too_large(max)
     })?;
     let parsed = ingest(&state, source, &parts, &bytes)
         .await
@@ -155,9 +151,19 @@ async fn receive(
         observations: parsed.observations,
     };
     let outcome = state.0.deliveries.record(delivery).await.map_err(|e| {
-        webhook_delivery(name, "unavailable");
-        // The sender retries on 503; nothing was written.
-        ApiError::unavailable(format!("cannot record the delivery now: {e}"))
+        // Nothing was written. Only "not now" makes the sender retry
+        // (503); a delivery the database refuses is the sender's 4xx.
+        let error = match &e {
+            Some(e) => ApiError::for_delivery(e),
+            None => ApiError::writer_stopped(),
+        };
+        let outcome = if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            "unavailable"
+        } else {
+            "rejected"
+        };
+        webhook_delivery(name, outcome);
+        error
     })?;
     let duplicate = matches!(outcome, DeliveryOutcome::Duplicate);
     if let DeliveryOutcome::Recorded { jobs, .. } = outcome
@@ -174,17 +180,5 @@ async fn receive(
 }
 
 fn ingest_error(e: &IngestError) -> ApiError {
-    match e {
-        IngestError::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
-        IngestError::UnsupportedMediaType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported media type",
-            e.to_string(),
-        ),
-        IngestError::Malformed { field, detail } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed body",
-            format!("{field}: {detail}"),
-        ),
-    }
+    ApiError::from(e)
 }
