@@ -10,6 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod prometheus;
+pub mod registry;
 pub mod repo;
 
 use std::path::Path;

@@ -106,6 +106,50 @@ impl Repo {
         id.to_string()
     }
 
+    /// Commits on top of `main`: `files` written, `links` as symbolic
+    /// links (path → target text), `removed` deleted.
+    pub fn commit_entries(
+        &self,
+        files: &[(&str, String)],
+        links: &[(&str, &str)],
+        removed: &[&str],
+        message: &str,
+    ) -> String {
+        let repo = Repository::open_bare(&self.path).expect("open");
+        let signature = Signature::now("Dev Eloper", "dev@example.com").expect("signature");
+        let parent = repo
+            .find_reference("refs/heads/main")
+            .expect("main")
+            .peel_to_commit()
+            .expect("commit");
+        let mut update = TreeUpdateBuilder::new();
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).expect("blob");
+            update.upsert(*path, blob, git2::FileMode::Blob);
+        }
+        for (path, target) in links {
+            let blob = repo.blob(target.as_bytes()).expect("blob");
+            update.upsert(*path, blob, git2::FileMode::Link);
+        }
+        for path in removed {
+            update.remove(*path);
+        }
+        let tree = update
+            .create_updated(&repo, &parent.tree().expect("tree"))
+            .expect("tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        repo.commit(
+            Some("refs/heads/main"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &[&parent],
+        )
+        .expect("commit")
+        .to_string()
+    }
+
     /// `git <args>` in the bare repository; its trimmed stdout.
     pub fn git(&self, args: &[&str]) -> String {
         let output = Command::new("git")

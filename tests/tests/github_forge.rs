@@ -103,7 +103,16 @@ async fn pull_request_review_merge_and_verify() {
         world.deploy(3, &head, "Healthy").await;
         world.resolve("fp-1").await;
         world.tick(Utc::now() + Duration::minutes(10)).await;
-        assert_eq!(world.rollback(&id).await["state"], "verified");
+        let verified = world.rollback(&id).await;
+        assert_eq!(verified["state"], "verified");
+        // The verdict is on the rollback's commit as `rewind/verify`.
+        let status = fake
+            .statuses()
+            .into_iter()
+            .rfind(|s| s.context == "rewind/verify")
+            .expect("a rewind/verify status");
+        assert_eq!(status.state, "success");
+        assert_eq!(status.sha, verified["commit"].as_str().unwrap());
         assert!(
             fake.comments(pr.number)
                 .iter()
@@ -138,10 +147,14 @@ async fn github_failures_are_retried_without_duplicates() {
         assert_eq!(world.rollback(&id).await["state"], "pr_open");
         assert_eq!(fake.pull_requests().len(), 1);
 
-        // A secondary rate limit on the merge is waited out.
+        // A secondary rate limit on the merge is waited out (an admin's
+        // override: no approvals needed for this test).
         fake.secondary_rate_limit_next(1);
         let (status, body) = world
-            .api(&format!("/api/v1/rollbacks/{id}/merge"), json!({}))
+            .api(
+                &format!("/api/v1/rollbacks/{id}/merge"),
+                json!({"override": true, "reason": "retry test"}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["state"], "merged");

@@ -299,11 +299,13 @@ async fn a_push_to_main_between_proposal_and_merge_is_merged_around() {
             )],
             "deploy(checkout/prod): v1.4.3",
         );
+        // One approval (required_approvals = 1), then merge.
         let (status, body) = world
-            .api(&format!("/api/v1/rollbacks/{id}/merge"), json!({}))
+            .api(&format!("/api/v1/rollbacks/{id}/approve"), json!({}))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["state"], "merged");
+        let merged = world.rollback(&id).await;
+        assert_eq!(merged["state"], "merged", "{merged:#}");
         let good = world.repo.good.clone();
         for path in [APP_PATH, BASE_PATH] {
             assert_eq!(

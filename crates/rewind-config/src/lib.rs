@@ -7,6 +7,8 @@
 //! - [`settings`]: the sections and keys, as serde structs.
 //! - [`secret`]: `Secret` and `SecretUrl`, redacted wherever shown.
 //! - [`duration`]: `"90s"`-style durations.
+//! - [`verify`]: `[verify]`, `[[verify.checks]]`, `[[notify]]` and their
+//!   validation.
 //!
 //! Unknown keys and bad values are errors that name the key and where it
 //! came from (the file or the environment variable); loading never panics.
@@ -16,6 +18,7 @@
 pub mod duration;
 pub mod secret;
 pub mod settings;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,10 @@ use std::path::{Path, PathBuf};
 pub use duration::HumanDuration;
 pub use secret::{REDACTED, Secret, SecretUrl, redact_url};
 pub use settings::*;
+pub use verify::{
+    CheckSettings, HeaderSettings, HttpCheckSettings, NoWorseThan, NotifyEvent, NotifyKind,
+    NotifySettings, VerifySettings,
+};
 
 /// The commented default configuration, as shipped in `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -59,7 +66,13 @@ pub fn load_from(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Settings, ConfigError> {
-    let env: HashMap<String, String> = env
+    let all: Vec<(String, String)> = env.into_iter().collect();
+    let env_tokens: Vec<(String, String)> = all
+        .iter()
+        .filter(|(key, _)| key.starts_with(TOKEN_ENV_PREFIX))
+        .cloned()
+        .collect();
+    let env: HashMap<String, String> = all
         .into_iter()
         .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}__")))
         .collect();
@@ -115,6 +128,7 @@ pub fn load_from(
     })?;
     let mut settings = settings;
     drop_empty_secrets(&mut settings);
+    add_token_sources(&mut settings, &env_tokens)?;
     if let Some(key) = unknown.into_iter().next() {
         return Err(ConfigError::UnknownKey {
             origin: origins.describe(&key),
@@ -127,6 +141,63 @@ pub fn load_from(
         message,
     })?;
     Ok(settings)
+}
+
+/// Prefix of environment variables that each add one API token:
+/// `REWIND_API_TOKEN_<NAME>="<role>:<token>"`, named `<name>` (lowercase).
+pub const TOKEN_ENV_PREFIX: &str = "REWIND_API_TOKEN_";
+
+/// Adds the tokens of `api.tokens_file` and of `REWIND_API_TOKEN_<NAME>`
+/// variables to `api.tokens`, so one list (validated once) is what the
+/// server checks. Errors name the file or variable, never a token.
+fn add_token_sources(s: &mut Settings, env: &[(String, String)]) -> Result<(), ConfigError> {
+    if let Some(path) = s.api.tokens_file.clone() {
+        let origin = format!("api.tokens_file {}", path.display());
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let file: TokensFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            key: "api.tokens_file".into(),
+            origin: origin.clone(),
+            // toml's message quotes the offending line, which may hold a
+            // token: only its first line (what and where) is kept.
+            message: e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .to_string(),
+        })?;
+        s.api.tokens.extend(file.tokens);
+    }
+    let mut env: Vec<&(String, String)> = env.iter().collect();
+    env.sort();
+    for (var, value) in env {
+        if value.is_empty() {
+            continue;
+        }
+        let name = var[TOKEN_ENV_PREFIX.len()..].to_lowercase();
+        let invalid = |message: &str| ConfigError::Invalid {
+            key: var.clone(),
+            origin: format!("environment variable {var}"),
+            message: message.to_string(),
+        };
+        let (role, token) = value
+            .split_once(':')
+            .ok_or_else(|| invalid("expected \"<role>:<token>\""))?;
+        let role = Role::parse(role)
+            .ok_or_else(|| invalid("the role must be viewer, operator, approver or admin"))?;
+        if name.is_empty() {
+            return Err(invalid("the variable needs a name after REWIND_API_TOKEN_"));
+        }
+        s.api.tokens.push(ApiToken {
+            name,
+            token: Secret::new(token),
+            role,
+        });
+    }
+    Ok(())
 }
 
 /// Where keys came from, to name the culprit in errors.
@@ -159,12 +230,23 @@ fn drop_empty_secrets(s: &mut Settings) {
         &mut s.webhooks.argocd_token,
         &mut s.webhooks.alertmanager_token,
         &mut s.webhooks.flux_hmac_key,
+        &mut s.webhooks.flagger_token,
+        &mut s.webhooks.rollouts_token,
         &mut s.forge.webhook_secret,
         &mut s.forge.token,
         &mut s.git.token,
     ] {
         if secret.as_ref().is_some_and(|v| v.expose().is_empty()) {
             *secret = None;
+        }
+    }
+    for target in &mut s.notify {
+        if target
+            .secret
+            .as_ref()
+            .is_some_and(|v| v.expose().is_empty())
+        {
+            target.secret = None;
         }
     }
 }
@@ -259,6 +341,8 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
             "must be at least 1 (0 would refuse every rollback)".into(),
         ));
     }
+    verify::validate_verify(&s.verify)?;
+    verify::validate_notify(&s.notify)?;
     for app in &s.apps {
         if app.name.is_empty() {
             return Err(("apps", "every [[apps]] entry needs a name".into()));

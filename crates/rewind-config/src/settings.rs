@@ -21,6 +21,9 @@ pub struct Settings {
     pub api: ApiSettings,
     pub policy: PolicySettings,
     pub alerts: AlertSettings,
+    pub verify: crate::VerifySettings,
+    #[serde(default)]
+    pub notify: Vec<crate::NotifySettings>,
     #[serde(default)]
     pub apps: Vec<AppMapping>,
     #[serde(default)]
@@ -103,6 +106,12 @@ pub struct WebhookSettings {
     pub alertmanager_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flux_hmac_key: Option<Secret>,
+    /// Flagger event webhooks: `?token=` in the URL (or a bearer token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagger_token: Option<Secret>,
+    /// Argo Rollouts notifications: `Authorization: Bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollouts_token: Option<Secret>,
 }
 
 /// API roles; each includes the ones before it.
@@ -135,8 +144,31 @@ pub struct ApiToken {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ApiSettings {
+    /// Every token from `[[api.tokens]]`, `api.tokens_file` and
+    /// `REWIND_API_TOKEN_<NAME>` (merged while loading).
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
+    /// A TOML file of `[[tokens]]` entries (name, token, role), for example
+    /// a mounted Kubernetes Secret; read at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// The shape of `api.tokens_file`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFile {
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+impl Role {
+    /// Parses `viewer`, `operator`, `approver` or `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Viewer, Role::Operator, Role::Approver, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +194,10 @@ pub struct PolicySettings {
     pub verify_for: HumanDuration,
     pub max_rollbacks_per_hour: u32,
     pub required_approvals: u32,
+    /// Whether the person or token that requested a rollback may approve
+    /// it (and count towards `required_approvals`).
+    #[serde(default)]
+    pub allow_self_approval: bool,
     pub auto_merge: AutoMerge,
     /// Earlier Argo CD history entries that ran `healthy_for` before the
     /// next one with no alert recorded count as known good ("by history").

@@ -156,6 +156,8 @@ token = "ghp_gittoken"
 [webhooks]
 argocd_token = "argo-secret"
 flux_hmac_key = "flux-secret"
+flagger_token = "flagger-secret"
+rollouts_token = "rollouts-secret"
 [forge]
 kind = "github"
 owner = "acme"
@@ -175,6 +177,8 @@ role = "operator"
         "ghp_gittoken",
         "argo-secret",
         "flux-secret",
+        "flagger-secret",
+        "rollouts-secret",
         "ghp_forgetoken",
         "hook-secret",
         "api-secret-1",
@@ -183,6 +187,11 @@ role = "operator"
     }
     assert!(shown.contains("oncall"));
     assert_eq!(s.webhooks.argocd_token.unwrap().expose(), "argo-secret");
+    assert_eq!(s.webhooks.flagger_token.unwrap().expose(), "flagger-secret");
+    assert_eq!(
+        s.webhooks.rollouts_token.unwrap().expose(),
+        "rollouts-secret"
+    );
 }
 
 #[test]
@@ -194,6 +203,220 @@ fn the_shipped_default_file_loads_as_a_file_too() {
 
 #[test]
 fn empty_secrets_count_as_unset() {
-    let s = load_from(None, env(&[("REWIND__WEBHOOKS__ARGOCD_TOKEN", "")])).unwrap();
+    let s = load_from(
+        None,
+        env(&[
+            ("REWIND__WEBHOOKS__ARGOCD_TOKEN", ""),
+            ("REWIND__WEBHOOKS__FLAGGER_TOKEN", ""),
+            ("REWIND__WEBHOOKS__ROLLOUTS_TOKEN", ""),
+        ]),
+    )
+    .unwrap();
     assert!(s.webhooks.argocd_token.is_none());
+    assert!(s.webhooks.flagger_token.is_none() && s.webhooks.rollouts_token.is_none());
+}
+
+#[test]
+fn verify_checks_and_notify_targets_load() {
+    let f = file(
+        r#"
+[verify]
+prometheus_url = "http://prometheus:9090"
+interval = "10s"
+passes = 2
+registry_check = true
+registry_auth_file = "/etc/rewind/docker-config.json"
+
+[[verify.checks]]
+name = "error-rate"
+query = 'sum(rate(x{app="{{app}}"}[2m]))'
+max = 0.05
+min_evidence = 'sum(increase(x{app="{{app}}"}[2m])) >= 100'
+apps = ["checkout@prod-eu"]
+
+[[verify.checks]]
+name = "latency"
+query = 'histogram_quantile(0.99, x)'
+no_worse_than = "known-good"
+max_delta = 0.1
+
+[[verify.checks]]
+name = "create-order"
+http = { method = "POST", url = "https://{{app}}.example.com/orders", body = '{"smoke": true}', expect_status = 201, expect_body = "id", headers = [{ name = "Authorization", value_env = "SMOKE_TOKEN" }] }
+
+[[notify]]
+name = "oncall"
+kind = "webhook"
+url = "https://hooks.example.com/rewind"
+secret = "hmac-key"
+events = ["proposed", "failed"]
+"#,
+    );
+    let s = load_from(Some(f.path()), env(&[("REWIND__VERIFY__PASSES", "4")])).unwrap();
+    assert_eq!(s.verify.passes, 4);
+    assert_eq!(s.verify.interval.get().as_secs(), 10);
+    assert_eq!(s.verify.checks.len(), 3);
+    assert!(s.verify.registry_check);
+    assert_eq!(
+        s.verify.registry_auth_file.as_deref(),
+        Some(Path::new("/etc/rewind/docker-config.json"))
+    );
+    assert_eq!(s.verify.checks[0].max, Some(0.05));
+    assert_eq!(
+        s.verify.checks[1].no_worse_than,
+        Some(NoWorseThan::KnownGood)
+    );
+    let http = s.verify.checks[2].http.as_ref().unwrap();
+    assert_eq!((http.method.as_str(), http.expect_status), ("POST", 201));
+    assert_eq!(http.headers[0].value_env.as_deref(), Some("SMOKE_TOKEN"));
+    assert_eq!(
+        s.notify[0].events,
+        vec![NotifyEvent::Proposed, NotifyEvent::Failed]
+    );
+    // The notification URL and secret never print.
+    let shown = s.to_redacted_toml();
+    assert!(
+        !shown.contains("hooks.example.com") && !shown.contains("hmac-key"),
+        "{shown}"
+    );
+    // Defaults: no checks, no targets, three passes 30 s apart.
+    let d = Settings::defaults().unwrap();
+    assert_eq!(
+        (d.verify.passes, d.verify.interval.get().as_secs()),
+        (3, 30)
+    );
+    assert!(d.verify.checks.is_empty() && d.notify.is_empty());
+}
+
+#[test]
+fn verify_mistakes_name_the_problem() {
+    let cases = [
+        (
+            "[[verify.checks]]\nname = \"a\"\nquery = \"up\"\nmax = 1\nfoo = 1\n",
+            "foo",
+        ),
+        (
+            "[[verify.checks]]\nname = \"a\"\nquery = \"up\"\nmax = 1\n",
+            "prometheus_url",
+        ),
+        (
+            "[verify]\nprometheus_url = \"http://p:9090\"\n[[verify.checks]]\nname = \"a\"\nquery = \"up\"\n",
+            "needs `min`, `max` or `no_worse_than`",
+        ),
+        (
+            "[verify]\nprometheus_url = \"http://p:9090\"\n[[verify.checks]]\nname = \"a\"\nquery = \"up\"\nmin = 2\nmax = 1\n",
+            "min 2 is above max 1",
+        ),
+        (
+            "[verify]\nprometheus_url = \"http://p:9090\"\n[[verify.checks]]\nname = \"a\"\nquery = \"up\"\nno_worse_than = \"yesterday\"\n",
+            "no_worse_than",
+        ),
+        (
+            "[[verify.checks]]\nname = \"a\"\nhttp = { url = \"http://x/\", headers = [{ name = \"Authorization\", value = \"Bearer abc\" }] }\n",
+            "value_env or value_file",
+        ),
+        (
+            "[[verify.checks]]\nname = \"a\"\nhttp = { url = \"http://x/\", expect = 1 }\n",
+            "expect",
+        ),
+        ("[verify]\npasses = 0\n", "verify.passes"),
+        (
+            "[[notify]]\nname = \"n\"\nkind = \"webhook\"\nurl = \"https://h/\"\n",
+            "needs a `secret`",
+        ),
+        (
+            "[[notify]]\nname = \"n\"\nkind = \"slack\"\nurl = \"https://h/\"\nevents = [\"exploded\"]\n",
+            "exploded",
+        ),
+    ];
+    for (text, needle) in cases {
+        let f = file(text);
+        let err = load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+        assert!(err.contains(needle), "{text}\n→ {err}");
+    }
+}
+
+#[test]
+fn tokens_come_from_the_config_a_tokens_file_and_the_environment() {
+    let tokens = file(
+        r#"
+[[tokens]]
+name = "ci"
+token = "file-token-123"
+role = "operator"
+"#,
+    );
+    let config = file(&format!(
+        "[api]\ntokens_file = {:?}\n[[api.tokens]]\nname = \"oncall\"\ntoken = \"config-token-1\"\nrole = \"viewer\"\n",
+        tokens.path().display().to_string()
+    ));
+    let s = load_from(
+        Some(config.path()),
+        env(&[
+            ("REWIND_API_TOKEN_RELEASE_BOT", "approver:env-token-4567"),
+            ("REWIND_API_TOKEN_EMPTY", ""),
+        ]),
+    )
+    .unwrap();
+    let found: Vec<(&str, &str, Role)> = s
+        .api
+        .tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.token.expose(), t.role))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("oncall", "config-token-1", Role::Viewer),
+            ("ci", "file-token-123", Role::Operator),
+            ("release_bot", "env-token-4567", Role::Approver),
+        ]
+    );
+    // Shown redacted like every other secret.
+    assert!(!s.to_redacted_toml().contains("env-token-4567"));
+}
+
+#[test]
+fn bad_token_sources_are_named_without_the_token() {
+    let err = load_from(
+        None,
+        env(&[("REWIND_API_TOKEN_X", "superuser:hunter2-secret")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("REWIND_API_TOKEN_X"), "{err}");
+    assert!(err.contains("viewer, operator"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = load_from(None, env(&[("REWIND_API_TOKEN_X", "no-colon-secret")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("<role>:<token>") && !err.contains("no-colon"),
+        "{err}"
+    );
+    // A duplicate across sources is refused like one within a source.
+    let config =
+        file("[[api.tokens]]\nname = \"x\"\ntoken = \"same-token-1\"\nrole = \"viewer\"\n");
+    let err = load_from(
+        Some(config.path()),
+        env(&[("REWIND_API_TOKEN_X", "admin:other-token-2")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("listed twice"), "{err}");
+    let tokens = file("[[tokens]]\nname = \"y\"\ntoken = \"leaky-secret-9\"\nrole = 3\n");
+    let config = file(&format!(
+        "[api]\ntokens_file = {:?}\n",
+        tokens.path().display().to_string()
+    ));
+    let err = load_from(Some(config.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("api.tokens_file"), "{err}");
+    assert!(!err.contains("leaky-secret-9"), "{err}");
+    let config = file("[api]\ntokens_file = \"/nonexistent/tokens.toml\"\n");
+    let err = load_from(Some(config.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/tokens.toml"), "{err}");
 }

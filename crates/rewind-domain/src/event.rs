@@ -6,7 +6,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Alert, App, AppName, AppRef, ClusterName, CommitId, Health, Source, SyncStatus};
+use crate::{
+    Alert, App, AppName, AppRef, ClusterName, ClusterRolledBack, CommitId, Health, Source,
+    SyncStatus,
+};
 
 /// One fact from a webhook delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +28,9 @@ pub enum Observation {
     Review(ReviewEvent),
     Comment(CommentEvent),
     Push(PushEvent),
+    /// The cluster rolled a workload back on its own (Flagger, Argo
+    /// Rollouts): Git no longer says what runs.
+    ClusterRolledBack(ClusterRolledBack),
 }
 
 /// A revision the cluster ran (Argo CD `status.history[]` entry, or a Flux

@@ -10,9 +10,15 @@
 //! - [`app_ref`]: an app's identity, `NAME@CLUSTER` (`AppRef`, `ClusterName`).
 //! - [`deployment`]: one revision a cluster ran.
 //! - [`alert`]: an alert as rewind records it.
+//! - [`cluster_rollback`]: a rollback the cluster did on its own (Flagger,
+//!   Argo Rollouts).
 //! - [`event`]: observations parsed from webhooks, recorded by the ledger.
 //! - [`risk`]: rollback risk findings with their stable codes.
 //! - [`rollback`]: the rollback proposal, its state machine and timeline.
+//! - [`text`]: outside text neutralised for Markdown, commit messages and
+//!   one-line fields.
+//! - [`verification`]: check results recorded while a rollback is verified.
+//! - [`timeline`]: the typed events of a rollback's timeline.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock except
 //! where a caller passes `now`, and never panics on bad input; constructors of
@@ -23,16 +29,21 @@
 pub mod alert;
 pub mod app;
 pub mod app_ref;
+pub mod cluster_rollback;
 pub mod deployment;
 pub mod event;
 pub mod ids;
 pub mod risk;
 pub mod rollback;
 pub mod status;
+pub mod text;
+pub mod timeline;
+pub mod verification;
 
 pub use alert::{Alert, AlertStatus};
 pub use app::{App, AppSource, Drift};
 pub use app_ref::{AppRef, ClusterName};
+pub use cluster_rollback::{ClusterRolledBack, RollbackSender};
 pub use deployment::Deployment;
 pub use event::{
     ChatCommand, CommentEvent, DeploymentObserved, HealthObserved, Observation, PullRequestAction,
@@ -41,10 +52,12 @@ pub use event::{
 pub use ids::{AppName, CommitId, ConfigHash, RollbackId, branch_slug};
 pub use risk::{Risk, RiskCode};
 pub use rollback::{
-    Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy, TimelineEntry,
-    Trigger, Wave,
+    ANONYMOUS, Approval, PullRequestRef, Rollback, RollbackDiff, RollbackState, Strategy,
+    TimelineEntry, Trigger, Wave,
 };
 pub use status::{Health, Source, SyncStatus};
+pub use timeline::TimelineEvent;
+pub use verification::{CheckPhase, CheckResult};
 
 /// A value that failed validation; the message names the value and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

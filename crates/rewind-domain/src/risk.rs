@@ -31,10 +31,16 @@ pub enum RiskCode {
     /// A content-hashed generated ConfigMap/Secret is renamed, so the
     /// workloads referring to it restart.
     Rollout,
+    /// Something in the target that rewind cannot render or trust: invalid
+    /// YAML, a kustomization cycle, an oversized or binary file, a symlink,
+    /// a reference that escapes the repository. The detail names the file.
+    Unrenderable,
+    /// A target image its registry no longer serves (`verify.registry_check`).
+    ImageMissing,
 }
 
 impl RiskCode {
-    pub const ALL: [RiskCode; 10] = [
+    pub const ALL: [RiskCode; 12] = [
         RiskCode::Migration,
         RiskCode::Stateful,
         RiskCode::Scale,
@@ -45,6 +51,8 @@ impl RiskCode {
         RiskCode::Drift,
         RiskCode::Hook,
         RiskCode::Rollout,
+        RiskCode::Unrenderable,
+        RiskCode::ImageMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +67,8 @@ impl RiskCode {
             RiskCode::Drift => "drift",
             RiskCode::Hook => "hook",
             RiskCode::Rollout => "rollout",
+            RiskCode::Unrenderable => "unrenderable",
+            RiskCode::ImageMissing => "image-missing",
         }
     }
 }

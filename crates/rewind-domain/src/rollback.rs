@@ -15,7 +15,10 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AppName, AppRef, ClusterName, CommitId, Deployment, DomainError, Risk, RollbackId};
+use crate::{
+    AppName, AppRef, CheckResult, ClusterName, CommitId, Deployment, DomainError, Risk, RollbackId,
+    TimelineEvent,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,7 +207,7 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
-    pub event: String,
+    pub event: TimelineEvent,
     pub detail: String,
 }
 
@@ -254,6 +257,9 @@ pub struct Rollback {
     pub risks: Vec<Risk>,
     pub approvals: Vec<Approval>,
     pub timeline: Vec<TimelineEntry>,
+    /// Every evaluation of a verification check, oldest first.
+    #[serde(default)]
+    pub verification: Vec<CheckResult>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when the rollback is part of a multi-cluster wave.
@@ -267,6 +273,60 @@ impl Rollback {
         AppRef::new(self.app.clone(), self.cluster.clone())
     }
 }
+
+impl Rollback {
+    /// Whether the timeline says `event` happened: how a step that ran
+    /// before a crash is recognised.
+    pub fn has_event(&self, event: &TimelineEvent) -> bool {
+        self.timeline.iter().any(|e| &e.event == event)
+    }
+
+    /// How often `event` happened.
+    pub fn count_events(&self, event: &TimelineEvent) -> usize {
+        self.timeline.iter().filter(|e| &e.event == event).count()
+    }
+
+    /// Whether a rebuild started and did not finish (a crash in between):
+    /// the next step resumes that attempt.
+    pub fn rebuild_in_progress(&self) -> bool {
+        self.count_events(&TimelineEvent::RebuildStarted)
+            > self.count_events(&TimelineEvent::Rebuilt)
+    }
+
+    /// The person (API token name) who asked for this rollback; `None` for
+    /// automatic proposals (an alert), which any person may approve.
+    pub fn requester(&self) -> Option<&str> {
+        match &self.trigger {
+            Trigger::Manual { caller } => Some(caller.as_str()),
+            Trigger::Alert { .. } | Trigger::Drift { .. } => None,
+        }
+    }
+
+    /// Whether `who` approving counts as the requester approving their
+    /// own rollback. The open API (no tokens: everyone is `anonymous`)
+    /// has no identities to tell apart, so the rule cannot apply there.
+    pub fn is_self_approval(&self, who: &str) -> bool {
+        who != ANONYMOUS && self.requester() == Some(who)
+    }
+
+    /// Approvals from distinct people that count towards
+    /// `policy.required_approvals`: the requester's own is left out unless
+    /// `allow_self_approval`.
+    pub fn counted_approvals(&self, allow_self_approval: bool) -> usize {
+        let mut people: Vec<&str> = self
+            .approvals
+            .iter()
+            .filter(|a| allow_self_approval || !self.is_self_approval(&a.by))
+            .map(|a| a.by.as_str())
+            .collect();
+        people.sort_unstable();
+        people.dedup();
+        people.len()
+    }
+}
+
+/// The caller name of the open API (no `[[api.tokens]]`).
+pub const ANONYMOUS: &str = "anonymous";
 
 #[cfg(test)]
 mod tests {

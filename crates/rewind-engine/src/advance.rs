@@ -1,28 +1,30 @@
 //! One job, one step: push the branch, open the pull request, merge when
 //! policy or approvals say so. Each step first checks whether it already
-//! happened (the timeline, the remote branch, the PR for the branch, the
-//! base branch), so a crash between any two lines resumes without a
-//! duplicate branch, PR or merge.
+//! happened (the typed timeline, the remote branch, the PR for the branch,
+//! the base branch), so a crash between any two lines resumes without a
+//! duplicate branch, PR or merge. Each step writes only the fields it owns
+//! (branch and commit, PR, merge commit), never the whole row, so it cannot
+//! overwrite an approval recorded meanwhile.
 
 use chrono::Utc;
-use rewind_config::{AutoMerge, Settings};
-use rewind_domain::{CommitId, Rollback, RollbackId, RollbackState};
+use rewind_config::Settings;
+use rewind_domain::{CommitId, Rollback, RollbackId, RollbackState, TimelineEvent, text};
 use rewind_forge::{
     Forge, ForgeError, PullRequestSpec, ROLLBACK_LABELS, ReportStage, RollbackReport,
     render_pull_request_body, render_title,
 };
 use rewind_git::{BuildOutcome, MergeKind, MergeOutcome, RollbackRequest};
 
-use crate::timeline::{entry, has_event};
+use crate::timeline::entry;
 use crate::{Engine, EngineError};
+
+/// Rebuilds per rollback when the forge will not merge: the base moving
+/// more often than this during one review needs people.
+const MAX_REBUILDS: usize = 3;
 
 /// Whether policy merges this rollback without waiting for people.
 pub(crate) fn auto_merges(settings: &Settings, rollback: &Rollback) -> bool {
-    match settings.policy.auto_merge {
-        AutoMerge::Always => true,
-        AutoMerge::Safe => rollback.risks.is_empty(),
-        AutoMerge::Never => false,
-    }
+    crate::decide::auto_merge_allowed(settings.policy.auto_merge, &rollback.risks)
 }
 
 impl Engine {
@@ -32,23 +34,29 @@ impl Engine {
         let Some(mut rollback) = self.ledger.rollback(id).await? else {
             return Ok(());
         };
-        match rollback.state {
-            RollbackState::Proposed => {
-                self.ensure_pushed(&mut rollback).await?;
-                if let Some(forge) = self.forge.clone() {
-                    rollback = self.ensure_pull_request(forge.as_ref(), rollback).await?;
-                }
-                self.merge_if_due(rollback).await
-            }
-            RollbackState::PrOpen => self.merge_if_due(rollback).await,
-            RollbackState::Approved => self.merge_now(rollback, "rewind").await.map(|_| ()),
+        if !rollback.state.is_reviewable() {
             // Waiting for Argo CD / Flux and the clock, or done.
-            _ => Ok(()),
+            return Ok(());
         }
+        self.ensure_pushed(&mut rollback).await?;
+        if let Some(forge) = self.forge.clone() {
+            rollback = self.ensure_pull_request(forge.as_ref(), rollback).await?;
+            if rollback.rebuild_in_progress() {
+                // A crash interrupted a rebuild: finish that attempt (its
+                // branch and PR are found, not made again).
+                self.rebuild_on_forge(
+                    forge.as_ref(),
+                    &mut rollback,
+                    "resuming an interrupted rebuild",
+                )
+                .await?;
+            }
+        }
+        self.merge_if_due(rollback).await
     }
 
     async fn ensure_pushed(&self, rollback: &mut Rollback) -> Result<(), EngineError> {
-        if has_event(rollback, "pushed") {
+        if rollback.has_event(&TimelineEvent::Pushed) {
             return Ok(());
         }
         let commit = rollback
@@ -60,15 +68,17 @@ impl Engine {
             .push_rollback(&rollback.app, &rollback.id, &commit)
             .await?;
         if pushed.commit != commit || rollback.branch.as_deref() != Some(&pushed.branch) {
+            self.ledger
+                .set_rollback_commit(rollback.id, &pushed.commit, Some(&pushed.branch))
+                .await?;
             rollback.commit = Some(pushed.commit.clone());
             rollback.branch = Some(pushed.branch.clone());
-            self.ledger.update_rollback(rollback).await?;
         }
         let how = if pushed.reused { "found" } else { "pushed" };
         self.note(
             rollback,
             "rewind",
-            "pushed",
+            TimelineEvent::Pushed,
             format!(
                 "{how} branch {} at {}",
                 pushed.branch,
@@ -76,7 +86,9 @@ impl Engine {
             ),
         )
         .await?;
-        rollback.timeline.push(entry("pushed", "", Utc::now()));
+        rollback
+            .timeline
+            .push(entry(TimelineEvent::Pushed, "", Utc::now()));
         Ok(())
     }
 
@@ -96,38 +108,48 @@ impl Engine {
             // Idempotent: the forge returns the branch's open PR if one
             // exists (a crash after opening, before recording).
             let pr = forge.open_pull_request(&spec).await?;
+            self.ledger.set_rollback_pr(rollback.id, &pr).await?;
             rollback.pr = Some(pr);
-            self.ledger.update_rollback(&rollback).await?;
+        }
+        if rollback.state != RollbackState::Proposed {
+            // pr_open already, or approved before the PR step ran.
+            return Ok(rollback);
         }
         let pr = rollback
             .pr
             .clone()
             .ok_or_else(|| EngineError::Invalid("no PR".into()))?;
-        let rollback = self
+        match self
             .ledger
             .transition_rollback(
                 rollback.id,
                 RollbackState::Proposed,
                 RollbackState::PrOpen,
                 entry(
-                    "pr_opened",
+                    TimelineEvent::PrOpened,
                     format!("opened pull request #{} {}", pr.number, pr.url),
                     Utc::now(),
                 ),
             )
-            .await?;
-        Ok(rollback)
+            .await
+        {
+            Ok(rollback) => Ok(rollback),
+            // Approved (or cancelled) meanwhile: the PR is recorded; the
+            // next step reads the new state.
+            Err(rewind_ledger::LedgerError::Conflict { .. }) => self.load(rollback.id).await,
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Merges when policy allows it at once, or approvals are complete.
     async fn merge_if_due(&self, rollback: Rollback) -> Result<(), EngineError> {
-        let required = self.settings.policy.required_approvals as usize;
+        let required = self.settings.policy.required_approvals;
         if auto_merges(&self.settings, &rollback) {
-            if !has_event(&rollback, "auto_merge") {
+            if !rollback.has_event(&TimelineEvent::AutoMerge) {
                 self.note(
                     &rollback,
                     "policy",
-                    "auto_merge",
+                    TimelineEvent::AutoMerge,
                     format!(
                         "policy.auto_merge = {:?} and {} risk(s): merging without waiting for reviews",
                         self.settings.policy.auto_merge,
@@ -137,7 +159,9 @@ impl Engine {
                 .await?;
             }
             self.merge_now(rollback, "policy").await?;
-        } else if required > 0 && rollback.approvals.len() >= required {
+        } else if self.approvals_complete(&rollback)
+            && (required > 0 || rollback.state == RollbackState::Approved)
+        {
             self.merge_now(rollback, "rewind").await?;
         }
         Ok(())
@@ -167,8 +191,10 @@ impl Engine {
                 None => return Ok(rollback),
             },
         };
+        self.ledger
+            .set_merge_commit(rollback.id, &merge_commit)
+            .await?;
         rollback.merge_commit = Some(merge_commit.clone());
-        self.ledger.update_rollback(&rollback).await?;
         let rollback = self
             .ledger
             .transition_rollback(
@@ -176,7 +202,7 @@ impl Engine {
                 from_state,
                 RollbackState::Merged,
                 entry(
-                    "merged",
+                    TimelineEvent::Merged,
                     format!(
                         "{actor} merged into {} at {} ({how}); waiting for Argo CD / Flux to deploy it",
                         self.settings.git.branch,
@@ -194,6 +220,12 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_merged_total").increment(1);
+        self.notify(
+            rewind_config::NotifyEvent::Merged,
+            &rollback,
+            &rollback.reason,
+        )
+        .await;
         self.refresh_pull_request(&rollback).await;
         Ok(rollback)
     }
@@ -219,7 +251,7 @@ impl Engine {
                         self.note(
                             rollback,
                             "rewind",
-                            "rebuilt",
+                            TimelineEvent::Rebuilt,
                             format!(
                                 "{} moved since the review; the rollback was rebuilt on it as {}",
                                 self.settings.git.branch,
@@ -227,6 +259,9 @@ impl Engine {
                             ),
                         )
                         .await?;
+                        self.ledger
+                            .set_rollback_commit(rollback.id, &built.commit, None)
+                            .await?;
                         rollback.commit = Some(built.commit);
                         "rebuilt on the new head"
                     }
@@ -252,7 +287,9 @@ impl Engine {
             .ok_or_else(|| EngineError::Invalid("rollback has no commit".into()))?;
         match forge.merge(pr.number, &head).await {
             Ok(sha) => Ok(Some((sha, "merged by the forge"))),
-            Err(ForgeError::NotMergeable(message)) if !has_event(rollback, "rebuilt") => {
+            Err(ForgeError::NotMergeable(message))
+                if rollback.count_events(&TimelineEvent::Rebuilt) < MAX_REBUILDS =>
+            {
                 self.rebuild_on_forge(forge, rollback, &message).await?;
                 let pr = rollback
                     .pr
@@ -280,14 +317,37 @@ impl Engine {
     }
 
     /// GitHub would not merge: rebuild the rollback on the new head of
-    /// `git.branch`, push it on a fresh `rewind/*` branch (never force the
-    /// old one), open its PR and close the old one.
+    /// `git.branch`, push it on the branch of this attempt (derived from
+    /// the rollback id and the attempt number; never force the old one),
+    /// open its PR and close the old one.
+    ///
+    /// The intent (`rebuild_started`, whose count is the attempt number) is
+    /// saved before any side effect, so a crash anywhere resumes the same
+    /// attempt: the push finds its branch, the forge returns the branch's
+    /// PR, closing a closed PR changes nothing.
     async fn rebuild_on_forge(
         &self,
         forge: &dyn Forge,
         rollback: &mut Rollback,
         why: &str,
     ) -> Result<(), EngineError> {
+        let started = rollback.count_events(&TimelineEvent::RebuildStarted);
+        let attempt = if rollback.rebuild_in_progress() {
+            started
+        } else {
+            let attempt = started + 1;
+            let detail = format!(
+                "attempt {attempt}: {why}; rebuilding on the new head of {}",
+                self.settings.git.branch
+            );
+            self.note(rollback, "rewind", TimelineEvent::RebuildStarted, detail)
+                .await?;
+            rollback
+                .timeline
+                .push(entry(TimelineEvent::RebuildStarted, "", Utc::now()));
+            attempt
+        };
+        let attempt_number = u32::try_from(attempt).unwrap_or(u32::MAX);
         let request = self.git_request(rollback).await?;
         let built = match self.git.build_rollback(request).await? {
             BuildOutcome::Commit(built) => built,
@@ -298,12 +358,13 @@ impl Engine {
                 )));
             }
         };
-        let branch_id = RollbackId::generate();
         let pushed = self
             .git
-            .push_rollback(&rollback.app, &branch_id, &built.commit)
+            .push_rebuild(&rollback.app, &rollback.id, attempt_number, &built.commit)
             .await?;
-        let old_pr = rollback.pr.clone();
+        self.ledger
+            .set_rollback_commit(rollback.id, &pushed.commit, Some(&pushed.branch))
+            .await?;
         rollback.commit = Some(pushed.commit.clone());
         rollback.branch = Some(pushed.branch.clone());
         let spec = PullRequestSpec {
@@ -314,23 +375,26 @@ impl Engine {
             labels: ROLLBACK_LABELS.iter().map(|l| l.to_string()).collect(),
         };
         let pr = forge.open_pull_request(&spec).await?;
-        rollback.pr = Some(pr.clone());
-        self.ledger.update_rollback(rollback).await?;
-        if let Some(old) = old_pr {
+        // The old PR is closed while the rollback still names it (a retry
+        // after a crash here knows which to close); its `closed` webhook
+        // does not cancel the rollback while the rebuild is in progress.
+        if let Some(old) = rollback.pr.clone().filter(|old| old.number != pr.number) {
             let _ = forge
                 .comment(
                     old.number,
-                    &format!("GitHub could not merge this ({why}). rewind rebuilt the rollback on the new head of `{}`: #{}.", self.settings.git.branch, pr.number),
+                    &format!("GitHub could not merge this ({}). rewind rebuilt the rollback on the new head of {}: #{}.", text::markdown_text(why, 500), text::code_span(&self.settings.git.branch, 200), pr.number),
                 )
                 .await;
             let _ = forge.close_pull_request(old.number).await;
         }
+        self.ledger.set_rollback_pr(rollback.id, &pr).await?;
+        rollback.pr = Some(pr.clone());
         self.note(
             rollback,
             "rewind",
-            "rebuilt",
+            TimelineEvent::Rebuilt,
             format!(
-                "not mergeable ({why}); rebuilt on {} as {} on branch {}, pull request #{}",
+                "attempt {attempt}: rebuilt on {} as {} on branch {}, pull request #{}",
                 built.parent.short(),
                 pushed.commit.short(),
                 pushed.branch,
@@ -338,7 +402,9 @@ impl Engine {
             ),
         )
         .await?;
-        rollback.timeline.push(entry("rebuilt", "", Utc::now()));
+        rollback
+            .timeline
+            .push(entry(TimelineEvent::Rebuilt, "", Utc::now()));
         Ok(())
     }
 
@@ -351,7 +417,7 @@ impl Engine {
         self.note(
             rollback,
             "rewind",
-            "merge_blocked",
+            TimelineEvent::MergeBlocked,
             format!("the forge would not merge: {why}; left open for people to decide"),
         )
         .await?;
@@ -359,7 +425,7 @@ impl Engine {
             let _ = forge
                 .comment(
                     pr.number,
-                    &format!("rewind could not merge this pull request: {why}. It stays open; merge it by hand or comment `/rewind cancel`."),
+                    &format!("rewind could not merge this pull request: {}. It stays open; merge it by hand or comment `/rewind cancel`.", text::markdown_text(why, 500)),
                 )
                 .await;
         }
@@ -374,7 +440,7 @@ impl Engine {
                 rollback.state,
                 RollbackState::Superseded,
                 entry(
-                    "superseded",
+                    TimelineEvent::Superseded,
                     format!(
                         "{} already holds the target's configuration; nothing to merge",
                         self.settings.git.branch

@@ -4,10 +4,12 @@
 //! and Git, and this module answers with a target or a [`Refusal`]. Keeping
 //! the rules here makes every refusal testable in a line.
 
-use rewind_domain::{App, ConfigHash, Deployment, Rollback, RollbackState};
+use rewind_config::AutoMerge;
+use rewind_domain::{App, ConfigHash, Deployment, Risk, Rollback, RollbackState};
 
-/// Why a rollback is refused. Each is recorded and answered with 409 (429
-/// for the breaker) and exit code 3 in the CLI.
+/// Why a rollback (or a review action) is refused. Each is recorded and
+/// answered with 409 (429 for the breaker, 403 for a self-approval) and exit
+/// code 3 in the CLI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     /// The app's current config hash already equals the target's.
@@ -28,6 +30,16 @@ pub enum Refusal {
     TargetHasNoCommit { target_revision: i64 },
     /// The named target is the current deployment.
     TargetIsCurrent { target_revision: i64 },
+    /// A merge without `policy.required_approvals` distinct approvers (and
+    /// without an admin's override).
+    ApprovalsMissing {
+        have: usize,
+        required: u32,
+        rollback: Box<Rollback>,
+    },
+    /// The requester approving their own rollback
+    /// (`policy.allow_self_approval = false`).
+    SelfApproval { who: String },
 }
 
 impl Refusal {
@@ -43,6 +55,8 @@ impl Refusal {
             Refusal::NoCurrentDeployment => "no deployment",
             Refusal::TargetHasNoCommit { .. } => "target has no commit",
             Refusal::TargetIsCurrent { .. } => "target is current",
+            Refusal::ApprovalsMissing { .. } => "approvals_missing",
+            Refusal::SelfApproval { .. } => "self_approval",
         }
     }
 
@@ -50,6 +64,7 @@ impl Refusal {
     pub fn http_status(&self) -> u16 {
         match self {
             Refusal::BreakerOpen { .. } => 429,
+            Refusal::SelfApproval { .. } => 403,
             _ => 409,
         }
     }
@@ -84,13 +99,22 @@ impl Refusal {
             Refusal::TargetIsCurrent { target_revision } => {
                 format!("cluster revision {target_revision} is the current deployment")
             }
+            Refusal::ApprovalsMissing { have, required, rollback } => format!(
+                "approvals missing: rollback {} has {have} of the {required} approvals from distinct people that policy.required_approvals asks for; an admin may merge anyway with override and a reason",
+                rollback.id
+            ),
+            Refusal::SelfApproval { who } => format!(
+                "{who} requested this rollback and cannot approve it too (policy.allow_self_approval = false): another person must approve"
+            ),
         }
     }
 
     /// The rollback to hand back with the refusal, if any.
     pub fn existing(&self) -> Option<&Rollback> {
         match self {
-            Refusal::OpenRollbackExists(r) | Refusal::UndoesRollbackBeingVerified(r) => Some(r),
+            Refusal::OpenRollbackExists(r)
+            | Refusal::UndoesRollbackBeingVerified(r)
+            | Refusal::ApprovalsMissing { rollback: r, .. } => Some(r),
             _ => None,
         }
     }
@@ -168,6 +192,18 @@ pub fn decide<'a>(facts: &Facts<'a>) -> Result<Decision<'a>, Refusal> {
         });
     }
     Ok(Decision { from: current, to })
+}
+
+/// Whether `policy.auto_merge` merges a rollback with these risks without
+/// waiting for people: `always` does, `never` does not, `safe` only when
+/// there is no risk at all, whatever its code (a code added later blocks
+/// too, so "safe" cannot come to mean less).
+pub fn auto_merge_allowed(policy: AutoMerge, risks: &[Risk]) -> bool {
+    match policy {
+        AutoMerge::Always => true,
+        AutoMerge::Safe => risks.is_empty(),
+        AutoMerge::Never => false,
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub enum EngineError {
     Forge(#[from] rewind_forge::ForgeError),
     #[error("manifest: {0}")]
     Manifest(#[from] rewind_manifest::ManifestError),
+    /// A notification was not delivered; its job retries.
+    #[error("notification: {0}")]
+    Notify(#[from] rewind_notify::NotifyError),
 }
 
 impl From<Refusal> for EngineError {

@@ -23,6 +23,9 @@ pub(crate) struct Snapshot {
 pub(crate) struct Changes {
     pub diff: RollbackDiff,
     pub risks: Vec<Risk>,
+    /// What rewind cannot render or trust at the commit rolled away from,
+    /// one line each (`file (code: detail)`).
+    pub current_problems: Vec<String>,
 }
 
 /// Makes sure `commit` is in the cache, fetching once if not.
@@ -50,13 +53,32 @@ impl Engine {
             .await?
     }
 
-    /// The app's config hash at the head of `git.branch` (after a fetch).
+    /// The app at `commit`, or `None` when rewind cannot compute its config
+    /// hash there (a reference escaping the repository): a commit to roll
+    /// away from, not a reason to fail.
+    pub(crate) async fn snapshot_if_readable(
+        &self,
+        commit: &CommitId,
+        app_path: &str,
+    ) -> Result<Option<Snapshot>, EngineError> {
+        match self.snapshot(commit, app_path).await {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            Err(EngineError::Manifest(e @ rewind_manifest::ManifestError::Escape { .. })) => {
+                tracing::info!(commit.sha = %commit, error = %e, "app unreadable at this commit");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The head of `git.branch` (after a fetch) and the app there, when
+    /// readable.
     pub(crate) async fn head_snapshot(
         &self,
         app_path: &str,
-    ) -> Result<(CommitId, Snapshot), EngineError> {
+    ) -> Result<(CommitId, Option<Snapshot>), EngineError> {
         let head = self.git.fetch().await?;
-        let snapshot = self.snapshot(&head, app_path).await?;
+        let snapshot = self.snapshot_if_readable(&head, app_path).await?;
         Ok((head, snapshot))
     }
 
@@ -115,13 +137,20 @@ fn changes_between(
     other_apps: &[(String, String)],
     inputs: &mut InputsCache,
 ) -> Result<Changes, EngineError> {
-    let diff = rewind_manifest::semantic_diff(from, to, app_path)?;
-    let risks = rewind_manifest::rollback_risks_cached(from, to, app_path, other_apps, inputs)?;
+    let assessment = rewind_manifest::assess_rollback(from, to, app_path, other_apps, inputs)?;
     Ok(Changes {
         diff: RollbackDiff {
-            semantic: serde_json::to_value(&diff).unwrap_or_default(),
-            text: diff.render_text(),
+            semantic: serde_json::to_value(&assessment.diff).unwrap_or_default(),
+            text: assessment.diff.render_text(),
         },
-        risks,
+        risks: assessment.risks,
+        current_problems: assessment
+            .current_problems
+            .iter()
+            .map(|f| match &f.path {
+                Some(path) => format!("{path} ({}: {})", f.code, f.detail),
+                None => format!("{}: {}", f.code, f.detail),
+            })
+            .collect(),
     })
 }

@@ -10,6 +10,9 @@
 //! - `review`: approvals, merge and cancel from the API and from GitHub.
 //! - `observe`: new deployments (resolve, sync), alerts, pushes (holds).
 //! - `verify`: the clock: known-good promotion, verification, recovery.
+//! - `proof`: verification checks: baselines, evaluations, the verdict.
+//! - `notify`: notifications, queued as durable jobs per target.
+//! - `preflight`: target images looked up in their registries.
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -25,7 +28,10 @@ mod advance;
 pub mod decide;
 mod error;
 mod inspect;
+mod notify;
 mod observe;
+mod preflight;
+mod proof;
 mod propose;
 mod review;
 mod timeline;
@@ -43,11 +49,12 @@ use rewind_manifest::InputsCache;
 
 pub use decide::Refusal;
 pub use error::EngineError;
+pub use notify::NOTIFY;
 pub use propose::{ProposeOutcome, ProposeRequest};
 pub use worker::JOB_KINDS;
 
 /// Kind of the job that advances one rollback by one step.
-pub const ADVANCE_ROLLBACK: &str = "advance_rollback";
+pub const ADVANCE_ROLLBACK: &str = rewind_ledger::job_kind::ADVANCE_ROLLBACK;
 
 /// The workflows, with everything they act on.
 pub struct Engine {
@@ -59,6 +66,15 @@ pub struct Engine {
     worker_id: String,
     /// Other apps' inputs, kept across proposals for `shared-change`.
     inputs: Arc<Mutex<InputsCache>>,
+    /// Prometheus and smoke endpoints; `None` when it could not be built
+    /// (every check then reads as unknown, never as a pass).
+    probe: Option<Arc<dyn rewind_probe::Probe>>,
+    /// `[[verify.checks]]`, mapped once.
+    checks: Arc<Vec<rewind_probe::Check>>,
+    /// Delivers `[[notify]]` messages; `None` when it could not be built.
+    notifier: Option<rewind_notify::Notifier>,
+    /// Image pre-flight; `None` unless `verify.registry_check`.
+    registry: Option<rewind_probe::Registry>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -78,6 +94,25 @@ impl Engine {
         forge: Option<Arc<dyn Forge>>,
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let probe = match rewind_probe::LiveProbe::new(&wiring::probe_settings(&settings)) {
+            Ok(probe) => Some(Arc::new(probe) as Arc<dyn rewind_probe::Probe>),
+            Err(e) => {
+                tracing::error!(error = %e, "verification probe unavailable; checks read as unknown");
+                None
+            }
+        };
+        let checks = Arc::new(wiring::verify_checks(&settings));
+        let registry = settings
+            .verify
+            .registry_check
+            .then(|| wiring::registry(&settings))
+            .and_then(|r| {
+                r.map_err(|e| tracing::error!(error = %e, "image pre-flight unavailable"))
+                    .ok()
+            });
+        let notifier = rewind_notify::Notifier::new(settings.verify.timeout.get())
+            .map_err(|e| tracing::error!(error = %e, "notifications unavailable"))
+            .ok();
         Engine {
             settings,
             ledger,
@@ -85,7 +120,17 @@ impl Engine {
             forge,
             worker_id,
             inputs: Arc::default(),
+            probe,
+            checks,
+            notifier,
+            registry,
         }
+    }
+
+    /// Replaces the probe (tests that stand in for Prometheus).
+    pub fn with_probe(mut self, probe: Arc<dyn rewind_probe::Probe>) -> Self {
+        self.probe = Some(probe);
+        self
     }
 
     pub fn settings(&self) -> &Settings {

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use rewind_domain::{
     AlertStatus, AppRef, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
-    RollbackState, Trigger,
+    RollbackState, TimelineEvent, Trigger,
 };
 use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
 
@@ -35,8 +35,12 @@ impl Engine {
         ) else {
             return Ok(());
         };
-        if deployment.config_hash.is_none() {
-            let snapshot = self.snapshot(commit, path).await?;
+        // A commit rewind cannot read (an escaping reference) stays
+        // unresolved: retrying would not change it, and it must not keep
+        // the rollback away from it waiting.
+        if deployment.config_hash.is_none()
+            && let Some(snapshot) = self.snapshot_if_readable(commit, path).await?
+        {
             self.ledger
                 .set_deployment_resolution(
                     deployment.id,
@@ -62,7 +66,7 @@ impl Engine {
                     RollbackState::Merged,
                     RollbackState::Synced,
                     entry(
-                        "synced",
+                        TimelineEvent::Synced,
                         format!(
                             "{} deployed cluster revision {} at {}, which contains the rollback; verifying for {}",
                             deployment.source,
@@ -247,6 +251,22 @@ impl Engine {
                 return Ok(());
             }
         };
+        if self.held_after_failed_rollback(&app).await? {
+            let why = format!(
+                "alert {} fired, but the app is held after a failed rollback: no automatic proposal until a person releases it",
+                alert.name
+            );
+            self.notify_app(rewind_config::NotifyEvent::Held, &app, &why)
+                .await;
+            return self
+                .audit(
+                    "rewind",
+                    "alert.held",
+                    format!("app/{app}"),
+                    serde_json::json!({"alert": alert.name, "why": why}),
+                )
+                .await;
+        }
         let (request, trigger) = alert_request(&alert);
         match self.propose(&app, request, trigger, "alertmanager").await {
             Ok(_) | Err(EngineError::Refused(_)) => Ok(()),
@@ -269,16 +289,16 @@ impl Engine {
                 };
                 match pr.action {
                     PullRequestAction::Merged if rollback.state.is_reviewable() => {
-                        let mut rollback = rollback;
-                        rollback.merge_commit = pr.merge_commit.clone();
-                        self.ledger.update_rollback(&rollback).await?;
+                        if let Some(commit) = &pr.merge_commit {
+                            self.ledger.set_merge_commit(rollback.id, commit).await?;
+                        }
                         self.ledger
                             .transition_rollback(
                                 rollback.id,
                                 rollback.state,
                                 RollbackState::Merged,
                                 entry(
-                                    "merged",
+                                    TimelineEvent::Merged,
                                     format!("{} merged the pull request on GitHub", pr.actor),
                                     pr.at,
                                 ),
@@ -292,6 +312,8 @@ impl Engine {
                         )
                         .await?;
                     }
+                    // rewind closes the old PR itself when it rebuilds.
+                    PullRequestAction::Closed if rollback.rebuild_in_progress() => {}
                     PullRequestAction::Closed if rollback.state.is_reviewable() => {
                         self.cancel(rollback.id, &pr.actor, "github-pr-closed")
                             .await?;
@@ -310,14 +332,15 @@ impl Engine {
                                 .approve(rollback.id, &review.reviewer, "github-review")
                                 .await
                             {
-                                Ok(_) | Err(EngineError::Conflict(_)) => {}
+                                Ok(_) | Err(EngineError::Conflict(_) | EngineError::Refused(_)) => {
+                                }
                                 Err(e) => return Err(e),
                             }
                         } else {
                             self.note(
                                 &rollback,
                                 &review.reviewer,
-                                "approval_ignored",
+                                TimelineEvent::ApprovalIgnored,
                                 format!(
                                     "{} approved but has no write access; it does not count",
                                     review.reviewer
@@ -341,7 +364,7 @@ impl Engine {
                     self.note(
                         &rollback,
                         &comment.author,
-                        "command_ignored",
+                        TimelineEvent::CommandIgnored,
                         format!(
                             "{} has no write access; `/rewind` commands from them are ignored",
                             comment.author
@@ -360,8 +383,16 @@ impl Engine {
                             .await
                     }
                 };
-                if let Err(EngineError::Conflict(why)) = &result {
+                // A refusal (approvals missing) or a conflict is an answer
+                // for the commenter, not a failure of the job.
+                let answer = match &result {
+                    Err(EngineError::Conflict(why)) => Some(why.clone()),
+                    Err(EngineError::Refused(refusal)) => Some(refusal.reason()),
+                    _ => None,
+                };
+                if let Some(why) = answer {
                     if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
+                        let why = rewind_domain::text::markdown_text(&why, 1000);
                         let _ = forge.comment(pr.number, &format!("rewind: {why}")).await;
                     }
                     return Ok(());
@@ -406,7 +437,11 @@ impl Engine {
                 continue;
             };
             held_any = true;
-            let snapshot = self.snapshot(after, path).await?;
+            // Unreadable at the push (an escaping reference): it cannot be
+            // the configuration rolled back, and retrying changes nothing.
+            let Some(snapshot) = self.snapshot_if_readable(after, path).await? else {
+                continue;
+            };
             let bad = &rollback.from;
             let reintroduced: Vec<&String> = snapshot
                 .images
@@ -430,7 +465,7 @@ impl Engine {
                 self.note(
                     &rollback,
                     &push.pusher,
-                    "hold_violation",
+                    TimelineEvent::HoldViolation,
                     format!(
                         "{} is held: commit {} pushed by {} brings back {what}",
                         app.name,

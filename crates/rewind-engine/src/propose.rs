@@ -6,17 +6,17 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use rewind_config::StrategySetting;
 use rewind_domain::{
-    App, AppName, AppRef, CommitId, Deployment, Rollback, RollbackId, RollbackState, Strategy,
-    Trigger, Wave,
+    App, AppName, AppRef, CommitId, Deployment, Risk, RiskCode, Rollback, RollbackId,
+    RollbackState, Strategy, TimelineEvent, Trigger, Wave,
 };
 use rewind_git::{BuildOutcome, RollbackRequest, rollback_branch};
-use rewind_ledger::LedgerError;
+use rewind_ledger::{JobPayload, LedgerError};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::decide::{Facts, Refusal, decide};
 use crate::timeline::entry;
-use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+use crate::{Engine, EngineError};
 
 /// `POST /api/v1/apps/{app}/rollbacks`, `rewind undo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -51,6 +51,25 @@ pub enum ProposeOutcome {
     Proposed(Box<Rollback>),
     /// A dry run: what would be proposed. Nothing pushed or recorded.
     Preview(Box<Rollback>),
+}
+
+/// Names the symbolic links the build left out in the `unrenderable` risk
+/// (one risk per code: joined to an existing one).
+fn add_dropped_links(risks: &mut Vec<Risk>, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    let detail = format!(
+        "symbolic links pointing outside the repository, not restored: {}",
+        rewind_manifest::risk::name_some(dropped)
+    );
+    match risks.iter_mut().find(|r| r.code == RiskCode::Unrenderable) {
+        Some(risk) => {
+            risk.detail.push_str("; ");
+            risk.detail.push_str(&detail);
+        }
+        None => risks.push(Risk::new(RiskCode::Unrenderable, detail)),
+    }
 }
 
 impl Engine {
@@ -97,6 +116,12 @@ impl Engine {
         if request.reason.trim().is_empty() {
             return Err(EngineError::Invalid("`reason` must not be empty".into()));
         }
+        // Refused before it reaches a database that cannot store it.
+        if request.reason.contains('\0') {
+            return Err(EngineError::Invalid(
+                "`reason` must not contain NUL characters".into(),
+            ));
+        }
         let now = Utc::now();
         self.trust_history(app_name).await?;
         let app = self
@@ -140,7 +165,7 @@ impl Engine {
             open_rollback: open.as_ref(),
             rollbacks_last_hour: last_hour,
             max_rollbacks_per_hour: max,
-            head_config_hash: Some(&head_snapshot.config_hash),
+            head_config_hash: head_snapshot.as_ref().map(|s| &s.config_hash),
         };
         let decision = decide(&checked)?;
         let from = decision.from.clone();
@@ -177,21 +202,15 @@ impl Engine {
             BuildOutcome::Commit(built) => built,
         };
         let other_apps = self.other_apps(app_name).await?;
-        let changes = self
+        let mut changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
             .await?;
-        let mut risks = changes.risks;
-        if let Some(drift) = &app.drift {
-            // The cluster does not run what Git says: the diff above is
-            // against Git, not against what is running.
-            risks.push(rewind_domain::Risk::new(
-                rewind_domain::RiskCode::Drift,
-                format!("{} (since {})", drift.detail, drift.since.to_rfc3339()),
-            ));
-        }
+        // The links left out are not in the commit the risks were computed
+        // on, but they are in the target: what a reviewer must look at.
+        add_dropped_links(&mut changes.risks, &built.dropped_links);
 
         let mut timeline = vec![entry(
-            "proposed",
+            TimelineEvent::Proposed,
             format!(
                 "{actor} proposed rolling back from cluster revision {} to {} ({}): {}",
                 from.cluster_revision,
@@ -203,7 +222,7 @@ impl Engine {
         )];
         if !built.revert_conflicts.is_empty() {
             timeline.push(entry(
-                "revert_conflict",
+                TimelineEvent::RevertConflict,
                 format!(
                     "git revert conflicted in {}; the inputs were restored instead",
                     built.revert_conflicts.join(", ")
@@ -228,6 +247,37 @@ impl Engine {
                 now,
             ));
         }
+        if !built.dropped_links.is_empty() {
+            timeline.push(entry(
+                TimelineEvent::LinksNotRestored,
+                format!(
+                    "symbolic links pointing outside the repository were not restored: {}",
+                    built.dropped_links.join(", ")
+                ),
+                now,
+            ));
+        }
+        if !changes.current_problems.is_empty() {
+            timeline.push(entry(
+                TimelineEvent::CurrentUnrenderable,
+                format!(
+                    "the commit rolled away from cannot be rendered or trusted: {}",
+                    rewind_manifest::risk::name_some(&changes.current_problems)
+                ),
+                now,
+            ));
+        }
+        let mut risks = changes.risks;
+        if let Some(drift) = &app.drift {
+            // The cluster does not run what Git says: the diff above is
+            // against Git, not against what is running.
+            risks.push(Risk::new(
+                RiskCode::Drift,
+                format!("{} (since {})", drift.detail, drift.since.to_rfc3339()),
+            ));
+        }
+        self.preflight_images(&target.images, &mut risks, &mut timeline, now)
+            .await;
         let rollback = Rollback {
             id,
             app: app_name.name.clone(),
@@ -250,6 +300,7 @@ impl Engine {
             risks,
             approvals: Vec::new(),
             timeline,
+            verification: Vec::new(),
             created_at: now,
             updated_at: now,
             wave: plan.map(|p| p.wave),
@@ -281,6 +332,12 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_proposed_total").increment(1);
+        self.notify(
+            rewind_config::NotifyEvent::Proposed,
+            &rollback,
+            &rollback.reason,
+        )
+        .await;
         if !held {
             self.enqueue_advance(id).await?;
         }
@@ -359,15 +416,13 @@ impl Engine {
                 self.ledger.append_timeline(first.id, note.clone()).await?;
             }
             first.timeline.push(note);
-            if !first
-                .risks
-                .iter()
-                .any(|r| r.code == rewind_domain::RiskCode::SharedChange)
-            {
-                let risk = rewind_domain::Risk::new(rewind_domain::RiskCode::SharedChange, detail);
+            if !first.risks.iter().any(|r| r.code == RiskCode::SharedChange) {
+                let risk = Risk::new(RiskCode::SharedChange, detail);
                 first.risks.push(risk);
                 if !request.dry_run {
-                    self.ledger.update_rollback(first).await?;
+                    self.ledger
+                        .set_rollback_risks(first.id, &first.risks)
+                        .await?;
                 }
             }
         }
@@ -398,7 +453,7 @@ impl Engine {
         }
         let reference = app.to_string();
         Ok(first.risks.iter().any(|r| {
-            r.code == rewind_domain::RiskCode::SharedChange
+            r.code == RiskCode::SharedChange
                 && r.detail.match_indices(&reference).any(|(i, _)| {
                     r.detail[i + reference.len()..]
                         .chars()
@@ -522,7 +577,11 @@ impl Engine {
         let Some(commit) = target.commit.clone() else {
             return Ok(target);
         };
-        let snapshot = self.snapshot(&commit, app_path).await?;
+        // Unreadable (an escaping reference): the proposal carries the
+        // `unrenderable` risk instead of failing.
+        let Some(snapshot) = self.snapshot_if_readable(&commit, app_path).await? else {
+            return Ok(target);
+        };
         self.ledger
             .set_deployment_resolution(
                 target.id,
@@ -575,9 +634,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if let Some(existing) = refusal.existing() {
             let event = if matches!(trigger, Trigger::Alert { .. }) {
-                "alert_joined"
+                TimelineEvent::AlertJoined
             } else {
-                "refused"
+                TimelineEvent::Refused
             };
             let detail = match trigger {
                 Trigger::Alert {
@@ -606,21 +665,19 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_refused_total", "code" => refusal.code()).increment(1);
+        self.notify_app(rewind_config::NotifyEvent::Refused, app, &refusal.reason())
+            .await;
         tracing::info!(refusal = refusal.code(), "rollback refused");
         Ok(())
     }
 
-    /// Queues the next step of a rollback. Not deduplicated: a step that is
-    /// running may have read the state before the change that needs a new
-    /// step, and every step is safe to run twice.
+    /// Queues the next step of a rollback, deduplicated among queued jobs:
+    /// one queued step sees every change made before it runs, and a
+    /// running step (which may have read the state before this change)
+    /// does not swallow it.
     pub(crate) async fn enqueue_advance(&self, id: RollbackId) -> Result<(), EngineError> {
         self.ledger
-            .enqueue(
-                ADVANCE_ROLLBACK,
-                json!({"rollback_id": id}),
-                None,
-                Utc::now(),
-            )
+            .enqueue_job(&JobPayload::AdvanceRollback { rollback_id: id }, Utc::now())
             .await?;
         Ok(())
     }

@@ -2,24 +2,22 @@
 //! who did it and why.
 
 use chrono::{DateTime, Utc};
-use rewind_domain::{Rollback, TimelineEntry};
+use rewind_domain::{Rollback, TimelineEntry, TimelineEvent};
 use rewind_ledger::AuditEntry;
 use serde_json::json;
 
 use crate::{Engine, EngineError};
 
-pub(crate) fn entry(event: &str, detail: impl Into<String>, at: DateTime<Utc>) -> TimelineEntry {
+pub(crate) fn entry(
+    event: impl Into<TimelineEvent>,
+    detail: impl Into<String>,
+    at: DateTime<Utc>,
+) -> TimelineEntry {
     TimelineEntry {
         at,
-        event: event.to_string(),
+        event: event.into(),
         detail: detail.into(),
     }
-}
-
-/// Whether the rollback's timeline already says `event` happened: how
-/// steps that ran before a crash are recognized.
-pub(crate) fn has_event(rollback: &Rollback, event: &str) -> bool {
-    rollback.timeline.iter().any(|e| e.event == event)
 }
 
 impl Engine {
@@ -53,12 +51,15 @@ impl Engine {
         &self,
         rollback: &Rollback,
         actor: &str,
-        event: &str,
+        event: impl Into<TimelineEvent>,
         detail: impl Into<String>,
     ) -> Result<(), EngineError> {
-        let detail = detail.into();
+        let (event, detail) = (event.into(), detail.into());
         self.ledger
-            .append_timeline(rollback.id, entry(event, detail.clone(), Utc::now()))
+            .append_timeline(
+                rollback.id,
+                entry(event.clone(), detail.clone(), Utc::now()),
+            )
             .await?;
         self.audit(
             actor,

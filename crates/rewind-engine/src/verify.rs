@@ -1,14 +1,19 @@
-//! The clock: known-good promotion, verification of synced rollbacks, the
+//! The clock: known-good promotion, verification of synced rollbacks (the
+//! checks themselves are in `proof`), the
 //! end of holds, notes on alerts that resolved before a merge, and recovery
 //! of rollbacks whose next step was lost (a crash between two steps).
 //!
 //! Every function takes `now` so tests can move time without sleeping.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use rewind_domain::{AlertStatus, AppRef, Health, Rollback, RollbackState, Trigger};
+use rewind_domain::{
+    AlertStatus, AppRef, Health, Rollback, RollbackState, TimelineEvent, Trigger, text,
+};
+use rewind_ledger::JobPayload;
 
-use crate::timeline::{entry, has_event};
-use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
+use crate::proof::{Verdict, verdict};
+use crate::timeline::entry;
+use crate::{Engine, EngineError};
 
 /// How long a reviewable rollback may sit without a step before the ticker
 /// queues one again.
@@ -36,15 +41,19 @@ impl Engine {
         ] {
             for rollback in self.ledger.list_rollbacks(None, Some(state), 500).await? {
                 self.note_resolved_alert(&rollback).await?;
+                // The value while the alert fires, before the merge.
+                self.record_baselines(&rollback).await?;
                 let stalled = matches!(state, RollbackState::Approved)
-                    || !has_event(&rollback, "pushed")
+                    || !rollback.has_event(&TimelineEvent::Pushed)
                     || (self.forge.is_some() && rollback.pr.is_none());
                 if stalled && now - rollback.updated_at > RECOVER_AFTER {
+                    // The same dedup key as every advance: at most one
+                    // queued step per rollback.
                     self.ledger
-                        .enqueue(
-                            ADVANCE_ROLLBACK,
-                            serde_json::json!({"rollback_id": rollback.id}),
-                            Some(format!("recover:{}", rollback.id)),
+                        .enqueue_job(
+                            &JobPayload::AdvanceRollback {
+                                rollback_id: rollback.id,
+                            },
                             // Due at once by the real clock, whatever `now`
                             // the caller simulates.
                             Utc::now(),
@@ -84,6 +93,28 @@ impl Engine {
         }
         let verify_for = ChronoDuration::from_std(self.settings.policy.verify_for.get())
             .unwrap_or(ChronoDuration::MAX);
+        // The checks' clock starts when the rollback's commit is deployed.
+        let results = self.evaluate_due_checks(&rollback, now).await?;
+        let (_, checks) = self.checks_for(&rollback).await?;
+        let checks_verdict = verdict(&checks, &results, self.settings.verify.passes);
+        let synced_at = rollback
+            .timeline
+            .iter()
+            .find(|e| e.event == TimelineEvent::Synced)
+            .map_or(rollback.updated_at, |e| e.at);
+        if let Verdict::Short(why) = &checks_verdict
+            && now - synced_at >= verify_for
+        {
+            return self
+                .fail(
+                    &rollback,
+                    format!(
+                        "verification failed within policy.verify_for ({}): {why}",
+                        self.settings.policy.verify_for
+                    ),
+                )
+                .await;
+        }
         let healthy_long_enough = current.health == Health::Healthy
             && current
                 .healthy_since
@@ -95,7 +126,7 @@ impl Engine {
             let merged_at = rollback
                 .timeline
                 .iter()
-                .find(|e| e.event == "merged")
+                .find(|e| e.event == TimelineEvent::Merged)
                 .map_or(rollback.updated_at, |e| e.at);
             if now - merged_at >= verify_for {
                 return self
@@ -107,6 +138,10 @@ impl Engine {
             }
             return Ok(());
         }
+        if checks_verdict != Verdict::Passed {
+            return Ok(());
+        }
+        let checks_said = checks_summary(&checks, &results);
         let rollback = self
             .ledger
             .transition_rollback(
@@ -114,9 +149,9 @@ impl Engine {
                 RollbackState::Synced,
                 RollbackState::Verified,
                 entry(
-                    "verified",
+                    TimelineEvent::Verified,
                     format!(
-                        "Healthy for {} at cluster revision {} with the alert resolved; {} is now held",
+                        "Healthy for {} at cluster revision {} with the alert resolved{checks_said}; {} is now held",
                         self.settings.policy.verify_for, current.cluster_revision, rollback.app
                     ),
                     now,
@@ -134,6 +169,20 @@ impl Engine {
         )
         .await?;
         metrics::counter!("rewind_rollbacks_verified_total").increment(1);
+        self.verify_status(
+            &rollback,
+            rewind_forge::StatusState::Success,
+            &format!("verified{checks_said}"),
+        )
+        .await;
+        if let Some(last) = rollback.timeline.last() {
+            self.notify(
+                rewind_config::NotifyEvent::Verified,
+                &rollback,
+                &last.detail,
+            )
+            .await;
+        }
         self.release_wave(&rollback).await?;
         self.say_outcome(
             &rollback,
@@ -161,15 +210,36 @@ impl Engine {
         rollback: &Rollback,
         evidence: String,
     ) -> Result<(), EngineError> {
+        // A rollback that fails after its merge holds the app: no further
+        // automatic proposals until a person releases it.
+        let hold = matches!(
+            rollback.state,
+            RollbackState::Merged | RollbackState::Synced
+        );
+        let evidence = if hold {
+            format!(
+                "{evidence}; {} is held: no automatic proposals until a person releases it",
+                rollback.app
+            )
+        } else {
+            evidence
+        };
         let rollback = self
             .ledger
             .transition_rollback(
                 rollback.id,
                 rollback.state,
                 RollbackState::Failed,
-                entry("failed", evidence.clone(), Utc::now()),
+                entry(TimelineEvent::Failed, evidence.clone(), Utc::now()),
             )
             .await?;
+        if hold {
+            self.ledger
+                .set_app_hold(&rollback.app_ref(), Some(Utc::now()))
+                .await?;
+            self.verify_status(&rollback, rewind_forge::StatusState::Failure, &evidence)
+                .await;
+        }
         self.audit(
             "rewind",
             "rollback.failed",
@@ -179,6 +249,8 @@ impl Engine {
         .await?;
         metrics::counter!("rewind_rollbacks_failed_total").increment(1);
         self.stop_wave(&rollback).await?;
+        self.notify(rewind_config::NotifyEvent::Failed, &rollback, &evidence)
+            .await;
         self.say_outcome(&rollback, &format!("failed: {evidence}"))
             .await;
         Ok(())
@@ -188,7 +260,10 @@ impl Engine {
     async fn say_outcome(&self, rollback: &Rollback, outcome: &str) {
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref())
             && let Err(e) = forge
-                .comment(pr.number, &format!("rewind: rollback {outcome}."))
+                .comment(
+                    pr.number,
+                    &format!("rewind: rollback {}.", text::markdown_text(outcome, 1000)),
+                )
                 .await
         {
             tracing::warn!(error = %e, "cannot comment the outcome on the pull request");
@@ -207,7 +282,7 @@ impl Engine {
         else {
             return Ok(());
         };
-        if has_event(rollback, "alert_resolved") {
+        if rollback.has_event(&TimelineEvent::AlertResolved) {
             return Ok(());
         }
         let alerts = self.ledger.alerts_for_app(&rollback.app_ref(), 50).await?;
@@ -229,7 +304,10 @@ impl Engine {
             .await?;
         if let (Some(forge), Some(pr)) = (self.forge.as_ref(), rollback.pr.as_ref()) {
             let _ = forge
-                .comment(pr.number, &format!("rewind: {detail}."))
+                .comment(
+                    pr.number,
+                    &format!("rewind: {}.", text::markdown_text(&detail, 1000)),
+                )
                 .await;
         }
         Ok(())
@@ -301,5 +379,32 @@ impl Engine {
             serde_json::json!({"why": why}),
         )
         .await
+    }
+}
+
+/// "; checks passed: error-rate 0.2 → 0.01, create-order passed" for the
+/// verified entry: before → after, where there is a before.
+fn checks_summary(
+    checks: &[&rewind_probe::Check],
+    results: &[rewind_domain::CheckResult],
+) -> String {
+    let parts: Vec<String> = checks
+        .iter()
+        .filter_map(|c| results.iter().rev().find(|r| r.check == c.name))
+        .map(|r| {
+            let show = rewind_probe::verdict::show;
+            match (r.baseline, r.value) {
+                (Some(before), Some(after)) => {
+                    format!("{} {} → {}", r.check, show(before), show(after))
+                }
+                (None, Some(after)) => format!("{} {}", r.check, show(after)),
+                _ => format!("{} passed", r.check),
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; checks passed: {}", parts.join(", "))
     }
 }

@@ -12,6 +12,8 @@ pub fn ingest_settings(settings: &Settings) -> rewind_ingest::IngestSettings {
         argocd_token: secret(&settings.webhooks.argocd_token),
         alertmanager_token: secret(&settings.webhooks.alertmanager_token),
         flux_hmac_key: secret(&settings.webhooks.flux_hmac_key),
+        flagger_token: secret(&settings.webhooks.flagger_token),
+        rollouts_token: secret(&settings.webhooks.rollouts_token),
         github_webhook_secret: secret(&settings.forge.webhook_secret),
         git_url: absolute_local_path(settings.git.url.expose()),
         git_branch: settings.git.branch.clone(),
@@ -121,4 +123,131 @@ pub fn github_settings(
     // One slow answer must not outlast the whole budget.
     github.request_timeout = github.request_timeout.min(github.max_wait);
     Ok(Some(github))
+}
+
+/// `[verify]` for the probe.
+pub fn probe_settings(settings: &Settings) -> rewind_probe::ProbeSettings {
+    rewind_probe::ProbeSettings {
+        prometheus_url: settings
+            .verify
+            .prometheus_url
+            .as_ref()
+            .map(|u| u.expose().to_string()),
+        timeout: settings.verify.timeout.get(),
+    }
+}
+
+/// The registry client of the image pre-flight, with the credentials of
+/// `verify.registry_auth_file`.
+pub fn registry(settings: &Settings) -> Result<rewind_probe::Registry, String> {
+    let auth = match &settings.verify.registry_auth_file {
+        Some(path) => rewind_probe::RegistryAuth::from_docker_config(path)?,
+        None => rewind_probe::RegistryAuth::default(),
+    };
+    rewind_probe::Registry::new(settings.verify.timeout.get(), auth).map_err(|e| e.to_string())
+}
+
+/// `[[verify.checks]]` as the probe's checks.
+pub fn verify_checks(settings: &Settings) -> Vec<rewind_probe::Check> {
+    use rewind_probe::{CheckKind, HeaderValueSource, HttpCheck, QueryCheck};
+    settings
+        .verify
+        .checks
+        .iter()
+        .map(|c| {
+            let kind = match (&c.query, &c.http) {
+                (_, Some(http)) => CheckKind::Http(HttpCheck {
+                    method: http.method.clone(),
+                    url: http.url.clone(),
+                    headers: http
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            let source = match (&h.value, &h.value_env, &h.value_file) {
+                                (_, Some(var), _) => HeaderValueSource::Env(var.clone()),
+                                (_, _, Some(path)) => HeaderValueSource::File(path.clone()),
+                                (value, _, _) => {
+                                    HeaderValueSource::Plain(value.clone().unwrap_or_default())
+                                }
+                            };
+                            (h.name.clone(), source)
+                        })
+                        .collect(),
+                    body: http.body.clone(),
+                    expect_status: http.expect_status,
+                    expect_body: http.expect_body.clone(),
+                    expect_json_pointer: http.expect_json_pointer.clone(),
+                }),
+                (query, None) => CheckKind::Query(QueryCheck {
+                    query: query.clone().unwrap_or_default(),
+                    min: c.min,
+                    max: c.max,
+                    max_delta_from_known_good: c.no_worse_than.map(|_| c.max_delta.unwrap_or(0.0)),
+                    min_evidence: c.min_evidence.clone(),
+                }),
+            };
+            rewind_probe::Check {
+                name: c.name.clone(),
+                kind,
+                apps: c.apps.clone(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use rewind_probe::{CheckKind, HeaderValueSource};
+
+    #[test]
+    fn verify_checks_map_every_key() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(
+            br#"
+[verify]
+prometheus_url = "http://127.0.0.1:9090"
+[[verify.checks]]
+name = "latency"
+query = 'q{app="{{app}}"}'
+no_worse_than = "known-good"
+min_evidence = "e"
+apps = ["checkout@prod-eu"]
+[[verify.checks]]
+name = "smoke"
+http = { method = "POST", url = "http://127.0.0.1/x", body = "b", expect_status = 201, expect_json_pointer = "/id", headers = [{ name = "Authorization", value_env = "T" }, { name = "X-Key", value_file = "/k" }, { name = "Accept", value = "application/json" }] }
+"#,
+        )
+        .unwrap();
+        let settings = rewind_config::load_from(Some(f.path()), std::iter::empty()).unwrap();
+        let checks = super::verify_checks(&settings);
+        let CheckKind::Query(query) = &checks[0].kind else {
+            panic!("a query check");
+        };
+        // no_worse_than without max_delta: not worse at all.
+        assert_eq!(query.max_delta_from_known_good, Some(0.0));
+        assert_eq!(query.min_evidence.as_deref(), Some("e"));
+        assert_eq!(checks[0].apps, vec!["checkout@prod-eu".to_string()]);
+        let CheckKind::Http(http) = &checks[1].kind else {
+            panic!("a smoke check");
+        };
+        assert_eq!((http.method.as_str(), http.expect_status), ("POST", 201));
+        assert_eq!(http.expect_json_pointer.as_deref(), Some("/id"));
+        assert_eq!(
+            http.headers,
+            vec![
+                ("Authorization".into(), HeaderValueSource::Env("T".into())),
+                ("X-Key".into(), HeaderValueSource::File("/k".into())),
+                (
+                    "Accept".into(),
+                    HeaderValueSource::Plain("application/json".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            super::probe_settings(&settings).prometheus_url.as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+    }
 }

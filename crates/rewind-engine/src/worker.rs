@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rewind_domain::RollbackId;
-use rewind_ledger::{Job, backoff, job_kind};
+use rewind_ledger::{Job, JobPayload, backoff, job_kind};
 use tokio_util::sync::CancellationToken;
 
 use crate::{ADVANCE_ROLLBACK, Engine, EngineError};
@@ -18,6 +17,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::RESOLVE_DEPLOYMENT,
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
+    crate::NOTIFY,
 ];
 
 /// How long a claimed job is ours before another worker may take it over.
@@ -26,22 +26,19 @@ const LEASE: Duration = Duration::from_secs(300);
 impl Engine {
     /// Runs one job.
     pub async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
-        let field = |name: &str| job.payload.get(name).cloned().unwrap_or_default();
-        let int = |name: &str| {
-            field(name)
-                .as_i64()
-                .ok_or_else(|| EngineError::Invalid(format!("job {} has no {name}", job.id)))
-        };
-        match job.kind.as_str() {
-            ADVANCE_ROLLBACK => {
-                let id: RollbackId = serde_json::from_value(field("rollback_id"))
-                    .map_err(|e| EngineError::Invalid(format!("job {}: {e}", job.id)))?;
-                self.advance(id).await
+        // Notifications carry the engine's own message shape, which the
+        // ledger's typed payloads do not know.
+        if job.kind == crate::NOTIFY {
+            return self.deliver_notification(&job.payload).await;
+        }
+        let payload = JobPayload::of(job).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        match payload {
+            JobPayload::AdvanceRollback { rollback_id } => self.advance(rollback_id).await,
+            JobPayload::ResolveDeployment { deployment_id, .. } => {
+                self.resolve_deployment(deployment_id).await
             }
-            job_kind::RESOLVE_DEPLOYMENT => self.resolve_deployment(int("deployment_id")?).await,
-            job_kind::ALERT_FIRED => self.alert_fired(int("alert_id")?).await,
-            job_kind::FORGE_EVENT => self.forge_event(int("forge_event_id")?).await,
-            other => Err(EngineError::Invalid(format!("unknown job kind {other:?}"))),
+            JobPayload::AlertFired { alert_id, .. } => self.alert_fired(alert_id).await,
+            JobPayload::ForgeEvent { forge_event_id, .. } => self.forge_event(forge_event_id).await,
         }
     }
 
@@ -68,10 +65,14 @@ impl Engine {
                     EngineError::Invalid(_) | EngineError::NotFound(_) | EngineError::Refused(_)
                 );
                 tracing::warn!(job.id = job.id, job.kind = %job.kind, error = %e, permanent, "job failed");
+                let wait = if job.kind == crate::NOTIFY {
+                    crate::notify::backoff(job.attempts)
+                } else {
+                    backoff(job.attempts)
+                };
                 let retry_at = (!permanent).then(|| {
                     Utc::now()
-                        + chrono::Duration::from_std(backoff(job.attempts))
-                            .unwrap_or(chrono::Duration::seconds(60))
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))
                 });
                 self.ledger
                     .fail(job.id, &self.worker_id, &e.to_string(), retry_at)

@@ -6,8 +6,11 @@
 //!
 //! Rendering is pure: the same report renders the same text, so the body is
 //! snapshot-tested and re-rendered on every state change without churn.
-//! Text from outside (alert annotations, reasons, labels) is escaped so it
-//! cannot inject markup or a forged rewind marker.
+//! Text from outside (alert names, labels and annotations, reasons,
+//! usernames, timeline details, risk details) goes through
+//! `rewind_domain::text`: escaped inline text or code spans, so it cannot
+//! inject a link, an image, HTML, an `@mention`, a forged rewind marker or
+//! hidden bidi characters.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -64,8 +67,14 @@ pub fn render_title(rollback: &Rollback) -> String {
             .map(|c| format!(" ({})", c.short()))
             .unwrap_or_default()
     );
+    // A title is plain text on GitHub (no links, images or mentions), so
+    // one visible line is enough; backslash escapes would show.
     if let Trigger::Alert { alert_name, .. } = &rollback.trigger {
-        let _ = write!(title, ": {}", inline(alert_name));
+        let _ = write!(
+            title,
+            ": {}",
+            rewind_domain::text::one_line(alert_name, 120)
+        );
     }
     if title.chars().count() > TITLE_MAX_CHARS {
         title = title.chars().take(TITLE_MAX_CHARS - 1).collect();
@@ -141,7 +150,7 @@ fn write_status(out: &mut String, report: &RollbackReport<'_>) {
         let _ = write!(
             out,
             " Last: {} at {}: {}",
-            inline(&last.event),
+            inline(last.event.as_str()),
             time(&last.at),
             inline(&last.detail)
         );
@@ -179,8 +188,8 @@ fn write_why(out: &mut String, report: &RollbackReport<'_>) {
                     .collect();
                 let _ = write!(out, "Labels: {}", labels.join(" "));
             }
-            if let Some(url) = alert.generator_url.as_deref().filter(|u| is_http_url(u)) {
-                let _ = write!(out, " · [alert source]({})", link_target(url));
+            if let Some(url) = alert.generator_url.as_deref().and_then(http_url) {
+                let _ = write!(out, " · [alert source]({})", link_target(&url));
             }
             out.push('\n');
         }
@@ -304,8 +313,9 @@ fn write_changes(out: &mut String, report: &RollbackReport<'_>) {
     if diff.text.trim().is_empty() {
         return;
     }
-    let (text, cut) = cut_at_line(&diff.text, TEXT_DIFF_MAX_CHARS);
-    let fence = "`".repeat(longest_run(text, '`').max(2) + 1);
+    let revealed = rewind_domain::text::reveal_hidden(&diff.text);
+    let (text, cut) = cut_at_line(&revealed, TEXT_DIFF_MAX_CHARS);
+    let fence = "`".repeat(rewind_domain::text::longest_run(text, '`').max(2) + 1);
     let _ = writeln!(
         out,
         "<details><summary>Text diff ({} lines)</summary>\n\n{fence}diff\n{}\n{fence}\n",
@@ -392,6 +402,40 @@ fn write_verification(out: &mut String, report: &RollbackReport<'_>) {
         code(rollback.app.as_str()),
         human_duration(report.verify_for)
     );
+    write_check_results(out, rollback);
+}
+
+/// The latest evaluation of each verification check, kept up to date as
+/// the checks run: verdict, before → after, and why.
+fn write_check_results(out: &mut String, rollback: &Rollback) {
+    let mut latest: Vec<&rewind_domain::CheckResult> = Vec::new();
+    for result in &rollback.verification {
+        match latest.iter_mut().find(|r| r.check == result.check) {
+            Some(slot) => *slot = result,
+            None => latest.push(result),
+        }
+    }
+    if latest.is_empty() {
+        return;
+    }
+    let number = |v: Option<f64>| v.map_or("–".to_string(), |v| v.to_string());
+    out.push_str("| check | verdict | before → after | detail |\n| --- | --- | --- | --- |\n");
+    for r in latest {
+        let verdict = match r.pass {
+            Some(true) => "✅ pass",
+            Some(false) => "❌ fail",
+            None => "❔ unknown",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {verdict} | {} → {} | {} |",
+            code(&r.check),
+            number(r.baseline),
+            number(r.value),
+            inline(&r.detail)
+        );
+    }
+    out.push('\n');
 }
 
 fn write_commands(out: &mut String, report: &RollbackReport<'_>) {
@@ -419,7 +463,7 @@ fn write_timeline(out: &mut String, rollback: &Rollback) {
             out,
             "- {} {}: {}",
             time(&entry.at),
-            code(&entry.event),
+            code(entry.event.as_str()),
             inline(&entry.detail)
         );
     }
@@ -531,53 +575,26 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
-/// Outside text on one line, with Markdown and HTML that could break the
-/// layout (tables, comments, tags) neutralised.
+/// Outside text on one line, rendered as exactly that text: no link,
+/// image, tag, mention, issue reference or autolink can come out of it
+/// (`rewind_domain::text::markdown_text`).
 fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().take(500) {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("\\|"),
-            '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    rewind_domain::text::markdown_text(text, 500)
 }
 
-/// A code span that survives backticks in the text, and cannot carry a
-/// rewind marker.
+/// A code span that survives backticks in the text, keeps table columns
+/// and cannot carry a rewind marker (`rewind_domain::text::code_span`).
 fn code(text: &str) -> String {
-    let text: String = text
-        .chars()
-        .take(200)
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            '|' => '¦',
-            c => c,
-        })
-        .filter(|c| !c.is_control())
-        .collect();
-    // Last, so no later step can join the pieces of a marker again.
-    let text = text.replace("<!--", "<!- -");
-    let ticks = "`".repeat(longest_run(&text, '`') + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{text}{pad}{ticks}")
+    rewind_domain::text::code_span(text, 200)
 }
 
-fn is_http_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+/// The URL as its parser writes it back (percent-encoded, no whitespace or
+/// line breaks), when it is http or https.
+fn http_url(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| u.as_str().to_owned())
 }
 
 /// A URL safe inside `(...)` of a Markdown link.
@@ -587,19 +604,6 @@ fn link_target(url: &str) -> String {
         .replace(')', "%29")
         .replace('<', "%3C")
         .replace('>', "%3E")
-}
-
-fn longest_run(text: &str, c: char) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for ch in text.chars() {
-        if ch == c {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
 }
 
 /// At most `max` bytes of `text`, cut at a line end; whether it was cut.

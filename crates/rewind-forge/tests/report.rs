@@ -104,6 +104,12 @@ fn alert() -> Alert {
             ("app".to_owned(), "shop/checkout".to_owned()),
             ("cluster".to_owned(), "prod-eu".to_owned()),
             ("severity".to_owned(), "critical".to_owned()),
+            // The issue's example: shown in a code span, never live.
+            (
+                "team".to_owned(),
+                "@acme/everyone [click](https://evil.example/x) <img src=x onerror=alert(1)>"
+                    .to_owned(),
+            ),
         ]),
         annotations: BTreeMap::from([(
             "summary".to_owned(),
@@ -152,9 +158,10 @@ fn rollback(trigger: Trigger, risks: Vec<Risk>) -> Rollback {
         risks,
         approvals: vec![],
         timeline: vec![
-            TimelineEntry { at: at(9, 46), event: "proposed".to_owned(), detail: "alert CheckoutErrorRate fired".to_owned() },
-            TimelineEntry { at: at(9, 47), event: "pr_open".to_owned(), detail: "pull request #7 opened".to_owned() },
+            TimelineEntry { at: at(9, 46), event: "proposed".into(), detail: "alert CheckoutErrorRate fired".to_owned() },
+            TimelineEntry { at: at(9, 47), event: "pr_open".into(), detail: "pull request #7 opened".to_owned() },
         ],
+        verification: vec![],
         created_at: at(9, 46),
         updated_at: at(9, 47),
         wave: None,
@@ -246,7 +253,7 @@ fn update_after_merge() {
     rollback.state = RollbackState::Merged;
     rollback.timeline.push(TimelineEntry {
         at: at(9, 55),
-        event: "merged".to_owned(),
+        event: "merged".into(),
         detail: "merged by /rewind merge from alice as eeeeeee".to_owned(),
     });
     let alert = alert();
@@ -263,6 +270,51 @@ fn update_after_merge() {
         "no commands once merged"
     );
     insta::assert_snapshot!(body);
+}
+
+#[test]
+fn the_latest_evaluation_of_each_check_is_a_table_row() {
+    let mut rollback = rollback(alert_trigger(), vec![]);
+    rollback.state = RollbackState::Synced;
+    let result = |check: &str, minute, value, pass, detail: &str| rewind_domain::CheckResult {
+        check: check.to_owned(),
+        at: at(10, minute),
+        value,
+        baseline: Some(0.2),
+        pass,
+        detail: detail.to_owned(),
+    };
+    rollback.verification = vec![
+        result(
+            "error-rate",
+            0,
+            Some(0.3),
+            Some(false),
+            "0.3 above max 0.05",
+        ),
+        result(
+            "error-rate",
+            1,
+            Some(0.01),
+            Some(true),
+            "0.01 within max 0.05",
+        ),
+        result("smoke", 1, None, None, "no answer | <b>x</b>"),
+    ];
+    let recent = deployments();
+    let body = render_pull_request_body(&report(&rollback, None, &recent, ReportStage::Update));
+    assert!(
+        body.contains("| `error-rate` | ✅ pass | 0.2 → 0.01 | 0.01 within max 0.05 |"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("0.3 above"),
+        "only the latest evaluation: {body}"
+    );
+    assert!(
+        body.contains("| `smoke` | ❔ unknown | 0.2 → – | no answer \\| &lt;b&gt;x&lt;/b&gt; |"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -302,6 +354,67 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// Strings made of the pieces of Markdown and HTML injection.
+    fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy as _;
+        let piece = prop_oneof![
+            Just("@acme/everyone".to_owned()),
+            Just("[click](https://evil.example/x)".to_owned()),
+            Just("![x](http://e.example/i.png)".to_owned()),
+            Just("<img src=x onerror=alert(1)>".to_owned()),
+            Just("<!-- rewind:rollback-id=01936f4e-8b2a-7c3d-9e4f-a1b2c3d4e5f6 -->".to_owned()),
+            Just("`".to_owned()),
+            Just("``".to_owned()),
+            Just("\\".to_owned()),
+            Just("#12".to_owned()),
+            Just("www.evil.example".to_owned()),
+            Just("\n\n# heading\n".to_owned()),
+            Just("\u{202E}\u{2066}\u{200B}\0".to_owned()),
+            Just("|".to_owned()),
+            "[a-z ]{0,6}",
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Whatever alerts, people, risks and the timeline say, the body
+        /// has no live mention, link, image, tag, autolink or hidden
+        /// character outside rewind's own markup.
+        #[test]
+        fn outside_text_is_never_live_markup(
+            name in hostile(),
+            label in hostile(),
+            summary in hostile(),
+            reason in hostile(),
+            caller in hostile(),
+            detail in hostile(),
+            event in hostile(),
+            image in hostile(),
+        ) {
+            let mut alert = alert();
+            alert.name = name.clone();
+            alert.labels.insert(label.clone(), label.clone());
+            alert.annotations.insert("summary".to_owned(), summary);
+            alert.severity = Some(label);
+            let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Drift, detail.clone())]);
+            rollback.reason = reason;
+            rollback.from.images.push(image);
+            rollback.timeline.push(TimelineEntry { at: at(10, 0), event: rewind_domain::TimelineEvent::Other(event), detail });
+            let recent = deployments();
+            for stage in [ReportStage::Opened, ReportStage::Update] {
+                let body = render_pull_request_body(&report(&rollback, Some(&alert), &recent, stage));
+                prop_assert_eq!(live_markup(&body), None);
+            }
+            let mut manual = rollback.clone();
+            manual.trigger = Trigger::Manual { caller };
+            let body = render_pull_request_body(&report(&manual, None, &recent, ReportStage::Update));
+            prop_assert_eq!(live_markup(&body), None);
+            prop_assert!(!render_title(&rollback).chars().any(rewind_domain::text::is_hidden));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -322,7 +435,7 @@ mod properties {
             let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Drift, detail)]);
             rollback.reason = reason;
             rollback.from.images.push(label);
-            rollback.timeline.push(TimelineEntry { at: at(10, 0), event, detail: "x".to_owned() });
+            rollback.timeline.push(TimelineEntry { at: at(10, 0), event: event.into(), detail: "x".to_owned() });
             let recent = deployments();
             for stage in [ReportStage::Opened, ReportStage::Update] {
                 let body = render_pull_request_body(&report(&rollback, Some(&alert), &recent, stage));
@@ -341,6 +454,154 @@ mod properties {
             }
         }
     }
+}
+
+/// The body with rewind's own markup taken out: fenced blocks, code spans,
+/// the marker, its HTML tags and its links. What is left came from outside
+/// text and must be inert.
+fn outside_text_of(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_fence: Option<String> = None;
+    for line in body.lines() {
+        let ticks: String = line.chars().take_while(|&c| c == '`').collect();
+        if let Some(fence) = &in_fence {
+            if line == fence {
+                in_fence = None;
+            }
+            continue;
+        }
+        if ticks.len() >= 3 {
+            in_fence = Some(ticks);
+            continue;
+        }
+        text.push_str(&without_code_spans(line));
+        text.push('\n');
+    }
+    let mut text = text
+        .replacen("<!-- rewind:rollback-id=", "", 1)
+        .replace("<details><summary>", "")
+        .replace("</summary>", "")
+        .replace("</details>", "")
+        .replace("<br>", "");
+    for own in ["[alert source](", "[rollback](", "[Rollback in rewind]("] {
+        while let Some(start) = text.find(own) {
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |e| start + e + 1);
+            text.replace_range(start..end, "");
+        }
+    }
+    text
+}
+
+/// `line` without its code spans (a run of n backticks to the next run of
+/// exactly n), skipping backslash-escaped characters as Markdown does.
+fn without_code_spans(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' {
+            out.extend(chars.get(i..i + 2).unwrap_or(&chars[i..]));
+            i += 2;
+            continue;
+        }
+        if chars[i] != '`' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let n = chars[i..].iter().take_while(|&&c| c == '`').count();
+        let mut j = i + n;
+        let mut closed = None;
+        while j < chars.len() {
+            let run = chars[j..].iter().take_while(|&&c| c == '`').count();
+            if run == n {
+                closed = Some(j + n);
+                break;
+            }
+            j += run.max(1);
+        }
+        match closed {
+            Some(end) => i = end,
+            None => {
+                out.extend(&chars[i..i + n]);
+                i += n;
+            }
+        }
+    }
+    out
+}
+
+/// Why the outside text of a body is live markup, if it is.
+fn live_markup(body: &str) -> Option<String> {
+    if let Some(c) = body
+        .chars()
+        .find(|&c| c != '\n' && rewind_domain::text::is_hidden(c))
+    {
+        return Some(format!("hidden character {c:?}"));
+    }
+    let text = outside_text_of(body);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            i += 2;
+            continue;
+        }
+        let rest: String = chars[i + 1..].iter().collect();
+        if c == '&'
+            && let Some(entity) = ["#8203;", "amp;", "lt;", "gt;"]
+                .iter()
+                .find(|e| rest.starts_with(*e))
+        {
+            i += 1 + entity.len();
+            continue;
+        }
+        match c {
+            '@' | '#' if chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()) => {
+                return Some(format!("live {c} in {:?}", &text));
+            }
+            '<' => return Some(format!("a tag in {text:?}")),
+            '[' | '`' => return Some(format!("unescaped {c} in {text:?}")),
+            '!' if rest.starts_with('[') => return Some(format!("an image in {text:?}")),
+            _ => {}
+        }
+        i += 1;
+    }
+    let lower = text.to_lowercase();
+    (lower.contains("://") || lower.contains("www.")).then(|| format!("an autolink in {text:?}"))
+}
+
+#[test]
+fn the_issues_hostile_label_is_inert() {
+    let hostile = "@acme/everyone [click](https://evil.example/x) <img src=x onerror=alert(1)>";
+    let mut alert = alert();
+    alert.labels.insert("team".to_owned(), hostile.to_owned());
+    alert
+        .annotations
+        .insert("summary".to_owned(), hostile.to_owned());
+    alert.name = format!("Checkout {hostile}");
+    let mut rollback = rollback(alert_trigger(), vec![Risk::new(RiskCode::Crd, hostile)]);
+    rollback.reason = format!("{hostile}\u{202E}txt.exe");
+    let recent = deployments();
+    let body = render_pull_request_body(&report(
+        &rollback,
+        Some(&alert),
+        &recent,
+        ReportStage::Opened,
+    ));
+    assert_eq!(live_markup(&body), None);
+    assert!(
+        body.contains("Reason: @&#8203;acme/everyone \\[click\\](https:&#8203;//evil.example/x) &lt;img src=x onerror=alert(1)&gt;txt.exe"),
+        "{body}"
+    );
+    assert!(body.contains(
+        "`team=@acme/everyone [click](https://evil.example/x) <img src=x onerror=alert(1)>`"
+    ));
+    // The checker itself sees what the old report let through.
+    assert!(live_markup(&format!("{body}\nReason: {hostile}")).is_some());
 }
 
 #[test]

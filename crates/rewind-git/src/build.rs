@@ -77,6 +77,13 @@ impl GitRepo {
             },
         };
 
+        let raw_tree = self
+            .repo
+            .find_tree(tree_id)
+            .map_err(|e| self.git_error(e))?;
+        let (tree_id, changed_paths, dropped_links) =
+            self.without_escaping_links(&head_view, &raw_tree, &inputs, strategy_used)?;
+
         if tree_id == head_tree.id() {
             tracing::info!("already on target: nothing to commit");
             return Ok(BuildOutcome::AlreadyOnTarget);
@@ -87,16 +94,13 @@ impl GitRepo {
             .map_err(|e| self.git_error(e))?;
         let new_view = GitTree::new(&self.repo, new_tree.clone());
 
-        if strategy_used == Strategy::Restore {
+        // The target's hash covers the links left out; without them the
+        // promise is "the target minus those links", which the commit
+        // message and the caller's risk say.
+        if strategy_used == Strategy::Restore && dropped_links.is_empty() {
             self.check_hash(&app_path, &req.to, &new_view, target_hash.as_ref())?;
         }
 
-        // A restore changes nothing outside the inputs, so only their
-        // subtrees are compared; a revert may touch any path.
-        let changed_paths = match strategy_used {
-            Strategy::Restore => self.changed_paths_within(&head_view, &new_view, &inputs)?,
-            Strategy::Revert => self.changed_paths(&head_tree, &new_tree)?,
-        };
         let shared_paths = changed_paths
             .iter()
             .filter(|path| !is_within(path, &app_path))
@@ -108,6 +112,7 @@ impl GitRepo {
             target_hash.as_ref(),
             &reverted,
             &revert_conflicts,
+            &dropped_links,
         );
         let commit = self.write_commit(&message, &new_tree, &[&head_commit])?;
         tracing::info!(commit.sha = %commit, strategy = %strategy_used, "built rollback commit");
@@ -121,6 +126,7 @@ impl GitRepo {
             reverted,
             revert_conflicts,
             config_hash: target_hash,
+            dropped_links,
         }))
     }
 
@@ -136,6 +142,66 @@ impl GitRepo {
             all.extend(inputs::app_inputs(view, commit, app_path)?.paths);
         }
         Ok(outermost(all))
+    }
+
+    /// The changed paths of `tree` against head, and `tree` itself, except
+    /// that a symbolic link pointing outside the repository is never
+    /// brought back: each such changed link is set to head's entry (or
+    /// removed where head has none). Returns the final tree, its changed
+    /// paths and the links left out.
+    fn without_escaping_links(
+        &self,
+        head: &GitTree<'_>,
+        tree: &Tree<'_>,
+        inputs: &[String],
+        strategy_used: Strategy,
+    ) -> Result<(Oid, Vec<String>, Vec<String>), GitError> {
+        let changed = |tree: &Tree<'_>| -> Result<Vec<String>, GitError> {
+            let view = GitTree::new(&self.repo, tree.clone());
+            match strategy_used {
+                // A restore changes nothing outside the inputs, so only
+                // their subtrees are compared; a revert may touch any path.
+                Strategy::Restore => self.changed_paths_within(head, &view, inputs),
+                Strategy::Revert => self.changed_paths(head.tree(), tree),
+            }
+        };
+        let paths = changed(tree)?;
+        let view = GitTree::new(&self.repo, tree.clone());
+        let mut dropped = Vec::new();
+        for path in &paths {
+            let Some((id, mode)) = view.entry_info(path).map_err(|e| self.git_error(e))? else {
+                continue;
+            };
+            if mode != 0o120000 {
+                continue;
+            }
+            let blob = self.repo.find_blob(id).map_err(|e| self.git_error(e))?;
+            let target = String::from_utf8_lossy(blob.content());
+            if rewind_manifest::path::link_escapes(path, &target) {
+                tracing::warn!(path = %path, "symbolic link pointing outside the repository left out of the rollback");
+                dropped.push(path.clone());
+            }
+        }
+        if dropped.is_empty() {
+            return Ok((tree.id(), paths, dropped));
+        }
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for path in &dropped {
+            match head.entry_info(path).map_err(|e| self.git_error(e))? {
+                Some((id, mode)) => {
+                    let mode = crate::restore::file_mode(mode).map_err(|e| self.git_error(e))?;
+                    update.upsert(path.as_str(), id, mode);
+                }
+                None => {
+                    update.remove(path.as_str());
+                }
+            }
+        }
+        let id = update
+            .create_updated(&self.repo, tree)
+            .map_err(|e| self.git_error(e))?;
+        let final_tree = self.repo.find_tree(id).map_err(|e| self.git_error(e))?;
+        Ok((id, changed(&final_tree)?, dropped))
     }
 
     fn restore(

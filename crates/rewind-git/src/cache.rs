@@ -121,6 +121,19 @@ impl RepoCache {
             .await
     }
 
+    /// Pushes rebuild `attempt` of the rollback at `commit` (never forced).
+    pub async fn push_rebuild(
+        &self,
+        app: &AppName,
+        id: &RollbackId,
+        attempt: u32,
+        commit: &CommitId,
+    ) -> Result<PushedBranch, GitError> {
+        let (app, id, commit) = (app.clone(), *id, commit.clone());
+        self.with_repo(move |repo| repo.push_rebuild(&app, &id, attempt, &commit))
+            .await
+    }
+
     /// Merges the reviewed rollback commit into `git.branch`.
     pub async fn merge_rollback(
         &self,

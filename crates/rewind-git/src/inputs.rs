@@ -55,7 +55,9 @@ pub(crate) fn app_inputs(
     app_path: &str,
 ) -> Result<ViewInputs, GitError> {
     let mut paths = BTreeSet::from([app_path.to_string()]);
-    match rewind_manifest::app_inputs(tree, app_path) {
+    // An escaping reference is skipped (it names nothing in the
+    // repository), so a broken commit can still be rolled away from.
+    match rewind_manifest::app_inputs_with(tree, app_path, rewind_manifest::Escapes::Report) {
         Ok(inputs) => {
             // Paths the manifest layer returns are already normalised; a
             // malformed one is skipped rather than trusted.
@@ -88,6 +90,16 @@ pub(crate) fn config_hash(
     inputs: &ViewInputs,
 ) -> Result<Option<ConfigHash>, GitError> {
     match &inputs.manifest {
+        // The hash of an app with an escaping reference is undefined
+        // (docs/config-hash.md): unknown, not wrong.
+        Some(manifest)
+            if manifest
+                .warnings
+                .iter()
+                .any(|w| w.code == rewind_manifest::FindingCode::Escape) =>
+        {
+            Ok(None)
+        }
         Some(manifest) => rewind_manifest::hash_inputs(tree, manifest)
             .map(Some)
             .map_err(|e| manifest_error(commit, app_path, &e)),

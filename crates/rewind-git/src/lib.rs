@@ -50,6 +50,6 @@ pub use merge::{MergeKind, MergeOutcome};
 pub use push::PushedBranch;
 pub use remote_status::{FetchOutcome, RemoteStatus};
 pub use repo::GitRepo;
-pub use rollback::{BuildOutcome, BuiltCommit, RollbackRequest, rollback_branch};
+pub use rollback::{BuildOutcome, BuiltCommit, RollbackRequest, rebuild_branch, rollback_branch};
 pub use settings::{GitSettings, redact_url};
 pub use tree_source::GitTree;

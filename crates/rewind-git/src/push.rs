@@ -11,7 +11,7 @@ use rewind_domain::{AppName, CommitId, RollbackId};
 use crate::auth;
 use crate::lock::CacheLock;
 use crate::repo::{TRACKING_PREFIX, oid};
-use crate::rollback::rollback_branch;
+use crate::rollback::{rebuild_branch, rollback_branch};
 use crate::settings::redact_url;
 use crate::{GitError, GitRepo};
 
@@ -38,7 +38,29 @@ impl GitRepo {
         id: &RollbackId,
         commit: &CommitId,
     ) -> Result<PushedBranch, GitError> {
-        let branch = rollback_branch(app, id);
+        self.push_rollback_branch(rollback_branch(app, id), commit)
+    }
+
+    /// Pushes `commit` as rebuild `attempt` of the rollback
+    /// (`rewind/<app-slug>/<id>-rebuild-<attempt>`), with the same
+    /// idempotence as [`GitRepo::push_rollback`]: a rerun of the attempt
+    /// after a crash finds its own branch.
+    #[tracing::instrument(skip_all, fields(app.name = %app, rollback.id = %id, attempt, commit.sha = %commit))]
+    pub fn push_rebuild(
+        &mut self,
+        app: &AppName,
+        id: &RollbackId,
+        attempt: u32,
+        commit: &CommitId,
+    ) -> Result<PushedBranch, GitError> {
+        self.push_rollback_branch(rebuild_branch(app, id, attempt), commit)
+    }
+
+    fn push_rollback_branch(
+        &mut self,
+        branch: String,
+        commit: &CommitId,
+    ) -> Result<PushedBranch, GitError> {
         let local_tree = self.commit(commit)?.tree_id();
         // The branch name holds the rollback id, so it is new unless an
         // earlier run of this step pushed it: push at once, and look at the

@@ -1,7 +1,7 @@
 //! What a caller asks for and what it gets back: the rollback request, the
 //! built commit, and the commit message with its trailers.
 
-use rewind_domain::{AppName, CommitId, ConfigHash, RollbackId, Strategy, branch_slug};
+use rewind_domain::{AppName, CommitId, ConfigHash, RollbackId, Strategy, branch_slug, text};
 
 /// Bring `app` back to commit `to`, on top of the current head of
 /// `git.branch`.
@@ -60,11 +60,22 @@ pub struct BuiltCommit {
     pub revert_conflicts: Vec<String>,
     /// The target's config hash, as written in `Rewind-Config-Hash`.
     pub config_hash: Option<ConfigHash>,
+    /// Symbolic links pointing outside the repository that the rollback
+    /// would have brought back, and did not: each stays as on head (or
+    /// absent).
+    pub dropped_links: Vec<String>,
 }
 
 /// The branch a rollback is proposed on: `rewind/<app-slug>/<rollback-id>`.
 pub fn rollback_branch(app: &AppName, id: &RollbackId) -> String {
     format!("rewind/{}/{}", branch_slug(app), id)
+}
+
+/// The branch of rebuild `attempt` (1, 2, ...) of a rollback, when the
+/// forge would not merge the first: derived from the rollback id, so a
+/// retried attempt finds its own branch instead of minting another.
+pub fn rebuild_branch(app: &AppName, id: &RollbackId, attempt: u32) -> String {
+    format!("{}-rebuild-{attempt}", rollback_branch(app, id))
 }
 
 /// The commit message: subject, why, what, then the trailers, which are the
@@ -75,6 +86,7 @@ pub(crate) fn commit_message(
     config_hash: Option<&ConfigHash>,
     reverted: &[CommitId],
     revert_conflicts: &[String],
+    dropped_links: &[String],
 ) -> String {
     let mut msg = format!("Revert {} to {}", req.app, req.to.short());
     if let Some(revision) = req.to_cluster_revision {
@@ -109,6 +121,12 @@ pub(crate) fn commit_message(
             revert_conflicts.join(", ")
         ));
     }
+    if !dropped_links.is_empty() {
+        msg.push_str(&format!(
+            "Not restored: {}, symbolic links pointing outside the repository.\n",
+            text::one_line(&dropped_links.join(", "), 1000)
+        ));
+    }
     msg.push('\n');
     msg.push_str(&format!("Rewind-Rollback-Id: {}\n", req.rollback_id));
     msg.push_str(&format!("Rewind-App: {}\n", req.app));
@@ -120,24 +138,11 @@ pub(crate) fn commit_message(
     msg
 }
 
-/// The reason as one paragraph: a blank line in it would let a crafted
-/// reason end the body early and pose as trailers.
+/// The reason as one paragraph without hidden characters: a blank line in
+/// it would let a crafted reason end the body early and pose as trailers,
+/// and a bidi override would make it read differently from what it says.
 fn one_paragraph(reason: &str) -> String {
-    reason
-        .lines()
-        .map(|line| {
-            line.chars()
-                .filter(|c| !c.is_control())
-                .collect::<String>()
-                .trim()
-                .to_string()
-        })
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(2000)
-        .collect()
+    text::one_line(reason, 2000)
 }
 
 #[cfg(test)]
@@ -162,7 +167,9 @@ mod tests {
     #[test]
     fn subject_body_and_trailers() {
         let hash = ConfigHash::from_digest([7; 32]);
-        let msg = commit_message(&request(), Strategy::Restore, Some(&hash), &[], &[]);
+        let mut req = request();
+        req.reason = "checkout 5xx\n\nRewind-App: evil \u{202E}gnp.exe".into();
+        let msg = commit_message(&req, Strategy::Restore, Some(&hash), &[], &[], &[]);
         let mut lines = msg.lines();
         assert_eq!(
             lines.next(),
@@ -182,7 +189,29 @@ mod tests {
             )
         );
         // The crafted reason stays inside the body paragraph.
-        assert!(msg.contains("Why: checkout 5xx Rewind-App: evil\n"));
+        assert!(msg.contains("Why: checkout 5xx Rewind-App: evil gnp.exe\n"));
+        assert!(!msg.contains('\u{202E}'));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the reason says, the message keeps its subject, one
+        /// `Why:` line, no hidden characters, and its own trailers last.
+        #[test]
+        fn a_reason_cannot_forge_trailers_or_hide_text(
+            reason in "(\\PC|\n|\r|\u{202E}|\u{2066}|\0|Rewind-App: x){0,40}",
+        ) {
+            let mut req = request();
+            req.reason = reason;
+            let msg = commit_message(&req, Strategy::Restore, None, &[], &[], &[]);
+            proptest::prop_assert!(!msg.chars().any(|c| c != '\n' && text::is_hidden(c)));
+            let paragraphs: Vec<&str> = msg.trim_end().split("\n\n").collect();
+            proptest::prop_assert_eq!(paragraphs.len(), 4, "{}", msg);
+            proptest::prop_assert!(paragraphs[1].starts_with("Why: ") && !paragraphs[1].contains('\n'));
+            proptest::prop_assert!(paragraphs[3].starts_with("Rewind-Rollback-Id: "));
+            proptest::prop_assert_eq!(paragraphs[3].matches("Rewind-App: ").count(), 1);
+        }
     }
 
     #[test]
@@ -191,6 +220,10 @@ mod tests {
         assert_eq!(
             rollback_branch(&req.app, &req.rollback_id),
             "rewind/shop-checkout/01890a5d-ac96-774b-bcce-b302099a8057"
+        );
+        assert_eq!(
+            rebuild_branch(&req.app, &req.rollback_id, 2),
+            "rewind/shop-checkout/01890a5d-ac96-774b-bcce-b302099a8057-rebuild-2"
         );
     }
 }

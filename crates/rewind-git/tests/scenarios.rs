@@ -422,3 +422,117 @@ fn missing_remote_and_branch_are_named() {
         "{err}"
     );
 }
+
+impl Story {
+    /// Creates symbolic links (`path` → `target`), then commits.
+    fn commit_links(&self, message: &str, links: &[(&str, &str)]) -> String {
+        for (path, target) in links {
+            let file = self.work().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, &file).unwrap();
+        }
+        self.commit(message, &[])
+    }
+}
+
+/// The target has `passwd.yaml -> /etc/passwd` and a link inside the
+/// repository; head has neither. Both strategies bring back the inner
+/// link and never the outer one.
+#[test]
+fn a_symlink_pointing_outside_the_repository_is_never_restored() {
+    let s = Story::new();
+    s.commit(
+        "init",
+        &[
+            (
+                &format!("{APP}/kustomization.yaml"),
+                Some("resources: []\n"),
+            ),
+            ("shared/x.yaml", Some("kind: ConfigMap\n")),
+        ],
+    );
+    let target = s.commit_links(
+        "links",
+        &[
+            (&format!("{APP}/passwd.yaml"), "/etc/passwd"),
+            (&format!("{APP}/up.yaml"), "../../../../../outside.yaml"),
+            (&format!("{APP}/shared.yaml"), "../../../../shared/x.yaml"),
+        ],
+    );
+    s.commit(
+        "drop links",
+        &[
+            (&format!("{APP}/passwd.yaml"), None),
+            (&format!("{APP}/up.yaml"), None),
+            (&format!("{APP}/shared.yaml"), None),
+            (
+                &format!("{APP}/kustomization.yaml"),
+                Some("resources: [x]\n"),
+            ),
+        ],
+    );
+    let (_c, repo) = s.cache();
+    let head = repo.head("main").unwrap().unwrap();
+    for strategy in [Strategy::Restore, Strategy::Revert] {
+        let req = request("shop", APP, head.as_str(), &target, strategy);
+        let BuildOutcome::Commit(b) = repo.build_rollback_on(&head, &req).unwrap() else {
+            panic!("expected a commit");
+        };
+        let rev = b.commit.as_str();
+        assert_eq!(ls(repo.path(), rev, &format!("{APP}/passwd.yaml")), "");
+        assert_eq!(ls(repo.path(), rev, &format!("{APP}/up.yaml")), "");
+        assert!(
+            ls(repo.path(), rev, &format!("{APP}/shared.yaml")).starts_with("120000 "),
+            "{strategy:?}: the link inside the repository is restored"
+        );
+        assert_eq!(
+            b.dropped_links,
+            [format!("{APP}/passwd.yaml"), format!("{APP}/up.yaml")],
+            "{strategy:?}"
+        );
+        assert!(!b.changed_paths.contains(&format!("{APP}/passwd.yaml")));
+        let message = git(repo.path(), &["log", "-1", "--format=%B", rev]);
+        assert!(
+            message.contains(&format!("Not restored: {APP}/passwd.yaml, {APP}/up.yaml")),
+            "{message}"
+        );
+    }
+}
+
+/// The commit being rolled away from references a path outside the
+/// repository: the rollback to a clean target is built all the same.
+#[test]
+fn a_broken_current_commit_does_not_block_restoring_a_clean_target() {
+    let s = Story::new();
+    let target = s.commit(
+        "init",
+        &[
+            (
+                &format!("{APP}/kustomization.yaml"),
+                Some("resources: [cm.yaml]\n"),
+            ),
+            (
+                &format!("{APP}/cm.yaml"),
+                Some("kind: ConfigMap\nmetadata: {name: a}\n"),
+            ),
+        ],
+    );
+    s.commit(
+        "broken",
+        &[(
+            &format!("{APP}/kustomization.yaml"),
+            Some("resources: [cm.yaml, ../../../../../../etc]\n"),
+        )],
+    );
+    let (_c, repo) = s.cache();
+    let head = repo.head("main").unwrap().unwrap();
+    let req = request("shop", APP, head.as_str(), &target, Strategy::Restore);
+    let BuildOutcome::Commit(b) = repo.build_rollback_on(&head, &req).unwrap() else {
+        panic!("expected a commit");
+    };
+    assert_eq!(
+        ls(repo.path(), b.commit.as_str(), APP),
+        ls(repo.path(), &target, APP)
+    );
+    assert!(b.config_hash.is_some(), "the clean target has a hash");
+}

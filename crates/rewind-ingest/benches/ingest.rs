@@ -20,6 +20,8 @@ fn settings() -> IngestSettings {
         argocd_token: Some(SECRET.into()),
         alertmanager_token: Some(SECRET.into()),
         flux_hmac_key: Some(SECRET.into()),
+        flagger_token: Some(SECRET.into()),
+        rollouts_token: Some(SECRET.into()),
         github_webhook_secret: Some(SECRET.into()),
         git_url: "https://github.com/foo/manifests-velero".into(),
         git_branch: "master".into(),
@@ -40,7 +42,10 @@ fn headers(source: WebhookSource, body: &[u8], event: &str) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     h.insert("content-type", "application/json".parse().expect("static"));
     match source {
-        WebhookSource::Argocd | WebhookSource::Alertmanager => {
+        WebhookSource::Argocd
+        | WebhookSource::Alertmanager
+        | WebhookSource::Flagger
+        | WebhookSource::ArgoRollouts => {
             h.insert(
                 "authorization",
                 format!("Bearer {SECRET}").parse().expect("ascii"),
@@ -60,7 +65,7 @@ fn headers(source: WebhookSource, body: &[u8], event: &str) -> http::HeaderMap {
 
 fn bench(c: &mut Criterion) {
     let settings = settings();
-    let cases: [(&str, WebhookSource, &[u8], &str); 4] = [
+    let cases: [(&str, WebhookSource, &[u8], &str); 6] = [
         (
             "argocd_on_deployed",
             WebhookSource::Argocd,
@@ -86,6 +91,18 @@ fn bench(c: &mut Criterion) {
             WebhookSource::Github,
             include_bytes!("../tests/fixtures/github/pull_request.opened.payload.json"),
             "pull_request",
+        ),
+        (
+            "flagger_canary_failed",
+            WebhookSource::Flagger,
+            include_bytes!("../tests/fixtures/flagger/event.canary-failed.json"),
+            "",
+        ),
+        (
+            "argo_rollouts_aborted",
+            WebhookSource::ArgoRollouts,
+            include_bytes!("../tests/fixtures/argo-rollouts/on-rollout-aborted.json"),
+            "",
         ),
     ];
     for (name, source, body, event) in cases {

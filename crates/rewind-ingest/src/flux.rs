@@ -2,9 +2,11 @@
 //! `eventv1.Event` per delivery.
 //!
 //! Only `Kustomization` and `HelmRelease` events name apps. Flux says
-//! nothing about paths, so an app must be configured in `[[apps]]` under its
-//! `namespace/name` key; events for other objects are accepted and counted
-//! as ignored (Flux retries on errors, and an unmatched event is not one).
+//! nothing about paths, so an app must be in `[[apps]]` under its
+//! `namespace/name` key, or discovered in the repository (the server merges
+//! those in, see `rewind-server/src/flux_apps.rs`); events for other objects
+//! are accepted and counted as ignored (Flux retries on errors, and an
+//! unmatched event is not one).
 //!
 //! The app's cluster is the event metadata key `cluster` (the Flux `Alert`'s
 //! `spec.eventMetadata`), else the `{cluster}` of `/webhooks/flux/{cluster}`,

@@ -7,6 +7,8 @@
 //!   only constructor of [`Verified`].
 //! - [`argocd`], [`flux`], [`alertmanager`], [`github`]: one parser per
 //!   sender, each taking a [`Verified`] body.
+//! - [`flagger`], [`argo_rollouts`]: in-cluster rollbacks (a canary rolled
+//!   back, a rollout aborted) as [`rewind_domain::ClusterRolledBack`].
 //! - [`settings`]: what the parsers read from the configuration.
 //! - [`samples`]: payloads shaped like the real senders', for `rewind demo`,
 //!   end-to-end tests and benchmarks.
@@ -39,8 +41,10 @@
 #![forbid(unsafe_code)]
 
 pub mod alertmanager;
+pub mod argo_rollouts;
 pub mod argocd;
 mod error;
+pub mod flagger;
 pub mod flux;
 pub mod git_url;
 pub mod github;
@@ -53,14 +57,17 @@ use http::HeaderMap;
 use rewind_domain::{ClusterName, Observation};
 
 pub use alertmanager::{parse_alertmanager, triggers_rollback};
+pub use argo_rollouts::parse_argo_rollouts;
 pub use argocd::{parse_argocd, parse_argocd_from};
 pub use error::IngestError;
+pub use flagger::{FlaggerUrl, parse_flagger};
 pub use flux::{commit_of_revision, parse_flux, parse_flux_from};
 pub use github::{chat_command, parse_github};
+pub use json::nul_field;
 pub use settings::{AlertSettings, AppMapping, ClusterMapping, IngestSettings};
 pub use verify::{
     Verified, WebhookSource, body_delivery_key, check_content_type, verify_alertmanager,
-    verify_argocd, verify_flux, verify_github,
+    verify_argo_rollouts, verify_argocd, verify_flagger, verify_flux, verify_github,
 };
 
 /// What one delivery said.
@@ -75,7 +82,8 @@ pub struct Parsed {
     /// Idempotency key: `X-GitHub-Delivery` for GitHub, `sha256:<hex of the
     /// raw body>` for the others, which carry no delivery id.
     pub delivery_key: String,
-    /// `argocd`, `flux`, `alertmanager` or `github`.
+    /// `argocd`, `flux`, `alertmanager`, `github`, `flagger` or
+    /// `argo-rollouts`.
     pub source: &'static str,
 }
 
@@ -126,7 +134,29 @@ pub fn ingest_from(
             let secret = secret(&settings.github_webhook_secret, "forge.webhook_secret")?;
             parse_github(verify_github(headers, body, secret)?, settings)
         }
+        WebhookSource::Flagger => ingest_flagger(headers, FlaggerUrl::default(), body, settings),
+        WebhookSource::ArgoRollouts => {
+            let token = secret(&settings.rollouts_token, "webhooks.rollouts_token")?;
+            parse_argo_rollouts(verify_argo_rollouts(headers, body, token)?, settings)
+        }
     }
+}
+
+/// [`ingest`] for Flagger, whose credentials and cluster may be in the
+/// webhook URL's query (`?token=...&cluster=...`).
+pub fn ingest_flagger(
+    headers: &HeaderMap,
+    url: FlaggerUrl<'_>,
+    body: &[u8],
+    settings: &IngestSettings,
+) -> Result<Parsed, IngestError> {
+    check_content_type(WebhookSource::Flagger, headers)?;
+    let token = secret(&settings.flagger_token, "webhooks.flagger_token")?;
+    parse_flagger(
+        verify_flagger(headers, url.token, body, token)?,
+        url.cluster,
+        settings,
+    )
 }
 
 fn secret<'s>(value: &'s Option<String>, key: &str) -> Result<&'s str, IngestError> {

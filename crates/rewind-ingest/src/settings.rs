@@ -13,6 +13,10 @@ pub struct IngestSettings {
     pub alertmanager_token: Option<String>,
     /// `[webhooks] flux_hmac_key`: the `token` of the Flux provider's Secret.
     pub flux_hmac_key: Option<String>,
+    /// `[webhooks] flagger_token`: the `?token=` of Flagger's event webhook URL.
+    pub flagger_token: Option<String>,
+    /// `[webhooks] rollouts_token`: the bearer token Argo Rollouts sends.
+    pub rollouts_token: Option<String>,
     /// `[forge] webhook_secret`: the GitHub webhook secret.
     pub github_webhook_secret: Option<String>,
     /// `[git] url`: the GitOps repository rewind writes to. Argo CD apps whose
@@ -35,6 +39,8 @@ impl std::fmt::Debug for IngestSettings {
             .field("argocd_token", &set(&self.argocd_token))
             .field("alertmanager_token", &set(&self.alertmanager_token))
             .field("flux_hmac_key", &set(&self.flux_hmac_key))
+            .field("flagger_token", &set(&self.flagger_token))
+            .field("rollouts_token", &set(&self.rollouts_token))
             .field("github_webhook_secret", &set(&self.github_webhook_secret))
             .field("git_url", &self.git_url)
             .field("git_branch", &self.git_branch)

@@ -38,6 +38,10 @@ pub enum WebhookSource {
     Flux,
     Alertmanager,
     Github,
+    /// Flagger's event webhook (`type: event` hooks, `EVENT_WEBHOOK_URL`).
+    Flagger,
+    /// Argo Rollouts notifications (webhook service).
+    ArgoRollouts,
 }
 
 impl WebhookSource {
@@ -48,6 +52,8 @@ impl WebhookSource {
             WebhookSource::Flux => "flux",
             WebhookSource::Alertmanager => "alertmanager",
             WebhookSource::Github => "github",
+            WebhookSource::Flagger => "flagger",
+            WebhookSource::ArgoRollouts => "argo-rollouts",
         }
     }
 }
@@ -176,6 +182,48 @@ pub fn verify_alertmanager<'a>(
     Ok(plain(WebhookSource::Alertmanager, body))
 }
 
+/// Flagger event webhooks: the token in the URL (`?token=<token>`), since
+/// Flagger cannot send headers (fluxcd/flagger#1192), or `Authorization:
+/// Bearer <token>` from a proxy or a hand-made sender. A wrong token in
+/// either place is refused, even when the other is right.
+pub fn verify_flagger<'a>(
+    headers: &HeaderMap,
+    url_token: Option<&str>,
+    body: &'a [u8],
+    token: &str,
+) -> Result<Verified<'a>, IngestError> {
+    require_secret(token, "webhooks.flagger_token")?;
+    let bearer = headers.contains_key(http::header::AUTHORIZATION);
+    match url_token {
+        Some(given) => {
+            if !same_token(given, token) {
+                return Err(IngestError::unauthorized("wrong token in the URL"));
+            }
+            if bearer {
+                check_bearer(headers, token)?;
+            }
+        }
+        None if bearer => check_bearer(headers, token)?,
+        None => {
+            return Err(IngestError::unauthorized(
+                "no token: add ?token=<webhooks.flagger_token> to the webhook URL",
+            ));
+        }
+    }
+    Ok(plain(WebhookSource::Flagger, body))
+}
+
+/// Argo Rollouts notifications: `Authorization: Bearer <token>`, a header
+/// of the webhook service.
+pub fn verify_argo_rollouts<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+    token: &str,
+) -> Result<Verified<'a>, IngestError> {
+    check_bearer(headers, token)?;
+    Ok(plain(WebhookSource::ArgoRollouts, body))
+}
+
 /// Flux `generic-hmac`: `X-Signature: <hash>=<hex HMAC(key, body)>`, hash one
 /// of sha224, sha256 (what Flux sends today), sha384, sha512, as Flux's own
 /// verification sample accepts.
@@ -295,15 +343,19 @@ fn check_bearer(headers: &HeaderMap, token: &str) -> Result<(), IngestError> {
             "Authorization is not `Bearer <token>`",
         ));
     }
-    // Digests have a fixed length, so the comparison takes the same time
-    // whatever the token's length and content.
-    let given = Sha256::digest(given.trim().as_bytes());
-    let expected = Sha256::digest(token.as_bytes());
-    if bool::from(given.as_slice().ct_eq(expected.as_slice())) {
+    if same_token(given.trim(), token) {
         Ok(())
     } else {
         Err(IngestError::unauthorized("wrong bearer token"))
     }
+}
+
+/// Digests have a fixed length, so the comparison takes the same time
+/// whatever the token's length and content.
+fn same_token(given: &str, token: &str) -> bool {
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(token.as_bytes());
+    bool::from(given.as_slice().ct_eq(expected.as_slice()))
 }
 
 fn decode_hex_mac(hex_mac: &str, header: &str) -> Result<Vec<u8>, IngestError> {

@@ -90,7 +90,22 @@ pub(crate) fn classify(err: sqlx::Error) -> LedgerError {
         sqlx::Error::Configuration(e) => LedgerError::Invalid(format!("database URL: {e}")),
         sqlx::Error::Database(db) => {
             if db.is_unique_violation() {
-                LedgerError::conflict(db.message().to_owned())
+                // The database's own wording names tables and indexes:
+                // logged, never handed to a caller.
+                tracing::debug!(error = %db.message(), "unique violation");
+                LedgerError::conflict("a record with the same key exists already")
+            } else if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+                && db.code().is_some_and(|c| c.starts_with("22"))
+            {
+                // PostgreSQL data exceptions (class 22: a NUL byte or an
+                // invalid byte sequence, a value out of range) are about
+                // the value, not the database: retrying cannot help.
+                tracing::debug!(error = %db.message(), "value refused by the database");
+                LedgerError::Invalid(
+                    "a value cannot be stored: it contains a character or number the database refuses (such as NUL)".into(),
+                )
             } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLITE_BUSY / SQLITE_LOCKED (primary codes 5 and 6) after
                 // the busy timeout: another process holds the write lock.

@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, AppRef, ClusterName, CommitId, ConfigHash, Deployment, Health, Rollback,
-    RollbackId, RollbackState, SyncStatus, TimelineEntry,
+    App, AppName, AppRef, Approval, ClusterName, CommitId, ConfigHash, Deployment, Health,
+    PullRequestRef, Rollback, RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::{
-    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, LedgerError, StoredAlert,
+    AppSummary, AuditEntry, AuditFilter, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord,
+    Job, JobCount, JobPayload, LedgerError, StoredAlert, StoredApiToken, StoredClusterRollback,
+    UiSession,
 };
 
 /// The ledger: what rewind knows about apps, deployments, alerts, rollbacks,
@@ -179,9 +180,47 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         to: RollbackState,
         entry: TimelineEntry,
     ) -> Result<Rollback, LedgerError>;
-    /// Saves the fields that change along the way (branch, commit, pr,
-    /// approvals, diff, risks, reason, strategy); never state or timeline.
-    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
+    // Field-level writes: each touches only its own columns (and bumps the
+    // row's version), so concurrent writers never overwrite each other.
+
+    /// Adds `approval` unless that person approved already (`false`), by
+    /// compare-and-set on the row's version. Only while the rollback is
+    /// reviewable: afterwards `Conflict` naming the state.
+    async fn add_approval(&self, id: RollbackId, approval: &Approval) -> Result<bool, LedgerError>;
+    /// Removes `by`'s approval; `false` when there was none.
+    async fn remove_approval(&self, id: RollbackId, by: &str) -> Result<bool, LedgerError>;
+    /// Sets the rollback commit, and the branch when given.
+    async fn set_rollback_commit(
+        &self,
+        id: RollbackId,
+        commit: &CommitId,
+        branch: Option<&str>,
+    ) -> Result<(), LedgerError>;
+    /// Sets the rollback's pull request.
+    async fn set_rollback_pr(&self, id: RollbackId, pr: &PullRequestRef)
+    -> Result<(), LedgerError>;
+    /// Sets the commit of `git.branch` that carries the merged rollback.
+    /// Replaces the rollback's risks.
+    async fn set_rollback_risks(
+        &self,
+        id: RollbackId,
+        risks: &[rewind_domain::Risk],
+    ) -> Result<(), LedgerError>;
+    async fn set_merge_commit(&self, id: RollbackId, commit: &CommitId) -> Result<(), LedgerError>;
+    /// Appends one verification record (an evaluation, the baseline or
+    /// the known-good value) without touching the rest of the rollback.
+    async fn record_check_result(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+        result: &rewind_domain::CheckResult,
+    ) -> Result<(), LedgerError>;
+    /// The rollback's records of `phase`, oldest first.
+    async fn check_results(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+    ) -> Result<Vec<rewind_domain::CheckResult>, LedgerError>;
     async fn append_timeline(
         &self,
         id: RollbackId,
@@ -207,10 +246,40 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, LedgerError>;
 
+    /// Newest first, filtered by app, actor and time (`GET /api/v1/audit`).
+    async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, LedgerError>;
+
+    // --- API tokens and web UI sessions ------------------------------------
+
+    /// Stores a token made at run time. A name in use: `Conflict`.
+    async fn create_api_token(&self, token: &StoredApiToken) -> Result<(), LedgerError>;
+    /// The stored token whose SHA-256 digest is `digest`.
+    async fn api_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<StoredApiToken>, LedgerError>;
+    /// By name.
+    async fn list_api_tokens(&self) -> Result<Vec<StoredApiToken>, LedgerError>;
+    /// Deletes the token and ends its web UI sessions; `false` when no
+    /// token has that name.
+    async fn revoke_api_token(&self, name: &str) -> Result<bool, LedgerError>;
+    /// How many tokens are stored (any at all closes an open API).
+    async fn api_token_count(&self) -> Result<u64, LedgerError>;
+    async fn create_ui_session(&self, session: &UiSession) -> Result<(), LedgerError>;
+    /// The unexpired session whose id has digest `digest`.
+    async fn ui_session(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UiSession>, LedgerError>;
+    async fn delete_ui_session(&self, digest: &str) -> Result<(), LedgerError>;
+
     // --- jobs -------------------------------------------------------------
 
-    /// Enqueues a job. With a `dedup_key` that a queued or running job
-    /// already has, nothing happens and `None` is returned.
+    /// Enqueues a job. With a `dedup_key` that a queued job already has,
+    /// no job is added and `None` is returned; the queued one becomes due
+    /// no later than `run_at`. A running job does not count: it may have
+    /// read the state before the change that needs another run.
     async fn enqueue(
         &self,
         kind: &str,
@@ -218,6 +287,16 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         dedup_key: Option<String>,
         run_at: DateTime<Utc>,
     ) -> Result<Option<i64>, LedgerError>;
+    /// Enqueues a typed job with its dedup key
+    /// ([`JobPayload::dedup_key`]); `None` when an equal job is queued.
+    async fn enqueue_job(
+        &self,
+        job: &JobPayload,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError> {
+        self.enqueue(job.kind(), job.fields(), Some(job.dedup_key()), run_at)
+            .await
+    }
     /// Claims the oldest due job of one of `kinds` (none given: nothing is
     /// claimed) that is queued or whose lease expired, for `lease`.
     async fn claim(
@@ -253,4 +332,19 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
 
     /// How many rollbacks are in each state (for `/metrics`).
     async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError>;
+
+    // --- in-cluster rollbacks ---------------------------------------------
+
+    /// Rollbacks the cluster did on its own (Flagger, Argo Rollouts) for
+    /// `app`, newest first; on one cluster when `cluster` is given.
+    async fn cluster_rollbacks(
+        &self,
+        app: &AppName,
+        cluster: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredClusterRollback>, LedgerError>;
+
+    /// One in-cluster rollback by id.
+    async fn cluster_rollback(&self, id: i64)
+    -> Result<Option<StoredClusterRollback>, LedgerError>;
 }

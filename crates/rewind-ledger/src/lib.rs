@@ -37,7 +37,8 @@ pub use connect::{Backend, connect, connect_sql};
 pub use error::LedgerError;
 pub use ledger::Ledger;
 pub use model::{
-    AppSummary, AuditEntry, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery, DeliveryOutcome,
-    ForgeEventRecord, Job, JobCount, JobState, StoredAlert, backoff, job_kind,
+    AUDIT_VIA, AppSummary, AuditEntry, AuditFilter, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery,
+    DeliveryOutcome, ForgeEventRecord, Job, JobCount, JobPayload, JobState, StoredAlert,
+    StoredApiToken, StoredClusterRollback, UiSession, backoff, job_kind,
 };
 pub use store::SqlLedger;

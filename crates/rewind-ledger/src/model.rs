@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use rewind_domain::{Alert, App, Deployment, Observation};
+use rewind_domain::{Alert, App, AppName, CommitId, Deployment, Observation, RollbackId};
 
 /// One webhook delivery: its idempotency key and what it said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub enum DeliveryOutcome {
         new_alerts: Vec<i64>,
         /// Jobs enqueued for follow-up work.
         jobs: usize,
+        /// Ids of in-cluster rollbacks (Flagger, Argo Rollouts) this
+        /// delivery recorded.
+        #[serde(default)]
+        new_cluster_rollbacks: Vec<i64>,
     },
     /// The same `(source, key)` was recorded before; nothing changed.
     Duplicate,
@@ -59,6 +63,15 @@ pub struct StoredAlert {
     pub received_at: DateTime<Utc>,
 }
 
+/// An in-cluster rollback as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredClusterRollback {
+    pub id: i64,
+    #[serde(flatten)]
+    pub rollback: rewind_domain::ClusterRolledBack,
+    pub received_at: DateTime<Utc>,
+}
+
 /// One line of the audit log: who did what to what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -79,6 +92,60 @@ pub struct AuditRecord {
     pub id: i64,
     #[serde(flatten)]
     pub entry: AuditEntry,
+    /// The app the entry is about (from `detail.app` or an `app/<name>`
+    /// subject), when there is one.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// How the action reached rewind: `api`, `ui`, `github`, ... (from
+    /// `detail.via`, else the [`AUDIT_VIA`] of the request that wrote it).
+    #[serde(default)]
+    pub via: Option<String>,
+}
+
+tokio::task_local! {
+    /// The path the current request came through (`api`, `ui`), set by the
+    /// HTTP server around each handler. Audit entries written while it is
+    /// set and whose detail names no `via` are stored with it, so every
+    /// entry says how it arrived without every caller passing it down.
+    pub static AUDIT_VIA: &'static str;
+}
+
+/// What `GET /api/v1/audit` asks for; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// An app name: matches entries about `app` and, for a plain name,
+    /// about `app@<any cluster>`.
+    pub app: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// An API token made with `rewind token create`: only its SHA-256 digest
+/// is stored, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredApiToken {
+    pub name: String,
+    /// `viewer`, `operator`, `approver` or `admin` (the server parses it).
+    pub role: String,
+    /// Hex SHA-256 of the token.
+    #[serde(skip_serializing)]
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A web UI session. The browser holds a random id whose digest is
+/// `digest`; the session lasts while the token it signed in with is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub digest: String,
+    /// Digest of the API token that signed in.
+    pub token_digest: String,
+    /// The session's CSRF token, embedded in every form.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where a job is in its life.
@@ -139,6 +206,84 @@ pub mod job_kind {
     /// Payload `{"forge_event_id", "kind", "pr_number"}`: act on a pull
     /// request, review, comment or push.
     pub const FORGE_EVENT: &str = "forge_event";
+    /// Payload `{"rollback_id"}`: run the rollback's next step.
+    pub const ADVANCE_ROLLBACK: &str = "advance_rollback";
+}
+
+/// What a job asks for, typed: the ledger builds these while recording
+/// deliveries, the engine builds `AdvanceRollback` and runs them all. Stored
+/// as the job's `kind` column ([`JobPayload::kind`]) and its fields as the
+/// `payload` JSON, so the rows read as before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum JobPayload {
+    /// Resolve the commit's tree, config hash and images.
+    ResolveDeployment {
+        deployment_id: i64,
+        app: AppName,
+        commit: CommitId,
+    },
+    /// Decide whether to propose a rollback.
+    AlertFired {
+        alert_id: i64,
+        app: AppName,
+        /// The deployment the alert spoiled, if any.
+        deployment_id: Option<i64>,
+    },
+    /// Act on a pull request, review, comment or push.
+    ForgeEvent {
+        forge_event_id: i64,
+        /// `pull_request`, `review`, `comment` or `push`.
+        kind: String,
+        pr_number: Option<u64>,
+    },
+    /// Run the next step of a rollback.
+    AdvanceRollback { rollback_id: RollbackId },
+}
+
+impl JobPayload {
+    /// The job's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobPayload::ResolveDeployment { .. } => job_kind::RESOLVE_DEPLOYMENT,
+            JobPayload::AlertFired { .. } => job_kind::ALERT_FIRED,
+            JobPayload::ForgeEvent { .. } => job_kind::FORGE_EVENT,
+            JobPayload::AdvanceRollback { .. } => job_kind::ADVANCE_ROLLBACK,
+        }
+    }
+
+    /// The job's `payload` column: the variant's fields.
+    pub fn fields(&self) -> serde_json::Value {
+        let mut tagged = serde_json::to_value(self).unwrap_or_default();
+        tagged
+            .get_mut("payload")
+            .map(serde_json::Value::take)
+            .unwrap_or_default()
+    }
+
+    /// The dedup key: one live job per deployment, alert, forge event;
+    /// one *queued* advance per rollback (a running one may have read the
+    /// rollback before the change that queued the next).
+    pub fn dedup_key(&self) -> String {
+        match self {
+            JobPayload::ResolveDeployment { deployment_id, .. } => {
+                format!("{}:{deployment_id}", self.kind())
+            }
+            JobPayload::AlertFired { alert_id, .. } => format!("{}:{alert_id}", self.kind()),
+            JobPayload::ForgeEvent { forge_event_id, .. } => {
+                format!("{}:{forge_event_id}", self.kind())
+            }
+            JobPayload::AdvanceRollback { rollback_id } => format!("advance:{rollback_id}"),
+        }
+    }
+
+    /// Reads a stored job back; `Invalid` names the job when its kind is
+    /// unknown or its payload does not fit the kind.
+    pub fn of(job: &Job) -> Result<JobPayload, crate::LedgerError> {
+        let tagged = serde_json::json!({"kind": job.kind, "payload": job.payload});
+        serde_json::from_value(tagged)
+            .map_err(|e| crate::LedgerError::Invalid(format!("job {} ({}): {e}", job.id, job.kind)))
+    }
 }
 
 /// Attempts a job gets before it is `dead`, unless enqueued otherwise.
@@ -204,6 +349,70 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_secs(40));
         assert_eq!(backoff(30), Duration::from_secs(600));
         assert_eq!(backoff(u32::MAX), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn job_payloads_round_trip_through_kind_and_fields() {
+        let payloads = [
+            JobPayload::ResolveDeployment {
+                deployment_id: 7,
+                app: AppName::new("shop/checkout").unwrap(),
+                commit: CommitId::new("a".repeat(40)).unwrap(),
+            },
+            JobPayload::AlertFired {
+                alert_id: 3,
+                app: AppName::new("shop/checkout").unwrap(),
+                deployment_id: None,
+            },
+            JobPayload::ForgeEvent {
+                forge_event_id: 9,
+                kind: "review".into(),
+                pr_number: Some(12),
+            },
+            JobPayload::AdvanceRollback {
+                rollback_id: RollbackId::generate(),
+            },
+        ];
+        for payload in payloads {
+            let job = Job {
+                id: 1,
+                kind: payload.kind().to_string(),
+                payload: payload.fields(),
+                dedup_key: Some(payload.dedup_key()),
+                state: JobState::Queued,
+                attempts: 0,
+                max_attempts: 1,
+                run_at: Utc::now(),
+                locked_by: None,
+                locked_until: None,
+                last_error: None,
+                created_at: Utc::now(),
+            };
+            assert!(job.payload.is_object(), "{:?}", job.payload);
+            assert_eq!(JobPayload::of(&job).unwrap(), payload);
+        }
+        let mut bad = Job {
+            id: 5,
+            kind: "advance_rollback".into(),
+            payload: serde_json::json!({"rollback_id": "nope"}),
+            dedup_key: None,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: 1,
+            run_at: Utc::now(),
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            created_at: Utc::now(),
+        };
+        assert!(
+            JobPayload::of(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("job 5")
+        );
+        bad.kind = "mystery".into();
+        assert!(JobPayload::of(&bad).is_err());
     }
 
     #[test]

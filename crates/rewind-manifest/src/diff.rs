@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use crate::error::ManifestError;
 use crate::finding::Finding;
-use crate::inputs::{AppInputs, app_inputs};
+use crate::inputs::{AppInputs, Escapes, app_inputs_with};
 use crate::node::{Node, shorten};
 use crate::parse::MAX_FILE_BYTES;
-use crate::render::{Object, ObjectId, Rendered, images_of, render};
+use crate::render::{Object, ObjectId, Rendered, images_of, render_with};
 use crate::source::{CachedTree, TreeSource};
 
 /// Field changes listed per object before the rest is summarised.
@@ -308,8 +308,10 @@ fn side(
     src: &dyn TreeSource,
     app_path: &str,
 ) -> Result<Option<(AppInputs, Rendered)>, ManifestError> {
-    match app_inputs(src, app_path) {
-        Ok(inputs) => Ok(Some((inputs, render(src, app_path)?))),
+    // A broken commit (an escaping reference) is described, not refused:
+    // the commit a rollback leaves may be exactly such a one.
+    match app_inputs_with(src, app_path, Escapes::Report) {
+        Ok(inputs) => Ok(Some((inputs, render_with(src, app_path, Escapes::Report)?))),
         Err(ManifestError::AppNotFound { .. }) => Ok(None),
         Err(e) => Err(e),
     }

@@ -4,18 +4,19 @@
 //! image tags, short revision history, config consumed under fixed names,
 //! schema migrations (files, and Jobs running a known migration tool;
 //! up-migrations without a down), other sync hooks (a notice: what they
-//! do is unknown), and StatefulSets with volume claim templates.
+//! do is unknown), StatefulSets with volume claim templates, symbolic links
+//! and references that escape the repository.
 
 use std::collections::BTreeSet;
 
 use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
 use crate::hooks;
-use crate::inputs::app_inputs;
+use crate::inputs::{Escapes, app_inputs_with};
 use crate::kustomization::{self, kustomization_file};
 use crate::node::Node;
 use crate::path;
-use crate::render::{Object, render};
+use crate::render::{Object, render_with};
 use crate::risk::{is_migration_file, is_mutable_image, low_history_limits};
 use crate::source::{CachedTree, EntryKind, TreeSource};
 
@@ -100,10 +101,12 @@ pub fn doctor(
 pub fn check_app(src: &dyn TreeSource, app: &str) -> Result<Vec<Finding>, ManifestError> {
     let cached = CachedTree::new(src);
     let src: &dyn TreeSource = &cached;
-    let inputs = app_inputs(src, app)?;
-    let rendered = render(src, app)?;
+    // A broken reference is a finding here, not a failure of the whole run.
+    let inputs = app_inputs_with(src, app, Escapes::Report)?;
+    let rendered = render_with(src, app, Escapes::Report)?;
     let mut findings: Vec<Finding> = inputs.warnings.clone();
     findings.extend(rendered.warnings.iter().cloned());
+    findings.extend(inputs.symlinks(src)?);
     let objects = &rendered.objects;
 
     for object in objects {

@@ -38,6 +38,9 @@ pub enum FindingCode {
     Unsupported,
     /// A kustomization that references itself through a loop.
     Cycle,
+    /// A local reference that leaves the repository (`../../../etc`): not
+    /// followed.
+    Escape,
 }
 
 impl FindingCode {
@@ -60,7 +63,26 @@ impl FindingCode {
             FindingCode::Remote => "remote",
             FindingCode::Unsupported => "unsupported",
             FindingCode::Cycle => "cycle",
+            FindingCode::Escape => "escape",
         }
+    }
+
+    /// Whether the finding means rewind cannot render or trust the file it
+    /// names: such findings in a rollback's target are the `unrenderable`
+    /// risk. Remote references and features the built-in renderer skips
+    /// are not: what Argo CD or Flux renders from them is still what Git
+    /// says.
+    pub fn is_unrenderable(self) -> bool {
+        matches!(
+            self,
+            FindingCode::InvalidYaml
+                | FindingCode::TooLarge
+                | FindingCode::Binary
+                | FindingCode::Symlink
+                | FindingCode::MissingPath
+                | FindingCode::Cycle
+                | FindingCode::Escape
+        )
     }
 
     /// The contract risk code this finding corresponds to, if any.

@@ -58,6 +58,31 @@ impl AppInputs {
             .collect())
     }
 
+    /// A [`FindingCode::Symlink`] warning for every symbolic link among the
+    /// inputs, naming where it points: rewind never follows links, so it
+    /// cannot say what Argo CD or Flux would read through them.
+    pub fn symlinks(&self, src: &dyn TreeSource) -> Result<Vec<Finding>, ManifestError> {
+        let mut findings = Vec::new();
+        for entry in self.entries(src)? {
+            if entry.kind != EntryKind::Symlink {
+                continue;
+            }
+            let target = src.read_file(&entry.path)?.unwrap_or_default();
+            let target: String = String::from_utf8_lossy(&target).chars().take(200).collect();
+            let outside = if path::link_escapes(&entry.path, &target) {
+                ", outside the repository"
+            } else {
+                ""
+            };
+            findings.push(Finding::warning(
+                FindingCode::Symlink,
+                &entry.path,
+                format!("symbolic link to {target:?}{outside}; never followed"),
+            ));
+        }
+        Ok(findings)
+    }
+
     /// Every concrete entry, sorted by path, with its kind.
     pub fn entries(&self, src: &dyn TreeSource) -> Result<Vec<InputEntry>, ManifestError> {
         let mut out = Vec::new();
@@ -99,8 +124,29 @@ fn walk(
     Ok(())
 }
 
+/// What to do with a local reference that leaves the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escapes {
+    /// Fail with [`ManifestError::Escape`]: the config hash of such an app
+    /// is undefined (`docs/config-hash.md`).
+    Refuse,
+    /// Skip the reference and record an [`FindingCode::Escape`] warning:
+    /// for diffs, risks and doctor, which must describe a broken commit
+    /// rather than fail on it.
+    Report,
+}
+
 /// The inputs of the app at `app_path`.
 pub fn app_inputs(src: &dyn TreeSource, app_path: &str) -> Result<AppInputs, ManifestError> {
+    app_inputs_with(src, app_path, Escapes::Refuse)
+}
+
+/// [`app_inputs`], with escaping references handled as `escapes` says.
+pub fn app_inputs_with(
+    src: &dyn TreeSource,
+    app_path: &str,
+    escapes: Escapes,
+) -> Result<AppInputs, ManifestError> {
     let cached = CachedTree::new(src);
     let src = &cached;
     let app_path = normalize_app_path(app_path)?;
@@ -119,7 +165,7 @@ pub fn app_inputs(src: &dyn TreeSource, app_path: &str) -> Result<AppInputs, Man
         let Some(k) = kustomization::load(src, &dir, &mut inputs.warnings)? else {
             continue;
         };
-        follow(src, &k, &mut inputs, &mut seen, &mut queue)?;
+        follow(src, &k, escapes, &mut inputs, &mut seen, &mut queue)?;
     }
     // Keep the sets minimal: no file inside a listed directory, no
     // directory inside another.
@@ -152,15 +198,14 @@ pub fn normalize_app_path(app_path: &str) -> Result<String, ManifestError> {
 fn follow(
     src: &dyn TreeSource,
     k: &Kustomization,
+    escapes: Escapes,
     inputs: &mut AppInputs,
     seen: &mut BTreeSet<String>,
     queue: &mut VecDeque<String>,
 ) -> Result<(), ManifestError> {
-    let resolve = |reference: &str| {
-        path::join(&k.dir, reference).ok_or_else(|| ManifestError::Escape {
-            kustomization: k.file.clone(),
-            reference: reference.to_string(),
-        })
+    // `None`: an escaping reference, reported and skipped.
+    let resolve = |reference: &str, warnings: &mut Vec<Finding>| {
+        resolve_reference(k, reference, escapes, warnings)
     };
     let mut dir_refs: Vec<&str> = k.resources();
     dir_refs.extend(k.components());
@@ -169,7 +214,9 @@ fn follow(
             inputs.remote.push(reference.to_string());
             continue;
         }
-        let target = resolve(reference)?;
+        let Some(target) = resolve(reference, &mut inputs.warnings)? else {
+            continue;
+        };
         if src.kind(&target)? == Some(EntryKind::Dir) {
             inputs.dirs.insert(target.clone());
             if seen.insert(target.clone()) {
@@ -186,24 +233,59 @@ fn follow(
             inputs.remote.push(reference.to_string());
             continue;
         }
-        let target = resolve(reference)?;
-        note_file(src, k, &target, reference, inputs)?;
-    }
-    for reference in k.data_files() {
-        let target = resolve(reference)?;
-        note_file(src, k, &target, reference, inputs)?;
-        inputs.data_files.insert(target);
-    }
-    for reference in k.generator_files("secretGenerator") {
-        inputs.secret_files.insert(resolve(reference)?);
-    }
-    if let Some(home) = k.chart_home() {
-        let target = resolve(home)?;
-        if src.kind(&target)? == Some(EntryKind::Dir) {
-            inputs.dirs.insert(target);
+        if let Some(target) = resolve(reference, &mut inputs.warnings)? {
+            note_file(src, k, &target, reference, inputs)?;
         }
     }
+    for reference in k.data_files() {
+        if let Some(target) = resolve(reference, &mut inputs.warnings)? {
+            note_file(src, k, &target, reference, inputs)?;
+            inputs.data_files.insert(target);
+        }
+    }
+    for reference in k.generator_files("secretGenerator") {
+        if let Some(target) = resolve(reference, &mut inputs.warnings)? {
+            inputs.secret_files.insert(target);
+        }
+    }
+    if let Some(home) = k.chart_home()
+        && let Some(target) = resolve(home, &mut inputs.warnings)?
+        && src.kind(&target)? == Some(EntryKind::Dir)
+    {
+        inputs.dirs.insert(target);
+    }
     Ok(())
+}
+
+/// `reference` joined onto `k`'s directory; `Ok(None)` for one that
+/// escapes the repository when `escapes` is [`Escapes::Report`] (a warning
+/// names it).
+pub(crate) fn resolve_reference(
+    k: &Kustomization,
+    reference: &str,
+    escapes: Escapes,
+    warnings: &mut Vec<Finding>,
+) -> Result<Option<String>, ManifestError> {
+    if let Some(target) = path::join(&k.dir, reference) {
+        return Ok(Some(target));
+    }
+    match escapes {
+        Escapes::Refuse => Err(ManifestError::Escape {
+            kustomization: k.file.clone(),
+            reference: reference.to_string(),
+        }),
+        Escapes::Report => {
+            warnings.push(Finding::warning(
+                FindingCode::Escape,
+                &k.file,
+                format!(
+                    "reference {:?} escapes the repository; not followed",
+                    reference.chars().take(200).collect::<String>()
+                ),
+            ));
+            Ok(None)
+        }
+    }
 }
 
 fn note_file(
@@ -270,6 +352,12 @@ mod tests {
             app_inputs(&src, "app"),
             Err(ManifestError::Escape { .. })
         ));
+        let inputs = app_inputs_with(&src, "app", Escapes::Report).unwrap();
+        assert_eq!(inputs.warnings[0].code, FindingCode::Escape);
+        assert_eq!(
+            inputs.warnings[0].path.as_deref(),
+            Some("app/kustomization.yaml")
+        );
         let src = MemoryTree::new().with("app/kustomization.yaml", "resources: [gone.yaml]\n");
         let inputs = app_inputs(&src, "app").unwrap();
         assert_eq!(inputs.warnings[0].code, FindingCode::MissingPath);

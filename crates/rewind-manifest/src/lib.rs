@@ -17,6 +17,7 @@
 //! - [`diff`]: semantic and textual diff between two commits.
 //! - [`risk`]: rollback risks with the contract's codes.
 //! - [`doctor`]: app discovery and rollback-readiness findings.
+//! - [`flux`]: Flux Kustomizations and HelmReleases found in the tree.
 //! - [`finding`]: findings (code, severity, file, detail).
 //!
 //! Architecture invariant: nothing here reads the network, the clock or the
@@ -29,6 +30,7 @@ pub mod diff;
 pub mod doctor;
 pub mod error;
 pub mod finding;
+pub mod flux;
 pub mod hash;
 pub mod hooks;
 pub mod inputs;
@@ -50,10 +52,13 @@ pub use diff::{
 pub use doctor::{check_app, discover_apps, doctor};
 pub use error::ManifestError;
 pub use finding::{Finding, FindingCode, Severity};
+pub use flux::{FluxApp, FluxDiscovery, FluxKind, SourceRef, discover_flux};
 pub use hash::{config_hash, hash_inputs};
-pub use inputs::{AppInputs, app_inputs};
+pub use inputs::{AppInputs, Escapes, app_inputs, app_inputs_with};
 pub use inputs_cache::InputsCache;
 pub use node::Node;
-pub use render::{Object, ObjectId, Rendered, images, render};
-pub use risk::{rollback_risks, rollback_risks_cached};
+pub use render::{Object, ObjectId, Rendered, images, render, render_with};
+pub use risk::{
+    Assessment, assess_rollback, rollback_risks, rollback_risks_cached, unrenderable_findings,
+};
 pub use source::{CachedTree, DirEntry, EntryKind, MemoryTree, SourceError, TreeSource};

@@ -21,6 +21,18 @@ pub fn join(dir: &str, reference: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Whether a symbolic link at `link` whose target text is `target` points
+/// outside the repository: an absolute target, one that climbs above the
+/// root, one into `.git`, or one no Git checkout resolves the same way on
+/// every system (backslashes, control characters, empty).
+pub fn link_escapes(link: &str, target: &str) -> bool {
+    target.is_empty()
+        || target.contains('\\')
+        || target.chars().any(char::is_control)
+        || target.split('/').any(|part| part == ".git")
+        || join(parent(link), target).is_none()
+}
+
 /// The directory holding `path` (`""` for top-level entries).
 pub fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
@@ -69,6 +81,16 @@ pub fn is_remote(reference: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_that_leave_the_repository() {
+        assert!(link_escapes("apps/a/passwd.yaml", "/etc/passwd"));
+        assert!(link_escapes("apps/a/x.yaml", "../../../x.yaml"));
+        assert!(link_escapes("apps/a/x", "../../.git/config"));
+        assert!(link_escapes("a", "C:\\x"));
+        assert!(!link_escapes("apps/a/x.yaml", "../../shared/x.yaml"));
+        assert!(!link_escapes("apps/a/x.yaml", "y.yaml"));
+    }
 
     #[test]
     fn joins_and_refuses_escapes() {

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::error::ManifestError;
 use crate::finding::{Finding, FindingCode};
+use crate::inputs::{Escapes, resolve_reference};
 use crate::kustomization::{self, Kustomization, failure_finding};
 use crate::namehash;
 use crate::nameref::{self, Rename};
@@ -33,6 +34,10 @@ type DataMap = BTreeMap<String, Node>;
 
 /// How deep kustomizations may nest before rendering stops.
 const MAX_NESTING: usize = 32;
+
+/// The detail of the finding for a patch that selects nothing: the file
+/// exists and parses, so it is no reason to distrust the render.
+pub const PATCH_MATCHES_NO_OBJECT: &str = "patch matches no object";
 
 /// API version of the pseudo-objects that stand for Helm inputs.
 pub const HELM_PSEUDO_API_VERSION: &str = "rewind.dev/v1";
@@ -121,6 +126,15 @@ pub struct Rendered {
 
 /// Renders the app at `app_path`.
 pub fn render(src: &dyn TreeSource, app_path: &str) -> Result<Rendered, ManifestError> {
+    render_with(src, app_path, Escapes::Refuse)
+}
+
+/// [`render`], with escaping references handled as `escapes` says.
+pub fn render_with(
+    src: &dyn TreeSource,
+    app_path: &str,
+    escapes: Escapes,
+) -> Result<Rendered, ManifestError> {
     let cached = CachedTree::new(src);
     let src = &cached;
     let app_path = crate::inputs::normalize_app_path(app_path)?;
@@ -129,6 +143,7 @@ pub fn render(src: &dyn TreeSource, app_path: &str) -> Result<Rendered, Manifest
     }
     let mut renderer = Renderer {
         src,
+        escapes,
         warnings: Vec::new(),
         stack: Vec::new(),
     };
@@ -144,6 +159,7 @@ pub fn render(src: &dyn TreeSource, app_path: &str) -> Result<Rendered, Manifest
 
 struct Renderer<'a> {
     src: &'a dyn TreeSource,
+    escapes: Escapes,
     warnings: Vec<Finding>,
     stack: Vec<String>,
 }
@@ -309,11 +325,13 @@ impl Renderer<'_> {
         Ok(objects)
     }
 
-    fn resolve(&self, k: &Kustomization, reference: &str) -> Result<String, ManifestError> {
-        path::join(&k.dir, reference).ok_or_else(|| ManifestError::Escape {
-            kustomization: k.file.clone(),
-            reference: reference.to_string(),
-        })
+    /// `None`: an escaping reference, reported and skipped.
+    fn resolve(
+        &mut self,
+        k: &Kustomization,
+        reference: &str,
+    ) -> Result<Option<String>, ManifestError> {
+        resolve_reference(k, reference, self.escapes, &mut self.warnings)
     }
 
     /// Applies one kustomization onto `objects` (empty for a plain
@@ -328,7 +346,9 @@ impl Renderer<'_> {
                 );
                 continue;
             }
-            let target = self.resolve(k, reference)?;
+            let Some(target) = self.resolve(k, reference)? else {
+                continue;
+            };
             if self.src.kind(&target)? == Some(EntryKind::Dir) {
                 objects.extend(self.render_dir(&target)?);
             } else {
@@ -344,7 +364,9 @@ impl Renderer<'_> {
                 );
                 continue;
             }
-            let target = self.resolve(k, reference)?;
+            let Some(target) = self.resolve(k, reference)? else {
+                continue;
+            };
             if self.stack.contains(&target) {
                 self.warn(
                     FindingCode::Cycle,
@@ -372,8 +394,9 @@ impl Renderer<'_> {
                 "helmCharts are not inflated; their values files are compared instead",
             ));
             for chart in k.list("helmCharts") {
-                if let Some(values) = chart.get("valuesFile").and_then(Node::as_str) {
-                    let file = self.resolve(k, values)?;
+                if let Some(values) = chart.get("valuesFile").and_then(Node::as_str)
+                    && let Some(file) = self.resolve(k, values)?
+                {
                     objects.extend(self.helm_pseudo(&file)?);
                 }
             }
@@ -539,7 +562,9 @@ impl Renderer<'_> {
             let (key, file) = spec
                 .split_once('=')
                 .unwrap_or((path::file_name(spec), spec));
-            let target = self.resolve(k, file)?;
+            let Some(target) = self.resolve(k, file)? else {
+                continue;
+            };
             match self.src.read_file(&target)? {
                 Some(bytes) => put(key, bytes),
                 None => self.warn(
@@ -552,7 +577,9 @@ impl Renderer<'_> {
         let mut envs = strings("envs");
         envs.extend(generator.get("env").and_then(Node::as_str));
         for env in envs {
-            let target = self.resolve(k, env)?;
+            let Some(target) = self.resolve(k, env)? else {
+                continue;
+            };
             match self.src.read_file(&target)? {
                 Some(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
@@ -586,9 +613,10 @@ impl Renderer<'_> {
         for entry in k.list("patches").iter().chain(k.list("patchesJson6902")) {
             let target = entry.get("target").cloned();
             if let Some(file) = entry.get("path").and_then(Node::as_str) {
-                let file = self.resolve(k, file)?;
-                let docs = self.load_docs(&file)?;
-                all.push((file, docs, target));
+                if let Some(file) = self.resolve(k, file)? {
+                    let docs = self.load_docs(&file)?;
+                    all.push((file, docs, target));
+                }
             } else if let Some(inline) = entry.get("patch").and_then(Node::as_str) {
                 match parse_documents(inline.as_bytes()) {
                     Ok(docs) => all.push((k.file.clone(), docs, target)),
@@ -603,9 +631,10 @@ impl Renderer<'_> {
                     Err(failure) => self.warnings.push(failure_finding(&k.file, &failure)),
                 }
             } else {
-                let file = self.resolve(k, entry)?;
-                let docs = self.load_docs(&file)?;
-                all.push((file, docs, None));
+                if let Some(file) = self.resolve(k, entry)? {
+                    let docs = self.load_docs(&file)?;
+                    all.push((file, docs, None));
+                }
             }
         }
         for (label, docs, target) in all {
@@ -628,7 +657,7 @@ impl Renderer<'_> {
                     .map(|(i, _)| i)
                     .collect();
                 if selected.is_empty() {
-                    self.warn(FindingCode::MissingPath, &label, "patch matches no object");
+                    self.warn(FindingCode::MissingPath, &label, PATCH_MATCHES_NO_OBJECT);
                 }
                 // A strategic-merge patch whose top level says `$patch:
                 // delete` removes the objects it selects.

@@ -1,6 +1,9 @@
 //! Rollback risks: what moving an app from the current commit to a target
 //! commit would do beyond swapping images and config, with the contract's
 //! stable codes. Each code appears at most once, with a one-line detail.
+//! `unrenderable` names what rewind cannot render or trust in the target
+//! (the same findings `doctor` reports), so `auto_merge = "safe"` never
+//! merges what nobody could review.
 
 use std::collections::BTreeSet;
 
@@ -8,11 +11,13 @@ use rewind_domain::{Risk, RiskCode};
 
 use crate::diff::{AppDiff, Comparison, FileStatus, compare};
 use crate::error::ManifestError;
+use crate::finding::Finding;
 use crate::hooks;
+use crate::inputs::AppInputs;
 use crate::inputs_cache::InputsCache;
 use crate::nameref;
 use crate::path;
-use crate::render::{Object, ObjectId};
+use crate::render::{Object, ObjectId, PATCH_MATCHES_NO_OBJECT, Rendered};
 use crate::source::{CachedTree, TreeSource};
 
 /// Items named in a detail before "and N more".
@@ -45,8 +50,36 @@ pub fn rollback_risks_cached(
     other_apps: &[(String, String)],
     cache: &mut InputsCache,
 ) -> Result<Vec<Risk>, ManifestError> {
+    Ok(assess_rollback(current, target, app_path, other_apps, cache)?.risks)
+}
+
+/// Everything a rollback proposal says about its change, from one
+/// comparison of the two commits.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// The semantic diff, current → target.
+    pub diff: AppDiff,
+    pub risks: Vec<Risk>,
+    /// What rewind cannot render or trust at the current commit (an
+    /// escaping reference, invalid YAML...): no reason to refuse rolling
+    /// away from it, but the proposal says what was broken.
+    pub current_problems: Vec<Finding>,
+}
+
+/// The diff, the risks and the current commit's problems of moving the
+/// app at `app_path` from `current` to `target`, reusing other apps'
+/// inputs from `cache`.
+pub fn assess_rollback(
+    current: &dyn TreeSource,
+    target: &dyn TreeSource,
+    app_path: &str,
+    other_apps: &[(String, String)],
+    cache: &mut InputsCache,
+) -> Result<Assessment, ManifestError> {
     let current = CachedTree::new(current);
     let current: &dyn TreeSource = &current;
+    let target = CachedTree::new(target);
+    let target: &dyn TreeSource = &target;
     let comparison = compare(current, target, app_path)?;
     let mut risks = Vec::new();
     risks.extend(migration(&comparison));
@@ -58,7 +91,55 @@ pub fn rollback_risks_cached(
     risks.extend(shared_change(current, &comparison, other_apps, cache)?);
     risks.extend(crd(&comparison.diff));
     risks.extend(history_limit(&comparison.to.objects));
-    Ok(risks)
+    risks.extend(unrenderable(target, &comparison)?);
+    let current_problems =
+        unrenderable_findings(current, &comparison.from_inputs, &comparison.from)?;
+    Ok(Assessment {
+        diff: comparison.diff,
+        risks,
+        current_problems,
+    })
+}
+
+/// What rewind cannot render or trust in one side of a comparison: the
+/// findings of its inputs and render that make the rendered objects
+/// incomplete or untrustworthy ([`FindingCode::is_unrenderable`]), and its
+/// symbolic links. Sorted, one per file and code.
+pub fn unrenderable_findings(
+    src: &dyn TreeSource,
+    inputs: &AppInputs,
+    rendered: &Rendered,
+) -> Result<Vec<Finding>, ManifestError> {
+    let mut findings: BTreeSet<Finding> = inputs
+        .warnings
+        .iter()
+        .chain(&rendered.warnings)
+        .filter(|f| f.code.is_unrenderable() && f.detail != PATCH_MATCHES_NO_OBJECT)
+        .cloned()
+        .collect();
+    findings.extend(inputs.symlinks(src)?);
+    Ok(findings.into_iter().collect())
+}
+
+fn unrenderable(target: &dyn TreeSource, c: &Comparison) -> Result<Option<Risk>, ManifestError> {
+    let findings = unrenderable_findings(target, &c.to_inputs, &c.to)?;
+    if findings.is_empty() {
+        return Ok(None);
+    }
+    let items: Vec<String> = findings
+        .iter()
+        .map(|f| match &f.path {
+            Some(path) => format!("{path} ({}: {})", f.code, f.detail),
+            None => format!("{}: {}", f.code, f.detail),
+        })
+        .collect();
+    Ok(Some(Risk::new(
+        RiskCode::Unrenderable,
+        format!(
+            "rewind cannot render or trust the target: {}",
+            name_some(&items)
+        ),
+    )))
 }
 
 /// "a, b, c and 2 more"

@@ -1,15 +1,24 @@
 //! API authentication and authorization: a bearer token names a caller and
 //! a role; handlers ask for the least role they need.
 //!
-//! With no `[[api.tokens]]` configured the API is open (every caller is an
-//! admin named `anonymous`), which is how `rewind demo` and a loopback-only
-//! `rewind serve` run. rewind warns at start-up when that is combined with a
-//! non-loopback listen address.
+//! Tokens come from `[[api.tokens]]`, `api.tokens_file` and
+//! `REWIND_API_TOKEN_<NAME>` (merged by rewind-config into one list), and
+//! from the database (`rewind token create`, stored as SHA-256 digests).
+//! A presented token is hashed once; the digest is compared with every
+//! configured token's digest in constant time and looked up in the
+//! database by digest (an index lookup on a hash reveals nothing about the
+//! token).
+//!
+//! With no token anywhere the API is open (every caller is an admin named
+//! `anonymous`), which is how `rewind demo` and a loopback-only `rewind
+//! serve` run; rewind warns at start-up when that is combined with a
+//! non-loopback listen address. The first stored token closes it.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use rewind_config::Role;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -23,6 +32,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller of an open API (no tokens configured or stored).
+    pub fn anonymous() -> Caller {
+        Caller {
+            name: "anonymous".into(),
+            role: Role::Admin,
+        }
+    }
+
     /// Refuses callers below `role`, naming what was needed.
     pub fn require(&self, role: Role) -> Result<&Self, ApiError> {
         if self.role >= role {
@@ -38,21 +55,24 @@ impl Caller {
     }
 }
 
-/// Cookie that carries a web UI user's token.
-pub const TOKEN_COOKIE: &str = "rewind_token";
+/// Hex SHA-256 of a token or session id: what is stored and compared.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
 
-/// The token of a request: `Authorization: Bearer`, or the web UI's cookie.
-pub fn request_token(headers: &HeaderMap) -> Option<&str> {
-    bearer_token(headers).or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == TOKEN_COOKIE)
-            .map(|(_, v)| v)
-    })
+/// A fresh random secret (`prefix` + 64 hex digits, 244 random bits from
+/// the operating system's generator through UUID v4).
+pub fn random_secret(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether `a` and `b` are equal, in time that depends only on length.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The bearer token of a request, if any.
@@ -64,31 +84,47 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// Whether the API is open: no token configured and none stored.
+pub async fn is_open(state: &AppState) -> Result<bool, ApiError> {
+    if !state.settings().api.tokens.is_empty() {
+        return Ok(false);
+    }
+    Ok(state.ledger().api_token_count().await? == 0)
+}
+
+/// The holder of the token whose digest is `token_digest`, if any.
+pub async fn resolve(state: &AppState, token_digest: &str) -> Result<Option<Caller>, ApiError> {
+    // Every configured token is compared, matched or not, so timing says
+    // nothing about which one (or which prefix) matched.
+    let mut found = None;
+    for token in &state.settings().api.tokens {
+        if same_secret(&digest(token.token.expose()), token_digest) {
+            found = Some(Caller {
+                name: token.name.clone(),
+                role: token.role,
+            });
+        }
+    }
+    if found.is_some() {
+        return Ok(found);
+    }
+    let stored = state.ledger().api_token_by_digest(token_digest).await?;
+    Ok(stored.and_then(|t| Role::parse(&t.role).map(|role| Caller { name: t.name, role })))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let tokens = &state.settings().api.tokens;
-        if tokens.is_empty() {
-            return Ok(Caller {
-                name: "anonymous".into(),
-                role: Role::Admin,
-            });
+        if is_open(state).await? {
+            return Ok(Caller::anonymous());
         }
-        let presented = request_token(&parts.headers)
+        // Only the bearer header: the web UI's session cookie is not an
+        // API credential, so a cross-site request cannot ride on it here.
+        let presented = bearer_token(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
-        // Compare against every token in constant time, so timing tells
-        // nothing about which prefix matched.
-        let mut found = None;
-        for token in tokens {
-            if bool::from(token.token.expose().as_bytes().ct_eq(presented.as_bytes())) {
-                found = Some(token);
-            }
-        }
-        let token = found.ok_or_else(|| ApiError::unauthorized("unknown API token"))?;
-        Ok(Caller {
-            name: token.name.clone(),
-            role: token.role,
-        })
+        resolve(state, &digest(presented))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown API token"))
     }
 }

@@ -35,18 +35,16 @@ impl DeliveryBatcher {
         DeliveryBatcher { tx }
     }
 
-    /// Records `delivery`, durably, before answering.
-    pub async fn record(&self, delivery: Delivery) -> Result<DeliveryOutcome, LedgerError> {
+    /// Records `delivery`, durably, before answering. `None` as the error:
+    /// the writer has stopped (shutdown), nothing was recorded.
+    pub async fn record(&self, delivery: Delivery) -> Result<DeliveryOutcome, Option<LedgerError>> {
         let (reply, answer) = oneshot::channel();
         if self.tx.send((delivery, reply)).await.is_err() {
-            return Err(LedgerError::Invalid(
-                "the delivery writer has stopped".into(),
-            ));
+            return Err(None);
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(LedgerError::Invalid(
-                "the delivery writer has stopped".into(),
-            ))
-        })
+        match answer.await {
+            Ok(result) => result.map_err(Some),
+            Err(_) => Err(None),
+        }
     }
 }

@@ -2,28 +2,46 @@
 //!
 //! Policy: handlers return `Result<_, ApiError>`. Library errors convert
 //! into `ApiError` here, once, so a status code is chosen in one place:
-//! bad input is 4xx with a body that names the problem, an unavailable
-//! database is 503 (senders retry), and only our own bugs are 500. Bodies
-//! are always `{"error": "...", "detail": "..."}`.
+//!
+//! - bad input is 4xx with a body that names the problem (a ledger
+//!   `Invalid` too: a webhook sender must not retry what can never be
+//!   recorded);
+//! - "cannot record right now" (database unavailable, the request timed
+//!   out) is 503, so senders retry;
+//! - a failing Git or forge step is 502; only our own bugs are 500.
+//!
+//! Bodies are always `{"error": "...", "detail": "..."}` (refusals add the
+//! conflicting `rollback`). [`json_errors`] wraps the whole router so that
+//! framework answers (unknown route, wrong method, body limit, query and
+//! path extraction, panics) follow the same shape. Details never echo the
+//! database's own messages: those are logged, with the request's span.
+
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
     /// A short, stable, machine-readable summary (`"unauthorized"`).
     pub error: String,
     /// What exactly is wrong, for a person.
     pub detail: String,
+    /// A refusal's conflicting rollback, handed back with it.
+    pub rollback: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -32,6 +50,7 @@ impl ApiError {
             status,
             error: error.into(),
             detail: detail.into(),
+            rollback: None,
         }
     }
 
@@ -55,12 +74,42 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
+    pub fn too_many_requests(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too many requests", detail)
+    }
+
+    pub fn payload_too_large(max: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload too large",
+            format!("the body is larger than server.max_body_bytes ({max} bytes)"),
+        )
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", detail)
+    }
+
+    /// A webhook delivery that could not be recorded. Only "not now" is
+    /// 503; a delivery the database refuses for its content is 400, so
+    /// Alertmanager and Flux stop retrying it.
+    pub fn for_delivery(e: &rewind_ledger::LedgerError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "delivery not recorded: database unavailable");
+            return ApiError::unavailable(
+                "cannot record the delivery now: the database is unavailable; retry later",
+            );
+        }
+        ApiError::from(e.clone())
+    }
+
+    /// The delivery writer stopped (the server is shutting down).
+    pub fn writer_stopped() -> Self {
+        ApiError::unavailable("cannot record the delivery now: rewind is shutting down; retry")
     }
 }
 
@@ -72,6 +121,7 @@ impl IntoResponse for ApiError {
         let body = Json(Body {
             error: &self.error,
             detail: &self.detail,
+            rollback: self.rollback.as_ref(),
         });
         (self.status, body).into_response()
     }
@@ -81,11 +131,37 @@ impl From<rewind_ledger::LedgerError> for ApiError {
     fn from(e: rewind_ledger::LedgerError) -> Self {
         use rewind_ledger::LedgerError as E;
         match &e {
-            E::Unavailable(_) => ApiError::unavailable(format!("the ledger is unavailable: {e}")),
+            E::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::unavailable("the database is unavailable right now; try again")
+            }
             E::NotFound { .. } => ApiError::not_found(e.to_string()),
-            E::Conflict { .. } => ApiError::conflict(e.to_string()),
-            E::Invalid(_) => ApiError::bad_request(e.to_string()),
-            _ => ApiError::internal(e.to_string()),
+            E::Conflict { reason, .. } => ApiError::conflict(reason.clone()),
+            // Our own words (the ledger never puts database text here).
+            E::Invalid(detail) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail.clone()),
+            _ => {
+                tracing::error!(error = %e, "database error");
+                ApiError::internal("a database error occurred; the server log has the details")
+            }
+        }
+    }
+}
+
+impl From<&rewind_ingest::IngestError> for ApiError {
+    fn from(e: &rewind_ingest::IngestError) -> Self {
+        use rewind_ingest::IngestError as E;
+        match e {
+            E::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
+            E::UnsupportedMediaType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported media type",
+                e.to_string(),
+            ),
+            E::Malformed { field, detail } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed body",
+                format!("{field}: {detail}"),
+            ),
         }
     }
 }
@@ -100,11 +176,18 @@ impl From<rewind_engine::EngineError> for ApiError {
     fn from(e: rewind_engine::EngineError) -> Self {
         use rewind_engine::EngineError as E;
         match e {
-            E::Refused(refusal) => ApiError::new(
-                StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT),
-                refusal.code(),
-                refusal.reason(),
-            ),
+            E::Refused(refusal) => {
+                let mut error = ApiError::new(
+                    StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT),
+                    refusal.code(),
+                    refusal.reason(),
+                );
+                // Refusals keep returning the conflicting rollback.
+                error.rollback = refusal
+                    .existing()
+                    .and_then(|r| serde_json::to_value(r).ok());
+                error
+            }
             E::NotFound(detail) => ApiError::not_found(detail),
             E::Invalid(detail) => ApiError::bad_request(detail),
             E::Conflict(detail) => ApiError::conflict(detail),
@@ -116,6 +199,89 @@ impl From<rewind_engine::EngineError> for ApiError {
                 "upstream failure",
                 other.to_string(),
             ),
+        }
+    }
+}
+
+/// Framework rejections carry plain-text bodies at most this long.
+const MAX_REJECTION_BODY: usize = 4096;
+
+/// Middleware around the whole router: every error answer that is not
+/// already JSON (or an HTML page of the web UI) becomes `{error, detail}`
+/// JSON with the same status. This is what catches axum's and tower's own
+/// answers: 404 and 405, 413 from the body limit (Content-Length checked
+/// before any byte is read), 400 from query, path (invalid UTF-8 too) and
+/// form extraction, 500 from a caught panic.
+pub async fn json_errors(max_body: usize, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_BODY)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let mut error = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(format!("no route for {method} {path}")),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method not allowed",
+            format!("{path} does not answer {method}"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(max_body),
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            ApiError::internal("the request failed inside rewind; the server log has the details")
+        }
+        _ => {
+            let error = status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase();
+            let detail = if text.is_empty() { error.clone() } else { text };
+            ApiError::new(status, error, detail)
+        }
+    };
+    error.status = status;
+    let mut answer = error.into_response();
+    // Keep what the framework said beyond the body (`Allow` on 405).
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        answer.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    answer
+}
+
+/// Middleware: a request that takes longer than `server.request_timeout`
+/// is answered `503 {error: "timeout"}` (the work it started may still
+/// finish; a webhook sender retries, and deliveries are idempotent).
+pub async fn timeout(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "no answer within server.request_timeout ({}s); retry",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
         }
     }
 }

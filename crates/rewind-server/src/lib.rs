@@ -5,10 +5,14 @@
 //!
 //! - [`service`]: everything wired together and started (`Service`).
 //! - [`state`]: `AppState`, what every handler can reach.
-//! - [`error`]: `ApiError`, the single error-to-HTTP mapping.
-//! - [`auth`]: API tokens and roles.
+//! - [`error`]: `ApiError`, the single error-to-HTTP mapping, and the
+//!   middleware that makes every answer `{error, detail}` JSON.
+//! - [`auth`]: API tokens (configured and stored) and roles.
+//! - [`session`]: web UI sessions, CSRF, `Origin` check, login rate limit,
+//!   security headers.
 //! - [`metrics`]: Prometheus recorder and request middleware.
 //! - [`batcher`]: group commit of webhook deliveries.
+//! - [`flux_apps`]: Flux apps discovered in the repository, merged with `[[apps]]`.
 //! - [`routes`]: one module per area (health, apps, webhooks, rollbacks, UI).
 //!
 //! Architecture invariant: only this crate knows HTTP. Handlers translate
@@ -20,21 +24,26 @@
 pub mod auth;
 pub mod batcher;
 pub mod error;
+pub mod flux_apps;
 pub mod metrics;
 pub mod routes;
 pub mod service;
+pub mod session;
 pub mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -71,6 +80,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/rollbacks/{id}/cancel",
             post(routes::rollbacks::cancel),
         )
+        .route("/api/v1/audit", get(routes::audit::list))
+        .route(
+            "/api/v1/tokens",
+            get(routes::tokens::list).post(routes::tokens::create),
+        )
+        .route("/api/v1/tokens/{name}", delete(routes::tokens::revoke))
         .route("/webhooks/argocd", post(routes::webhooks::argocd))
         .route("/webhooks/flux", post(routes::webhooks::flux))
         .route(
@@ -83,8 +98,17 @@ pub fn router(state: AppState) -> Router {
             post(routes::webhooks::alertmanager),
         )
         .route("/webhooks/github", post(routes::webhooks::github))
+        .route("/webhooks/flagger", post(routes::webhooks::flagger))
+        .route(
+            "/webhooks/argo-rollouts",
+            post(routes::webhooks::argo_rollouts),
+        )
         .route("/", get(routes::ui::index))
-        .route("/ui/login", post(routes::ui::login))
+        .route(
+            "/ui/login",
+            get(routes::ui::login_form).post(routes::ui::login),
+        )
+        .route("/ui/logout", post(routes::ui::logout))
         .route("/ui/apps/{app}", get(routes::ui::app))
         .route("/ui/rollbacks/{id}", get(routes::ui::rollback))
         .route("/ui/rollbacks/{id}/{action}", post(routes::ui::act))
@@ -94,10 +118,17 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(axum::middleware::from_fn(audit_via))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(move |request, next| {
+            error::timeout(timeout, request, next)
+        }))
+        .layer(axum::middleware::from_fn(session::security_headers))
+        // Outside everything that can answer: whatever answered, the body
+        // is `{error, detail}` JSON.
+        .layer(axum::middleware::from_fn(move |request, next| {
+            error::json_errors(max_body, request, next)
+        }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
                 let route = request
@@ -128,6 +159,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Middleware: the path a request came through, for the audit entries it
+/// causes (`rewind_ledger::AUDIT_VIA`).
+async fn audit_via(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let via = if path.starts_with("/api/") {
+        "api"
+    } else if path.starts_with("/webhooks/") {
+        "webhook"
+    } else {
+        "ui"
+    };
+    rewind_ledger::AUDIT_VIA.scope(via, next.run(request)).await
+}
+
 /// Serves on an already-bound listener until `shutdown` resolves; then stops
 /// accepting and lets in-flight requests finish.
 ///
@@ -138,7 +183,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    // With the client's address, for the web UI's sign-in rate limit.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

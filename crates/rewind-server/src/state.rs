@@ -10,6 +10,7 @@ use rewind_ingest::IngestSettings;
 use rewind_ledger::Ledger;
 
 use crate::batcher::DeliveryBatcher;
+use crate::flux_apps::FluxApps;
 use crate::metrics::Metrics;
 
 /// One line of `/readyz`. Only checks that are [`required`] fail
@@ -82,11 +83,15 @@ pub struct App {
     pub ledger: Arc<dyn Ledger>,
     pub engine: Arc<Engine>,
     pub ingest: IngestSettings,
+    /// `ingest` with the Flux apps discovered in the repository.
+    pub flux_apps: FluxApps,
     pub deliveries: DeliveryBatcher,
     /// Wakes the engine's workers when a delivery queued jobs.
     pub wake: Arc<tokio::sync::Notify>,
     pub metrics: Metrics,
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// Failed web UI sign-ins per client address.
+    pub login_limiter: crate::session::LoginLimiter,
 }
 
 impl std::fmt::Debug for App {
@@ -108,8 +113,12 @@ impl AppState {
             Arc::new(DatabaseReady(ledger.clone())),
             Arc::new(RepositoryReady(engine.git().remote_status().clone())),
         ];
+        let ingest = rewind_engine::wiring::ingest_settings(&settings);
         AppState(Arc::new(App {
-            ingest: rewind_engine::wiring::ingest_settings(&settings),
+            // `[[clusters]]` names would mark cluster directories too; the
+            // `clusters/<name>/` layout needs none.
+            flux_apps: FluxApps::new(ingest.clone(), Vec::new()),
+            ingest,
             deliveries: DeliveryBatcher::start(ledger.clone()),
             settings,
             ledger,
@@ -117,6 +126,7 @@ impl AppState {
             wake,
             metrics: Metrics::global(),
             readiness,
+            login_limiter: Default::default(),
         }))
     }
 

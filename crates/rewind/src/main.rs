@@ -47,10 +47,16 @@ enum Command {
     Show(commands::remote::IdArgs),
     /// Approve a rollback.
     Approve(commands::remote::IdArgs),
-    /// Merge an approved rollback.
-    Merge(commands::remote::IdArgs),
+    /// Merge an approved rollback (`--override --reason TEXT`: admin only,
+    /// without the approvals).
+    Merge(commands::remote::MergeArgs),
     /// Cancel a rollback that is not merged yet.
     Cancel(commands::remote::IdArgs),
+    /// The audit log, newest first: who did what, when, via what.
+    Audit(commands::remote::AuditArgs),
+    /// Manage API tokens stored in rewind's database (admin).
+    #[command(subcommand)]
+    Token(commands::remote::TokenCommand),
     /// Print an app's config hash at a revision (offline, on a checkout).
     Hash(commands::hash::HashArgs),
     /// Semantic diff of an app between two revisions (offline).
@@ -78,8 +84,10 @@ fn main() -> ExitCode {
         Command::Rollbacks(args) => commands::remote::rollbacks(args),
         Command::Show(args) => commands::remote::show(args),
         Command::Approve(args) => commands::remote::act(args, "approve"),
-        Command::Merge(args) => commands::remote::act(args, "merge"),
+        Command::Merge(args) => commands::remote::merge(args),
         Command::Cancel(args) => commands::remote::act(args, "cancel"),
+        Command::Audit(args) => commands::remote::audit(args),
+        Command::Token(command) => commands::remote::token(command),
         Command::Hash(args) => commands::hash::run(&args),
         Command::Diff(args) => commands::diff::run(&args),
         Command::Doctor(args) => commands::doctor::run(&args),

@@ -1,7 +1,8 @@
 //! The `rewind` binary as people run it: `serve` on a minimal config file
 //! (SQLite created, `/readyz` and `/metrics` answer, SIGTERM stops it
 //! cleanly), unknown keys refused by name, `config default`, the offline
-//! exit codes, and `demo` end to end.
+//! exit codes, doctor on symlinks and escaping references, and `demo` end
+//! to end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +17,17 @@ fn rewind() -> Command {
 /// Starts `rewind serve` and returns it with its URL, read from the log
 /// line that announces it (the listener is bound before that line).
 fn serve(config: &std::path::Path, dir: &std::path::Path) -> (Child, String) {
+    serve_with_env(config, dir, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with_env(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = rewind()
+        .envs(env.iter().copied())
         .args(["serve", "--config"])
         .arg(config)
         .current_dir(dir)
@@ -265,6 +276,15 @@ fn the_api_client_prints_refuses_with_exit_3_and_approves() {
     let output = run(&["rollbacks", "--state", "proposed"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(&id));
 
+    // Merging before anyone approved: refused with exit 3, and why.
+    let output = run(&["merge", &id]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("refused: approvals missing"), "{stderr}");
+    // An override needs a reason: a usage error before any request.
+    let output = run(&["merge", &id, "--override"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+
     let output = run(&["approve", &id]);
     assert!(output.status.success(), "{output:?}");
     let output = run(&["show", &id, "--output", "json"]);
@@ -377,4 +397,178 @@ fn offline_hash_diff_and_doctor_on_a_generated_repository() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// `rewind doctor` on a checkout whose app has `passwd.yaml -> /etc/passwd`
+/// and a reference outside the repository: both are warnings naming the
+/// file (the same findings make a rollback's `unrenderable` risk).
+#[test]
+fn doctor_names_symlinks_and_escaping_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    let app = repo.join("apps/a");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources:\n  - cm.yaml\n  - ../../../../etc\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", app.join("passwd.yaml")).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "hostile"]);
+
+    let output = rewind()
+        .args(["doctor", "--output", "json", "--path", "apps/a", "--repo"])
+        .arg(repo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let findings: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let find = |code: &str| {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code} finding: {stdout}"))
+    };
+    let link = find("symlink");
+    assert_eq!(link["path"], "apps/a/passwd.yaml");
+    assert!(
+        link["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"/etc/passwd\", outside the repository"),
+        "{link}"
+    );
+    assert_eq!(find("escape")["path"], "apps/a/kustomization.yaml");
+}
+
+/// Runs a client command against `url` with `token`.
+fn client(args: &[&str], url: &str, token: &str) -> std::process::Output {
+    rewind()
+        .args(args)
+        .args(["--server", url, "--token", token])
+        .output()
+        .expect("rewind runs")
+}
+
+#[test]
+fn tokens_from_env_and_file_then_token_create_list_revoke_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("gitops.git");
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        "[[tokens]]\nname = \"dash\"\ntoken = \"file-viewer-token\"\nrole = \"viewer\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("rewind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://data/rewind.db\"\n[git]\nurl = \"{}\"\ncache_dir = \"cache\"\n[api]\ntokens_file = \"{}\"\n",
+            remote.display(),
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, url) = serve_with_env(
+        &config,
+        dir.path(),
+        &[("REWIND_API_TOKEN_ROOT", "admin:env-admin-token")],
+    );
+
+    // The admin from the environment makes a stored token; it is printed
+    // once, alone on stdout.
+    let out = client(
+        &["token", "create", "--name", "ci", "--role", "operator"],
+        &url,
+        "env-admin-token",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("rwd_") && token.len() > 60, "{token}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
+    // The file's viewer may read but not manage tokens.
+    let out = client(&["token", "list"], &url, "file-viewer-token");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let out = client(&["token", "list"], &url, "env-admin-token");
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success());
+    for expected in ["ci", "operator", "database", "dash", "root", "config"] {
+        assert!(list.contains(expected), "{expected}: {list}");
+    }
+    assert!(!list.contains(&token) && !list.contains("env-admin-token"));
+    // The stored token authenticates.
+    let out = client(&["apps", "--output", "json"], &url, &token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Revoked, it no longer does.
+    let out = client(&["token", "revoke", "ci"], &url, "env-admin-token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["apps"], &url, &token);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    // The audit log, read by the viewer, names the admin token.
+    let out = client(
+        &[
+            "audit", "--actor", "root", "--since", "1h", "--output", "json",
+        ],
+        &url,
+        "file-viewer-token",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["token.revoke", "token.create"], "{log}");
+    let out = client(&["audit", "--actor", "root"], &url, "file-viewer-token");
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        table.contains("ACTOR") && table.contains("token/ci"),
+        "{table}"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    wait_with_timeout(&mut child, Duration::from_secs(20));
 }

@@ -1,4 +1,5 @@
-//! Each refusal rule, one case each, plus the happy path.
+//! Each refusal rule, one case each, plus the happy path; the auto-merge
+//! policy against every risk code.
 
 use chrono::Utc;
 use rewind_domain::*;
@@ -65,6 +66,7 @@ fn rollback(state: RollbackState) -> Rollback {
         risks: vec![],
         approvals: vec![],
         timeline: vec![],
+        verification: vec![],
         created_at: Utc::now(),
         updated_at: Utc::now(),
         wave: None,
@@ -184,4 +186,43 @@ fn the_head_of_the_branch_wins_over_the_last_deployment() {
         decide(&facts),
         Err(Refusal::AlreadyOnTarget { .. })
     ));
+}
+
+/// `never`, `safe` and `always` against each risk code alone, all of them
+/// together, and none: only `always` merges a risky rollback, only
+/// `never` holds back a clean one.
+#[test]
+fn auto_merge_policy_against_every_risk_code() {
+    use rewind_config::AutoMerge;
+    // Every code, including ones added later: `ALL` lists them all.
+    for code in RiskCode::ALL {
+        let risks = [Risk::new(code, format!("{code} found"))];
+        assert!(!auto_merge_allowed(AutoMerge::Never, &risks), "{code}");
+        assert!(!auto_merge_allowed(AutoMerge::Safe, &risks), "{code}");
+        assert!(auto_merge_allowed(AutoMerge::Always, &risks), "{code}");
+    }
+    for (code, what) in [
+        (
+            RiskCode::Crd,
+            "CustomResourceDefinitions change: widgets.example.com changes",
+        ),
+        (
+            RiskCode::Drift,
+            "Argo CD reports OutOfSync at another revision than Git",
+        ),
+        (
+            RiskCode::Unrenderable,
+            "apps/a/passwd.yaml (symlink: to \"/etc/passwd\")",
+        ),
+    ] {
+        assert!(!auto_merge_allowed(
+            AutoMerge::Safe,
+            &[Risk::new(code, what)]
+        ));
+    }
+    let all: Vec<Risk> = RiskCode::ALL.iter().map(|c| Risk::new(*c, "x")).collect();
+    assert!(!auto_merge_allowed(AutoMerge::Safe, &all));
+    assert!(!auto_merge_allowed(AutoMerge::Never, &[]));
+    assert!(auto_merge_allowed(AutoMerge::Safe, &[]));
+    assert!(auto_merge_allowed(AutoMerge::Always, &[]));
 }

@@ -12,6 +12,10 @@ pub const ARGOCD_TOKEN: &str = "argocd-test-token";
 pub const ALERTMANAGER_TOKEN: &str = "example-shared-secret-token";
 /// The key of Flux's upstream `TestForwarder_Post` vector.
 pub const FLUX_KEY: &str = "7152fed34dd6149a7c75a276c510da27cb6f82b0";
+/// The `?token=` of the Flagger webhook URL in the tests.
+pub const FLAGGER_TOKEN: &str = "flagger-test-token";
+/// Argo Rollouts' bearer token in the tests (the capture's is redacted).
+pub const ROLLOUTS_TOKEN: &str = "rollouts-test-token";
 /// GitHub's documented example secret.
 pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 
@@ -29,6 +33,24 @@ pub const AM_RESOLVED: &[u8] = include_bytes!("../fixtures/alertmanager/resolved
 pub const AM_GROUPED: &[u8] =
     include_bytes!("../fixtures/alertmanager/grouped-firing-3-alerts.json");
 pub const AM_FIRING_HEADERS: &str = include_str!("../fixtures/alertmanager/firing.headers.txt");
+pub const FLAGGER_FAILED: &[u8] = include_bytes!("../fixtures/flagger/event.canary-failed.json");
+pub const FLAGGER_FAILED_HEADERS: &str =
+    include_str!("../fixtures/flagger/event.canary-failed.headers.txt");
+pub const FLAGGER_ROLLING_BACK: &[u8] =
+    include_bytes!("../fixtures/flagger/event.rolling-back-threshold.json");
+pub const FLAGGER_HALT: &[u8] = include_bytes!("../fixtures/flagger/event.halt-metric-check.json");
+pub const FLAGGER_SUCCEEDED: &[u8] =
+    include_bytes!("../fixtures/flagger/event.promotion-succeeded.global-flag.json");
+pub const FLAGGER_SLACK: &[u8] =
+    include_bytes!("../fixtures/flagger/alert.slack-provider.failed-checks.json");
+pub const FLAGGER_SEQUENCE: &[u8] =
+    include_bytes!("../fixtures/flagger/sequence.upstream-events-test.canary-promoted.json");
+pub const ROLLOUT_ABORTED: &[u8] =
+    include_bytes!("../fixtures/argo-rollouts/on-rollout-aborted.json");
+pub const ROLLOUT_ABORTED_HEADERS: &str =
+    include_str!("../fixtures/argo-rollouts/on-rollout-aborted.headers.txt");
+pub const ROLLOUT_ABORTED_WITH_RUNS: &[u8] =
+    include_bytes!("../fixtures/argo-rollouts/on-rollout-aborted.with-analysisruns.json");
 pub const GH_PR_OPENED: &[u8] =
     include_bytes!("../fixtures/github/pull_request.opened.payload.json");
 pub const GH_PR_CLOSED: &[u8] =
@@ -50,6 +72,8 @@ pub fn settings() -> IngestSettings {
         argocd_token: Some(ARGOCD_TOKEN.into()),
         alertmanager_token: Some(ALERTMANAGER_TOKEN.into()),
         flux_hmac_key: Some(FLUX_KEY.into()),
+        flagger_token: Some(FLAGGER_TOKEN.into()),
+        rollouts_token: Some(ROLLOUTS_TOKEN.into()),
         github_webhook_secret: Some(GITHUB_SECRET.into()),
         git_url: "git@github.com:foo/manifests-velero".into(),
         git_branch: "master".into(),
@@ -177,6 +201,17 @@ pub fn healths(parsed: &Parsed) -> Vec<&rewind_domain::HealthObserved> {
         .iter()
         .filter_map(|o| match o {
             Observation::Health(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn cluster_rollbacks(parsed: &Parsed) -> Vec<&rewind_domain::ClusterRolledBack> {
+    parsed
+        .observations
+        .iter()
+        .filter_map(|o| match o {
+            Observation::ClusterRolledBack(r) => Some(r),
             _ => None,
         })
         .collect()

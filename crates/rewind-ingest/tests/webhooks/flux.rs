@@ -69,6 +69,37 @@ fn events_for_unconfigured_objects_are_accepted_and_ignored() {
 }
 
 #[test]
+fn the_same_name_on_several_clusters_is_chosen_by_the_cluster_metadata() {
+    let entry = |cluster: &str, path: &str| rewind_ingest::AppMapping {
+        name: "flux-system/my-app-kustomization".into(),
+        path: path.into(),
+        cluster: cluster.into(),
+    };
+    let s = IngestSettings {
+        apps: vec![
+            entry("staging", "apps/staging"),
+            entry("production", "apps/production"),
+        ],
+        ..settings()
+    };
+    let with_cluster =
+        |cluster: &str| edited(FLUX_REAL, |v| v["metadata"]["cluster"] = cluster.into());
+    let parsed = parse(&with_cluster("production"), &s).unwrap();
+    let app = only(apps(&parsed));
+    assert_eq!(
+        (app.cluster.as_str(), app.path.as_deref()),
+        ("production", Some("apps/production"))
+    );
+    let parsed = parse(&with_cluster("staging"), &s).unwrap();
+    assert_eq!(only(apps(&parsed)).path.as_deref(), Some("apps/staging"));
+    // No cluster metadata, or a cluster with no entry: never guessed.
+    let parsed = parse(FLUX_REAL, &s).unwrap();
+    assert_eq!((parsed.accepted(), parsed.ignored), (0, 1));
+    let parsed = parse(&with_cluster("dev"), &s).unwrap();
+    assert_eq!((parsed.accepted(), parsed.ignored), (0, 1));
+}
+
+#[test]
 fn docs_example_with_prefixed_key_and_legacy_revision() {
     let parsed = parse(FLUX_DOCS, &settings()).unwrap();
     let d = only(deployments(&parsed));

@@ -3,8 +3,10 @@
 //! link step cheap.
 
 mod alertmanager;
+mod argo_rollouts;
 mod argocd;
 mod common;
+mod flagger;
 mod flux;
 mod github;
 mod module_docs;

@@ -21,6 +21,8 @@ fn signed(source: WebhookSource, body: &[u8], github_event: &str) -> HeaderMap {
         WebhookSource::Alertmanager => bearer(ALERTMANAGER_TOKEN),
         WebhookSource::Flux => flux_headers(body),
         WebhookSource::Github => github_headers(github_event, body),
+        WebhookSource::Flagger => bearer(FLAGGER_TOKEN),
+        WebhookSource::ArgoRollouts => bearer(ROLLOUTS_TOKEN),
     }
 }
 
@@ -52,6 +54,10 @@ fn fixtures() -> Vec<(WebhookSource, &'static [u8], &'static str)> {
         (WebhookSource::Github, GH_REVIEW, "pull_request_review"),
         (WebhookSource::Github, GH_COMMENT, "issue_comment"),
         (WebhookSource::Github, GH_PUSH_NEW_BRANCH, "push"),
+        (WebhookSource::Flagger, FLAGGER_FAILED, ""),
+        (WebhookSource::Flagger, FLAGGER_HALT, ""),
+        (WebhookSource::ArgoRollouts, ROLLOUT_ABORTED, ""),
+        (WebhookSource::ArgoRollouts, ROLLOUT_ABORTED_WITH_RUNS, ""),
     ]
 }
 
@@ -61,6 +67,8 @@ fn source_strategy() -> impl Strategy<Value = WebhookSource> {
         Just(WebhookSource::Flux),
         Just(WebhookSource::Alertmanager),
         Just(WebhookSource::Github),
+        Just(WebhookSource::Flagger),
+        Just(WebhookSource::ArgoRollouts),
     ]
 }
 
@@ -136,7 +144,7 @@ proptest! {
 
     #[test]
     fn mutated_fixtures_are_ok_or_named_errors(
-        index in 0..9usize,
+        index in 0..13usize,
         mutations in prop::collection::vec(mutation(), 1..6),
     ) {
         let (source, fixture, event) = fixtures()[index];
@@ -161,6 +169,8 @@ fn deep_nesting_never_overflows_the_stack() {
         WebhookSource::Flux,
         WebhookSource::Alertmanager,
         WebhookSource::Github,
+        WebhookSource::Flagger,
+        WebhookSource::ArgoRollouts,
     ] {
         for depth in [200, 100_000] {
             let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
@@ -169,6 +179,8 @@ fn deep_nesting_never_overflows_the_stack() {
                 format!(r#"{{"version":"4","alerts":[],"extra":{arrays}}}"#),
                 format!(r#"{{"involvedObject":{{}},"metadata":{{}},"x":{arrays}}}"#),
                 format!(r#"{{"action":"opened","x":{arrays}}}"#),
+                format!(r#"{{"name":"c","namespace":"n","phase":"Failed","x":{arrays}}}"#),
+                format!(r#"{{"event":"on-rollout-aborted","rollout":{{"x":{arrays}}}}}"#),
             ];
             // Nesting where a typed field is expected is refused; inside
             // fields rewind ignores, serde_json skips it without recursing.

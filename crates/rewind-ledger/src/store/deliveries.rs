@@ -3,15 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use rewind_domain::{
     AlertStatus, AppRef, CommitId, Deployment, HealthObserved, Observation, SyncStatus,
 };
 
 use crate::db::{Conn, sql};
-use crate::store::{alerts, apps, deployments, forge, jobs};
-use crate::{Delivery, DeliveryOutcome, LedgerError, job_kind};
+use crate::store::{alerts, apps, cluster_rollbacks, deployments, forge, jobs};
+use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
 
 /// Longest accepted delivery key; senders' ids are far shorter, and a
 /// digest of the body is 64 hex digits.
@@ -52,6 +50,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     let mut new_deployments = Vec::new();
     let mut new_alerts = Vec::new();
+    let mut new_cluster_rollbacks = Vec::new();
     let mut job_count = 0usize;
 
     // Apps described by this delivery: the upsert creates the row and, in
@@ -154,10 +153,12 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                     for app in &targets {
                         spoiled = deployments::mark_alerted(c, app).await?.or(spoiled);
                     }
-                    let apps: Vec<String> = targets.iter().map(AppRef::to_string).collect();
-                    let payload = json!({"alert_id": id, "apps": apps, "deployment_id": spoiled});
-                    let key = format!("{}:{id}", job_kind::ALERT_FIRED);
-                    job_count += enqueue(c, job_kind::ALERT_FIRED, payload, &key, now).await?;
+                    let job = JobPayload::AlertFired {
+                        alert_id: id,
+                        app: alert.app.clone(),
+                        deployment_id: spoiled,
+                    };
+                    job_count += enqueue(c, &job, now).await?;
                 }
             }
         }
@@ -165,9 +166,28 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Some((id, kind, pr_number)) = forge::insert(c, o, now).await? {
-            let payload = json!({"forge_event_id": id, "kind": kind, "pr_number": pr_number});
-            let key = format!("{}:{id}", job_kind::FORGE_EVENT);
-            job_count += enqueue(c, job_kind::FORGE_EVENT, payload, &key, now).await?;
+            let job = JobPayload::ForgeEvent {
+                forge_event_id: id,
+                kind: kind.to_string(),
+                pr_number,
+            };
+            job_count += enqueue(c, &job, now).await?;
+        }
+    }
+
+    // In-cluster rollbacks: recorded as reported; the engine reads them to
+    // propose that Git catch up.
+    for o in &d.observations {
+        if let Observation::ClusterRolledBack(r) = o {
+            let id = cluster_rollbacks::insert(c, r, now).await?;
+            tracing::info!(
+                app.name = %r.app,
+                app.cluster = %r.cluster,
+                cluster_rollback.id = id,
+                cluster_rollback.sender = %r.sender,
+                "cluster rolled back on its own"
+            );
+            new_cluster_rollbacks.push(id);
         }
     }
 
@@ -175,6 +195,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         new_deployments,
         new_alerts,
         jobs: job_count,
+        new_cluster_rollbacks,
     })
 }
 
@@ -213,18 +234,20 @@ async fn enqueue_resolve(
     commit: &CommitId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let payload = json!({"deployment_id": id, "app": app, "commit": commit});
-    let key = format!("{}:{id}", job_kind::RESOLVE_DEPLOYMENT);
-    enqueue(c, job_kind::RESOLVE_DEPLOYMENT, payload, &key, now).await
+    let job = JobPayload::ResolveDeployment {
+        deployment_id: id,
+        app: app.name.clone(),
+        commit: commit.clone(),
+    };
+    enqueue(c, &job, now).await
 }
 
 async fn enqueue(
     c: &mut Conn<'_>,
-    kind: &str,
-    payload: serde_json::Value,
-    key: &str,
+    job: &JobPayload,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let id = jobs::enqueue(c, kind, &payload, Some(key), now, now).await?;
+    let key = job.dedup_key();
+    let id = jobs::enqueue(c, job.kind(), &job.fields(), Some(&key), now, now).await?;
     Ok(usize::from(id.is_some()))
 }

@@ -1,6 +1,10 @@
 //! Durable jobs: enqueue with deduplication, claim with a lease, complete,
 //! fail with retry or give up, release on shutdown.
 //!
+//! A dedup key is unique among queued jobs (migration 0003): a running job
+//! does not swallow the next one, and when it goes back to the queue while
+//! a twin waits there, it is done instead (the twin does the work).
+//!
 //! A claim is one atomic statement: PostgreSQL picks the row with
 //! `FOR UPDATE SKIP LOCKED` so concurrent workers never wait on (or take)
 //! the same job; SQLite has a single writer, so its `UPDATE ... RETURNING`
@@ -62,7 +66,22 @@ pub(crate) async fn enqueue(
     .bind(i64::from(DEFAULT_MAX_ATTEMPTS))
     .bind(run_at)
     .bind(now);
-    c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+    let id = c
+        .fetch_optional(q)
+        .await?
+        .map(|r| r.i64("id"))
+        .transpose()?;
+    if let (None, Some(key)) = (id, dedup_key) {
+        // The queued twin (perhaps waiting out a retry backoff) becomes due
+        // no later than the work asked for now.
+        let pull = sql("UPDATE jobs SET run_at = $2, updated_at = $3 \
+                        WHERE dedup_key = $1 AND state = 'queued' AND run_at > $2")
+        .bind(key)
+        .bind(run_at)
+        .bind(now);
+        c.execute(pull).await?;
+    }
+    Ok(id)
 }
 
 pub(crate) async fn claim(
@@ -158,9 +177,14 @@ pub(crate) async fn fail(
 ) -> Result<JobState, LedgerError> {
     // Bound what a failing job can write into the table.
     let error: String = error.chars().take(4000).collect();
+    // A queued twin (same dedup key, queued while this one ran) will do
+    // the same work: this one is done instead of queued a second time.
     let q = sql("UPDATE jobs SET \
-                     state = CASE WHEN $3 IS NOT NULL AND attempts < max_attempts \
-                                  THEN 'queued' ELSE 'dead' END, \
+                     state = CASE WHEN $3 IS NULL OR attempts >= max_attempts THEN 'dead' \
+                                  WHEN EXISTS (SELECT 1 FROM jobs twin \
+                                               WHERE twin.dedup_key = jobs.dedup_key \
+                                                 AND twin.state = 'queued' AND twin.id <> jobs.id) \
+                                  THEN 'done' ELSE 'queued' END, \
                      run_at = COALESCE($3, run_at), \
                      locked_by = NULL, locked_until = NULL, last_error = $4, updated_at = $5 \
                  WHERE id = $1 AND locked_by = $2 AND state = 'running' \
@@ -184,7 +208,11 @@ pub(crate) async fn release(
     // The interrupted attempt is given back: shutting down is not the job's
     // fault.
     let q = sql(
-        "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until = NULL, \
+        "UPDATE jobs SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs twin \
+                                       WHERE twin.dedup_key = jobs.dedup_key \
+                                         AND twin.state = 'queued' AND twin.id <> jobs.id) \
+                                  THEN 'done' ELSE 'queued' END, \
+                     locked_by = NULL, locked_until = NULL, \
                      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
                      updated_at = $2 \
                  WHERE locked_by = $1 AND state = 'running'",

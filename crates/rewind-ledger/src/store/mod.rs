@@ -5,11 +5,14 @@
 pub(crate) mod alerts;
 mod apps;
 mod audit;
+mod checks;
+mod cluster_rollbacks;
 mod deliveries;
 pub(crate) mod deployments;
 mod forge;
 mod jobs;
 mod rollbacks;
+mod tokens;
 
 use std::time::Duration;
 
@@ -17,15 +20,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    App, AppName, AppRef, ClusterName, CommitId, ConfigHash, Deployment, Health, Rollback,
-    RollbackId, RollbackState, SyncStatus, TimelineEntry,
+    App, AppName, AppRef, Approval, ClusterName, CommitId, ConfigHash, Deployment, Health,
+    PullRequestRef, Rollback, RollbackId, RollbackState, SyncStatus, TimelineEntry,
 };
 
 use crate::db::{Conn, Dialect, Pools, sql};
 use crate::error::is_retryable;
 use crate::{
-    AppSummary, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord, Job,
-    JobCount, JobState, Ledger, LedgerError, StoredAlert,
+    AppSummary, AuditEntry, AuditFilter, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord,
+    Job, JobCount, JobState, Ledger, LedgerError, StoredAlert, StoredApiToken,
+    StoredClusterRollback, UiSession,
 };
 
 /// Times a delivery is tried again inside its batch after a deadlock.
@@ -45,6 +49,35 @@ impl SqlLedger {
     /// Closes the pools (tests that drop their database first).
     pub async fn close(&self) {
         self.db.close().await;
+    }
+
+    /// Changes a rollback's approvals by compare-and-set on its version:
+    /// read, let `change` edit (it answers whether it changed anything),
+    /// write only if nobody wrote in between, else read again.
+    async fn change_approvals(
+        &self,
+        id: RollbackId,
+        change: impl Fn(&mut Vec<Approval>, RollbackState) -> Result<bool, LedgerError> + Send,
+    ) -> Result<bool, LedgerError> {
+        const TRIES: usize = 20;
+        for _ in 0..TRIES {
+            let mut tx = self.db.begin().await?;
+            let mut c = tx.conn();
+            let (mut approvals, state, version) = rollbacks::approvals_of(&mut c, id)
+                .await?
+                .ok_or_else(|| LedgerError::not_found("rollback", id))?;
+            if !change(&mut approvals, state)? {
+                return Ok(false);
+            }
+            if rollbacks::set_approvals_if(&mut c, id, &approvals, version, Utc::now()).await? {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            let _ = tx.rollback().await;
+        }
+        Err(LedgerError::conflict(format!(
+            "rollback {id} changed {TRIES} times while its approvals were written; try again"
+        )))
     }
 
     /// Runs a batch in the open transaction, one savepoint per delivery.
@@ -441,10 +474,89 @@ impl Ledger for SqlLedger {
         Ok(rollback)
     }
 
-    async fn update_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError> {
+    async fn add_approval(&self, id: RollbackId, approval: &Approval) -> Result<bool, LedgerError> {
+        self.change_approvals(id, |approvals, state| {
+            if !state.is_reviewable() {
+                return Err(LedgerError::conflict(format!(
+                    "rollback {id} is {state}; it can no longer be approved"
+                )));
+            }
+            if approvals.iter().any(|a| a.by == approval.by) {
+                return Ok(false);
+            }
+            approvals.push(approval.clone());
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn remove_approval(&self, id: RollbackId, by: &str) -> Result<bool, LedgerError> {
+        self.change_approvals(id, |approvals, _| {
+            let before = approvals.len();
+            approvals.retain(|a| a.by != by);
+            Ok(approvals.len() != before)
+        })
+        .await
+    }
+
+    async fn set_rollback_commit(
+        &self,
+        id: RollbackId,
+        commit: &CommitId,
+        branch: Option<&str>,
+    ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        rollbacks::update(&mut tx.conn(), rollback).await?;
+        rollbacks::set_commit(&mut tx.conn(), id, commit, branch, Utc::now()).await?;
         tx.commit().await
+    }
+
+    async fn set_rollback_pr(
+        &self,
+        id: RollbackId,
+        pr: &PullRequestRef,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::set_pr(&mut tx.conn(), id, pr, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn set_rollback_risks(
+        &self,
+        id: RollbackId,
+        risks: &[rewind_domain::Risk],
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::set_risks(&mut tx.conn(), id, risks, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn set_merge_commit(&self, id: RollbackId, commit: &CommitId) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        rollbacks::set_merge_commit(&mut tx.conn(), id, commit, Utc::now()).await?;
+        tx.commit().await
+    }
+
+    async fn record_check_result(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+        result: &rewind_domain::CheckResult,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if rollbacks::state_of(&mut c, id).await?.is_none() {
+            return Err(LedgerError::not_found("rollback", id));
+        }
+        checks::record(&mut c, id, phase, result).await?;
+        tx.commit().await
+    }
+
+    async fn check_results(
+        &self,
+        id: RollbackId,
+        phase: rewind_domain::CheckPhase,
+    ) -> Result<Vec<rewind_domain::CheckResult>, LedgerError> {
+        checks::for_rollback(&mut self.db.read().await?.conn(), &id.to_string(), phase).await
     }
 
     async fn append_timeline(
@@ -490,6 +602,58 @@ impl Ledger for SqlLedger {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, LedgerError> {
         audit::log(&mut self.db.read().await?.conn(), subject, limit).await
+    }
+
+    async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, LedgerError> {
+        audit::search(&mut self.db.read().await?.conn(), filter).await
+    }
+
+    async fn create_api_token(&self, token: &StoredApiToken) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::create(&mut tx.conn(), token).await?;
+        tx.commit().await
+    }
+
+    async fn api_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<StoredApiToken>, LedgerError> {
+        tokens::by_digest(&mut self.db.read().await?.conn(), digest).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<StoredApiToken>, LedgerError> {
+        tokens::list(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn revoke_api_token(&self, name: &str) -> Result<bool, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let revoked = tokens::revoke(&mut tx.conn(), name).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn api_token_count(&self) -> Result<u64, LedgerError> {
+        tokens::count(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn create_ui_session(&self, session: &UiSession) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::create_session(&mut tx.conn(), session).await?;
+        tx.commit().await
+    }
+
+    async fn ui_session(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UiSession>, LedgerError> {
+        tokens::session(&mut self.db.read().await?.conn(), digest, now).await
+    }
+
+    async fn delete_ui_session(&self, digest: &str) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        tokens::delete_session(&mut tx.conn(), digest).await?;
+        tx.commit().await
     }
 
     async fn enqueue(
@@ -578,6 +742,22 @@ impl Ledger for SqlLedger {
 
     async fn rollback_counts(&self) -> Result<Vec<(RollbackState, u64)>, LedgerError> {
         rollbacks::counts(&mut self.db.read().await?.conn()).await
+    }
+
+    async fn cluster_rollbacks(
+        &self,
+        app: &AppName,
+        cluster: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredClusterRollback>, LedgerError> {
+        cluster_rollbacks::for_app(&mut self.db.read().await?.conn(), app, cluster, limit).await
+    }
+
+    async fn cluster_rollback(
+        &self,
+        id: i64,
+    ) -> Result<Option<StoredClusterRollback>, LedgerError> {
+        cluster_rollbacks::by_id(&mut self.db.read().await?.conn(), id).await
     }
 }
 

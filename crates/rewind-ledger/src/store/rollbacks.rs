@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use rewind_domain::{
-    AppRef, CommitId, Rollback, RollbackId, RollbackState, Strategy, TimelineEntry,
+    AppRef, Approval, CommitId, PullRequestRef, Rollback, RollbackId, RollbackState, Strategy,
+    TimelineEntry, TimelineEvent,
 };
 
 use crate::LedgerError;
@@ -47,6 +48,7 @@ fn from_row(row: &Row, timeline: Vec<TimelineEntry>) -> Result<Rollback, LedgerE
         risks: row.json("risks")?,
         approvals: row.json("approvals")?,
         timeline,
+        verification: Vec::new(),
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
         wave: row.opt_json("wave")?,
@@ -62,7 +64,7 @@ async fn timeline(c: &mut Conn<'_>, id: &str) -> Result<Vec<TimelineEntry>, Ledg
         .map(|row| {
             Ok(TimelineEntry {
                 at: row.time("at")?,
-                event: row.text("event")?,
+                event: TimelineEvent::parse(&row.text("event")?),
                 detail: row.text("detail")?,
             })
         })
@@ -74,7 +76,10 @@ async fn load_rows(c: &mut Conn<'_>, rows: Vec<Row>) -> Result<Vec<Rollback>, Le
     for row in rows {
         let id = row.text("id")?;
         let events = timeline(c, &id).await?;
-        out.push(from_row(&row, events)?);
+        let mut rollback = from_row(&row, events)?;
+        rollback.verification =
+            super::checks::for_rollback(c, &id, rewind_domain::CheckPhase::Evaluation).await?;
+        out.push(rollback);
     }
     Ok(out)
 }
@@ -152,29 +157,129 @@ fn optional_json<T: serde::Serialize>(value: Option<&T>) -> Result<Arg, LedgerEr
     }
 }
 
-pub(crate) async fn update(c: &mut Conn<'_>, r: &Rollback) -> Result<(), LedgerError> {
-    let q = sql(
-        "UPDATE rollbacks SET reason = $2, strategy = $3, branch = $4, commit_sha = $5, \
-                     pr_number = $6, pr = $7, diff = $8, risks = $9, approvals = $10, \
-                     updated_at = $11, merge_commit_sha = $12 \
-                 WHERE id = $1",
-    )
-    .bind(r.id.to_string())
-    .bind(r.reason.as_str())
-    .bind(r.strategy.as_str())
-    .bind(r.branch.clone())
-    .bind(r.commit.as_ref().map(CommitId::as_str))
-    .bind(pr_number(r)?)
-    .bind(optional_json(r.pr.as_ref())?)
-    .bind(Arg::json(&r.diff)?)
-    .bind(Arg::json(&r.risks)?)
-    .bind(Arg::json(&r.approvals)?)
-    .bind(r.updated_at)
-    .bind(r.merge_commit.as_ref().map(CommitId::as_str));
+/// Runs a one-row `UPDATE` that bumps `version`; `NotFound` when no row
+/// has the id.
+async fn update_one(
+    c: &mut Conn<'_>,
+    q: crate::db::Sql,
+    id: RollbackId,
+) -> Result<(), LedgerError> {
     if c.execute(q).await? == 0 {
-        return Err(LedgerError::not_found("rollback", r.id));
+        return Err(LedgerError::not_found("rollback", id));
     }
     Ok(())
+}
+
+/// The rollback commit, and its branch when given. Touches no other column.
+pub(crate) async fn set_commit(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+    commit: &CommitId,
+    branch: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let q = sql(
+        "UPDATE rollbacks SET commit_sha = $2, branch = COALESCE($3, branch), \
+                     version = version + 1, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(commit.as_str())
+    .bind(branch)
+    .bind(at);
+    update_one(c, q, id).await
+}
+
+/// The pull request (number and URL). Touches no other column.
+pub(crate) async fn set_pr(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+    pr: &PullRequestRef,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let number = i64::try_from(pr.number)
+        .map_err(|_| LedgerError::Invalid(format!("PR number {} is too large", pr.number)))?;
+    let q = sql(
+        "UPDATE rollbacks SET pr_number = $2, pr = $3, version = version + 1, updated_at = $4 \
+         WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(number)
+    .bind(Arg::json(pr)?)
+    .bind(at);
+    update_one(c, q, id).await
+}
+
+/// The rollback's risks (a wave's first rollback learns it rolls back a
+/// change every cluster reads).
+pub(crate) async fn set_risks(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+    risks: &[rewind_domain::Risk],
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let q = sql(
+        "UPDATE rollbacks SET risks = $2, version = version + 1, updated_at = $3 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(Arg::json(&risks)?)
+    .bind(at);
+    update_one(c, q, id).await
+}
+
+/// The commit of `git.branch` that carries the merged rollback.
+pub(crate) async fn set_merge_commit(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+    commit: &CommitId,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let q = sql(
+        "UPDATE rollbacks SET merge_commit_sha = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(commit.as_str())
+    .bind(at);
+    update_one(c, q, id).await
+}
+
+/// The approvals, state and version of a rollback, for compare-and-set.
+pub(crate) async fn approvals_of(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+) -> Result<Option<(Vec<Approval>, RollbackState, i64)>, LedgerError> {
+    let q =
+        sql("SELECT approvals, state, version FROM rollbacks WHERE id = $1").bind(id.to_string());
+    c.fetch_optional(q)
+        .await?
+        .map(|row| {
+            Ok((
+                row.json("approvals")?,
+                row.parsed("state")?,
+                row.i64("version")?,
+            ))
+        })
+        .transpose()
+}
+
+/// Writes `approvals` if the row is still at `version`. Returns whether it
+/// did: `false` means someone else wrote first; read again and retry.
+pub(crate) async fn set_approvals_if(
+    c: &mut Conn<'_>,
+    id: RollbackId,
+    approvals: &[Approval],
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<bool, LedgerError> {
+    let q = sql(
+        "UPDATE rollbacks SET approvals = $2, version = version + 1, updated_at = $4 \
+         WHERE id = $1 AND version = $3",
+    )
+    .bind(id.to_string())
+    .bind(Arg::json(&approvals)?)
+    .bind(version)
+    .bind(at);
+    Ok(c.execute(q).await? > 0)
 }
 
 pub(crate) async fn by_id(
@@ -246,11 +351,14 @@ pub(crate) async fn set_state(
     to: RollbackState,
     at: DateTime<Utc>,
 ) -> Result<bool, LedgerError> {
-    let q = sql("UPDATE rollbacks SET state = $3, updated_at = $4 WHERE id = $1 AND state = $2")
-        .bind(id.to_string())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(at);
+    let q = sql(
+        "UPDATE rollbacks SET state = $3, updated_at = $4, version = version + 1 \
+         WHERE id = $1 AND state = $2",
+    )
+    .bind(id.to_string())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(at);
     Ok(c.execute(q).await? > 0)
 }
 

@@ -16,6 +16,7 @@ fn recorded(outcome: &DeliveryOutcome) -> (Vec<i64>, Vec<i64>, usize) {
             new_deployments,
             new_alerts,
             jobs,
+            ..
         } => (new_deployments.clone(), new_alerts.clone(), *jobs),
         DeliveryOutcome::Duplicate => panic!("expected Recorded, got Duplicate"),
     }

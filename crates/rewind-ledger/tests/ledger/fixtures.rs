@@ -149,6 +149,7 @@ pub fn rollback(app: &str, from: &Deployment, to: &Deployment, created: i64) -> 
         risks: vec![],
         approvals: vec![],
         timeline: vec![entry("proposed", created)],
+        verification: vec![],
         created_at: t(created),
         updated_at: t(created),
         wave: None,

@@ -50,14 +50,37 @@ async fn dedup_keys_are_unique_among_live_jobs() {
             .unwrap();
         assert_eq!(Some(job.id), first);
         assert_eq!(job.payload, json!({"n": 1}));
-        // Still live while running.
+        // A running job does not swallow the next one: it may have read
+        // the state before the change that needs another run.
+        let twin = l
+            .enqueue("resolve", json!({}), key.clone(), t(1))
+            .await
+            .unwrap();
+        assert!(twin.is_some());
         assert_eq!(
             l.enqueue("resolve", json!({}), key.clone(), t(1))
                 .await
                 .unwrap(),
-            None
+            None,
+            "one queued job per key"
         );
-        l.complete(job.id, "w1").await.unwrap();
+        // The running one fails with a retry while its twin waits: it is
+        // done, not queued twice.
+        let state = l.fail(job.id, "w1", "boom", Some(t(5))).await.unwrap();
+        assert_eq!(state, JobState::Done);
+        let twin = twin.unwrap();
+        assert_eq!(l.job(twin).await.unwrap().unwrap().state, JobState::Queued);
+        let next = l
+            .claim("w2", &["resolve"], LEASE, t(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(next.id, job.id, "the failed one is not queued again");
+        l.complete(next.id, "w2").await.unwrap();
+        // Mark the twin done too, so the key is free again.
+        while let Some(j) = l.claim("w2", &["resolve"], LEASE, t(3)).await.unwrap() {
+            l.complete(j.id, "w2").await.unwrap();
+        }
         assert!(
             l.enqueue("resolve", json!({}), key, t(2))
                 .await
@@ -256,6 +279,43 @@ async fn concurrent_claimers_never_share_a_job() {
             }
         }
         assert_eq!(total, 40);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deduplicated_enqueue_makes_the_queued_job_due_sooner() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let key = Some("advance:r1".to_string());
+        // Waiting out a retry backoff until t(100).
+        let id = l
+            .enqueue("advance", json!({}), key.clone(), t(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            l.claim("w", &["advance"], LEASE, t(10))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The ticker asks for the step now: no second job, but it is due.
+        assert_eq!(
+            l.enqueue("advance", json!({}), key.clone(), t(5))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(l.job(id).await.unwrap().unwrap().run_at, t(5));
+        // Asking for later never delays it.
+        l.enqueue("advance", json!({}), key, t(50)).await.unwrap();
+        let job = l
+            .claim("w", &["advance"], LEASE, t(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.id, id);
     })
     .await;
 }

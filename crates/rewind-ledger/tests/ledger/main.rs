@@ -4,6 +4,7 @@
 
 mod apps;
 mod audit;
+mod cluster_rollbacks;
 mod connect;
 mod deliveries;
 mod deployments;
@@ -13,3 +14,4 @@ mod migration;
 mod module_docs;
 mod properties;
 mod rollbacks;
+mod verification;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rewind_domain::{
-    Approval, Deployment, PullRequestRef, Risk, RiskCode, RollbackId, RollbackState,
+    Approval, Deployment, PullRequestRef, RollbackId, RollbackState, TimelineEvent,
 };
 use rewind_ledger::testing::for_each_backend;
 use rewind_ledger::{Ledger, LedgerError};
@@ -52,19 +52,28 @@ async fn rollbacks_round_trip_and_are_found_by_app_state_pr_and_branch() {
             number: 17,
             url: "https://github.example/acme/gitops/pull/17".into(),
         });
-        r.risks = vec![Risk::new(RiskCode::Scale, "replicas 3 → 1")];
         r.approvals = vec![Approval {
             by: "alice".into(),
             at: t(21),
             via: "api".into(),
         }];
-        r.updated_at = t(21);
-        l.update_rollback(&r).await.unwrap();
+        l.set_rollback_commit(r.id, &commit(42), None)
+            .await
+            .unwrap();
+        l.set_rollback_pr(r.id, r.pr.as_ref().unwrap())
+            .await
+            .unwrap();
+        assert!(l.add_approval(r.id, &r.approvals[0]).await.unwrap());
+        // Once per person.
+        assert!(!l.add_approval(r.id, &r.approvals[0]).await.unwrap());
         l.append_timeline(r.id, entry("pr_opened", 21))
             .await
             .unwrap();
         r.timeline.push(entry("pr_opened", 21));
-        assert_eq!(l.rollback(r.id).await.unwrap(), Some(r.clone()));
+        let stored = l.rollback(r.id).await.unwrap().unwrap();
+        assert!(stored.updated_at > r.updated_at, "writes move updated_at");
+        r.updated_at = stored.updated_at;
+        assert_eq!(stored, r);
         assert_eq!(
             l.rollback_by_pr(17).await.unwrap().map(|x| x.id),
             Some(r.id)
@@ -135,7 +144,15 @@ async fn rollbacks_round_trip_and_are_found_by_app_state_pr_and_branch() {
         let mut missing = rollback("shop", &from, &to, 50);
         missing.id = RollbackId::generate();
         assert!(matches!(
-            l.update_rollback(&missing).await,
+            l.set_rollback_pr(missing.id, r.pr.as_ref().unwrap()).await,
+            Err(LedgerError::NotFound { .. })
+        ));
+        assert!(matches!(
+            l.set_merge_commit(missing.id, &commit(1)).await,
+            Err(LedgerError::NotFound { .. })
+        ));
+        assert!(matches!(
+            l.add_approval(missing.id, &r.approvals[0]).await,
             Err(LedgerError::NotFound { .. })
         ));
         assert!(matches!(
@@ -262,7 +279,7 @@ async fn transitions_compare_and_set_and_append_the_timeline_once() {
         let approvals = done
             .timeline
             .iter()
-            .filter(|e| e.event == "approved")
+            .filter(|e| e.event == TimelineEvent::Approved)
             .count();
         assert_eq!(approvals, 1);
         assert!(matches!(
@@ -275,6 +292,91 @@ async fn transitions_compare_and_set_and_append_the_timeline_once() {
                 .await
                 .is_err()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn field_writes_racing_each_other_lose_nothing() {
+    for_each_backend(|h| async move {
+        let l = h.ledger;
+        let (from, to) = two_deployments(&l, "shop").await;
+        let r = rollback("shop", &from, &to, 20);
+        l.insert_rollback(&r).await.unwrap();
+        // Ten approvers, the PR, the commit and a transition, all at once.
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                let approval = Approval {
+                    by: format!("approver-{i}"),
+                    at: t(21),
+                    via: "api".into(),
+                };
+                l.add_approval(r.id, &approval).await.map(|_| ())
+            }));
+        }
+        let pr = PullRequestRef {
+            number: 99,
+            url: "https://github.example/acme/gitops/pull/99".into(),
+        };
+        {
+            let (l, pr) = (l.clone(), pr.clone());
+            tasks.push(tokio::spawn(
+                async move { l.set_rollback_pr(r.id, &pr).await },
+            ));
+        }
+        {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                l.set_rollback_commit(r.id, &commit(7), Some("rewind/shop/x"))
+                    .await
+            }));
+        }
+        {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                l.transition_rollback(
+                    r.id,
+                    RollbackState::Proposed,
+                    RollbackState::PrOpen,
+                    entry("pr_opened", 22),
+                )
+                .await
+                .map(|_| ())
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let stored = l.rollback(r.id).await.unwrap().unwrap();
+        assert_eq!(stored.approvals.len(), 10, "{:?}", stored.approvals);
+        assert_eq!(stored.pr, Some(pr));
+        assert_eq!(stored.commit, Some(commit(7)));
+        assert_eq!(stored.branch.as_deref(), Some("rewind/shop/x"));
+        assert_eq!(stored.state, RollbackState::PrOpen);
+
+        assert!(l.remove_approval(r.id, "approver-3").await.unwrap());
+        assert!(!l.remove_approval(r.id, "approver-3").await.unwrap());
+        // Merged: no more approvals.
+        l.transition_rollback(
+            r.id,
+            RollbackState::PrOpen,
+            RollbackState::Merged,
+            entry("merged", 23),
+        )
+        .await
+        .unwrap();
+        let late = Approval {
+            by: "late".into(),
+            at: t(24),
+            via: "api".into(),
+        };
+        assert!(matches!(
+            l.add_approval(r.id, &late).await,
+            Err(LedgerError::Conflict { .. })
+        ));
+        assert_eq!(l.rollback(r.id).await.unwrap().unwrap().approvals.len(), 9);
     })
     .await;
 }

@@ -2,7 +2,9 @@
 
 pub mod app_ref;
 pub mod apps;
+pub mod audit;
 pub mod health;
 pub mod rollbacks;
+pub mod tokens;
 pub mod ui;
 pub mod webhooks;

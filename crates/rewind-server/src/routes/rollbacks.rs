@@ -10,7 +10,6 @@ use rewind_config::Role;
 use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -19,6 +18,12 @@ use crate::state::AppState;
 
 /// Parses a JSON body, naming the offending field on error.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Before any field reaches a database that cannot store it.
+    if let Some(field) = rewind_ingest::nul_field(body) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: contains a NUL character (\\u0000), which rewind cannot record"
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -36,20 +41,10 @@ fn rollback_id(raw: &str) -> Result<RollbackId, ApiError> {
         .map_err(|e: rewind_domain::DomainError| ApiError::bad_request(e.to_string()))
 }
 
-/// Refusals carry the existing rollback when there is one.
+/// Refusals carry the existing rollback when there is one (see
+/// `error.rs`, which chooses every status).
 fn engine_error(e: EngineError) -> Response {
-    match e {
-        EngineError::Refused(refusal) => {
-            let status =
-                StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
-            let mut body = json!({"error": refusal.code(), "detail": refusal.reason()});
-            if let Some(existing) = refusal.existing() {
-                body["rollback"] = serde_json::to_value(existing).unwrap_or_default();
-            }
-            (status, Json(body)).into_response()
-        }
-        other => ApiError::from(other).into_response(),
-    }
+    ApiError::from(e).into_response()
 }
 
 pub async fn propose(
@@ -186,12 +181,62 @@ pub async fn approve(
     review(state, caller, id, Role::Approver, "approve").await
 }
 
+/// Body of `POST /api/v1/rollbacks/{id}/merge` (may be empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// Merge without the required approvals (admin only).
+    #[serde(default, rename = "override")]
+    override_approvals: bool,
+    /// Why, for the audit log, the timeline and the PR (required with
+    /// `override`).
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Response {
-    review(state, caller, id, Role::Approver, "merge").await
+    let request: MergeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MergeRequest::default()
+    } else {
+        match parse_json(&body) {
+            Ok(request) => request,
+            Err(e) => return e.into_response(),
+        }
+    };
+    if !request.override_approvals {
+        return review(state, caller, id, Role::Approver, "merge").await;
+    }
+    // Role first: a non-admin learns nothing else about the rollback.
+    if let Err(e) = caller.require(Role::Admin) {
+        return e.into_response();
+    }
+    let reason = request.reason.unwrap_or_default();
+    if reason.trim().is_empty() {
+        return ApiError::bad_request(
+            "reason: an override needs a reason (it is recorded in the audit log, the timeline and the pull request)",
+        )
+        .into_response();
+    }
+    let id = match rollback_id(&id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match state
+        .engine()
+        .merge_override(id, &caller.name, "api", &reason)
+        .await
+    {
+        Ok(rollback) => {
+            state.0.wake.notify_waiters();
+            (StatusCode::OK, Json(rollback)).into_response()
+        }
+        Err(e) => engine_error(e),
+    }
 }
 
 pub async fn cancel(

@@ -1,11 +1,15 @@
-//! `POST /webhooks/{argocd,flux,alertmanager,github}`: raw headers and
-//! bytes go to `rewind-ingest` (verify, then parse); the observations are
-//! recorded in one transaction with the delivery's idempotency key; the
-//! answer is `202 {"accepted": N, "ignored": M}`.
+//! `POST /webhooks/{argocd,flux,alertmanager,github,flagger,argo-rollouts}`:
+//! raw headers and bytes go to `rewind-ingest` (verify, then parse); the
+//! observations are recorded in one transaction with the delivery's
+//! idempotency key; the answer is `202 {"accepted": N, "ignored": M}`.
 //!
 //! `POST /webhooks/argocd/{cluster}` and `/webhooks/flux/{cluster}` are the
 //! same from the instance running on `{cluster}`: what that instance calls
 //! `in-cluster` is `{cluster}` to rewind.
+//!
+//! Flagger cannot send headers, so its token (and optionally its cluster)
+//! come in the URL's query: `/webhooks/flagger?token=...&cluster=...`. The
+//! request span names the route pattern only, so the token is never logged.
 
 use axum::Json;
 use axum::body::Body;
@@ -72,6 +76,77 @@ pub async fn github(
     receive(state, WebhookSource::Github, None, request).await
 }
 
+pub async fn flagger(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::Flagger, None, request).await
+}
+
+pub async fn argo_rollouts(
+    state: State<AppState>,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    receive(state, WebhookSource::ArgoRollouts, None, request).await
+}
+
+/// The query of `/webhooks/flagger`.
+#[derive(serde::Deserialize)]
+struct FlaggerQuery {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+/// Verifies and parses one delivery; Flagger's credentials may be in the
+/// URL, and Flux events map onto `[[apps]]` plus the Flux apps discovered
+/// in the repository.
+async fn ingest(
+    state: &AppState,
+    source: WebhookSource,
+    sender: Option<&ClusterName>,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> Result<rewind_ingest::Parsed, ApiError> {
+    let settings = &state.0.ingest;
+    let parsed = match source {
+        WebhookSource::Flagger => {
+            let query = axum::extract::Query::<FlaggerQuery>::try_from_uri(&parts.uri)
+                .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+            let url = rewind_ingest::FlaggerUrl {
+                token: query.token.as_deref(),
+                cluster: query.cluster.as_deref(),
+            };
+            rewind_ingest::ingest_flagger(&parts.headers, url, bytes, settings)
+        }
+        // Only a signed delivery may make rewind look at the repository; an
+        // unsigned one gets its 401 from the normal path.
+        WebhookSource::Flux if signed_flux(settings, parts, bytes) => {
+            let git = state.engine().git();
+            let settings = state
+                .0
+                .flux_apps
+                .settings(git, &state.settings().git.branch)
+                .await;
+            rewind_ingest::ingest_from(source, sender, &parts.headers, bytes, &settings)
+        }
+        _ => rewind_ingest::ingest_from(source, sender, &parts.headers, bytes, settings),
+    };
+    parsed.map_err(|e| ingest_error(&e))
+}
+
+fn signed_flux(
+    settings: &rewind_ingest::IngestSettings,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> bool {
+    settings
+        .flux_hmac_key
+        .as_deref()
+        .is_some_and(|key| rewind_ingest::verify_flux(&parts.headers, bytes, key).is_ok())
+}
+
 #[tracing::instrument(skip_all, fields(webhook.source = source.as_str()))]
 async fn receive(
     State(state): State<AppState>,
@@ -84,23 +159,13 @@ async fn receive(
     let max = state.settings().server.max_body_bytes;
     let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
         webhook_delivery(name, "rejected");
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload too large",
-            format!("the body is larger than server.max_body_bytes ({max} bytes)"),
-        )
+        ApiError::payload_too_large(max)
     })?;
-    let parsed = rewind_ingest::ingest_from(
-        source,
-        sender.as_ref(),
-        &parts.headers,
-        &bytes,
-        &state.0.ingest,
-    )
-    .map_err(|e| {
-        webhook_delivery(name, "rejected");
-        ingest_error(&e)
-    })?;
+    let parsed = ingest(&state, source, sender.as_ref(), &parts, &bytes)
+        .await
+        .inspect_err(|_| {
+            webhook_delivery(name, "rejected");
+        })?;
     let accepted = parsed.observations.len();
     let ignored = parsed.ignored;
     if ignored > 0 {
@@ -121,9 +186,19 @@ async fn receive(
         observations: parsed.observations,
     };
     let outcome = state.0.deliveries.record(delivery).await.map_err(|e| {
-        webhook_delivery(name, "unavailable");
-        // The sender retries on 503; nothing was written.
-        ApiError::unavailable(format!("cannot record the delivery now: {e}"))
+        // Nothing was written. Only "not now" makes the sender retry
+        // (503); a delivery the database refuses is the sender's 4xx.
+        let error = match &e {
+            Some(e) => ApiError::for_delivery(e),
+            None => ApiError::writer_stopped(),
+        };
+        let outcome = if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            "unavailable"
+        } else {
+            "rejected"
+        };
+        webhook_delivery(name, outcome);
+        error
     })?;
     let duplicate = matches!(outcome, DeliveryOutcome::Duplicate);
     if !duplicate && matches!(source, WebhookSource::Argocd | WebhookSource::Flux) {
@@ -147,17 +222,5 @@ async fn receive(
 }
 
 fn ingest_error(e: &IngestError) -> ApiError {
-    match e {
-        IngestError::Unauthorized(reason) => ApiError::unauthorized(reason.clone()),
-        IngestError::UnsupportedMediaType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported media type",
-            e.to_string(),
-        ),
-        IngestError::Malformed { field, detail } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed body",
-            format!("{field}: {detail}"),
-        ),
-    }
+    ApiError::from(e)
 }

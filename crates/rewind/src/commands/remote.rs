@@ -91,6 +91,20 @@ pub struct RollbacksArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Rollback id.
+    id: String,
+    /// Merge without the required approvals (admin token only; audited).
+    #[arg(long = "override", requires = "reason")]
+    override_approvals: bool,
+    /// Why the override: recorded in the audit log, the timeline and the PR.
+    #[arg(long, requires = "override_approvals")]
+    reason: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
 pub struct IdArgs {
     /// Rollback id.
     id: String,
@@ -279,6 +293,7 @@ fn rollback_table(r: &Value) {
     {
         println!("\n{text}");
     }
+    verification_table(r);
     println!("timeline");
     for entry in r
         .get("timeline")
@@ -291,6 +306,39 @@ fn rollback_table(r: &Value) {
             s(entry, "/at"),
             s(entry, "/event"),
             s(entry, "/detail")
+        );
+    }
+}
+
+/// Each verification evaluation: check, verdict, before → after, detail.
+fn verification_table(r: &Value) {
+    let Some(results) = r
+        .get("verification")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+    else {
+        return;
+    };
+    println!("verification");
+    for e in results {
+        let verdict = match e.get("pass").and_then(Value::as_bool) {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "unknown",
+        };
+        let number = |key: &str| {
+            e.get(key)
+                .and_then(Value::as_f64)
+                .map_or("-".to_string(), |v| v.to_string())
+        };
+        println!(
+            "  {}  {:<16} {:<7} {} → {}  {}",
+            s(e, "/at"),
+            s(e, "/check"),
+            verdict,
+            number("baseline"),
+            number("value"),
+            s(e, "/detail")
         );
     }
 }
@@ -365,8 +413,165 @@ pub fn show(args: IdArgs) -> anyhow::Result<ExitCode> {
     Ok(finish(&args.remote, result, rollback_table))
 }
 
+/// `rewind merge ID [--override --reason TEXT]`.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let path = format!("/api/v1/rollbacks/{}/merge", encode(&args.id));
+    let body = if args.override_approvals {
+        json!({"override": true, "reason": args.reason})
+    } else {
+        json!({})
+    };
+    let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
+    Ok(finish(&args.remote, result, rollback_table))
+}
+
 pub fn act(args: IdArgs, action: &str) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/rollbacks/{}/{action}", encode(&args.id));
     let result = call(&args.remote, reqwest::Method::POST, &path, Some(json!({})))?;
     Ok(finish(&args.remote, result, rollback_table))
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only entries about this app.
+    #[arg(long)]
+    app: Option<String>,
+    /// Only entries by this actor (a token name, `system`, a webhook source).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only entries since this RFC 3339 time or this long ago (`2h`, `7d`).
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+fn audit_table(value: &Value) {
+    println!(
+        "{:<28} {:<16} {:<26} {:<8} {:<44} TRACE",
+        "AT", "ACTOR", "ACTION", "VIA", "SUBJECT"
+    );
+    for e in value.as_array().into_iter().flatten() {
+        println!(
+            "{:<28} {:<16} {:<26} {:<8} {:<44} {}",
+            s(e, "/at"),
+            s(e, "/actor"),
+            s(e, "/action"),
+            s(e, "/via"),
+            s(e, "/subject"),
+            s(e, "/trace_id")
+        );
+    }
+}
+
+/// `rewind audit`: the audit log, newest first.
+pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut query = vec![format!("limit={}", args.limit)];
+    for (key, value) in [
+        ("app", &args.app),
+        ("actor", &args.actor),
+        ("since", &args.since),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{key}={}", encode(value)));
+        }
+    }
+    let path = format!("/api/v1/audit?{}", query.join("&"));
+    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(&args.remote, result, audit_table))
+}
+
+/// `rewind token ...`: API tokens stored (hashed) in rewind's database.
+///
+/// These go through the API rather than to the database: the CLI then
+/// needs no database credentials, the admin role is checked in one place,
+/// and every change is audited under the token that made it.
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it, once (only its digest is stored).
+    Create(TokenCreateArgs),
+    /// List tokens (configured and stored), without secrets.
+    List(TokenListArgs),
+    /// Delete a stored token; its web UI sessions end with it.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Name the token appears under in the audit log.
+    #[arg(long)]
+    name: String,
+    /// viewer, operator, approver or admin.
+    #[arg(long)]
+    role: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// Token name.
+    name: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+fn created_token(value: &Value) {
+    // The token alone on stdout, so `TOKEN=$(rewind token create ...)`
+    // works; the reminder goes to stderr.
+    println!("{}", s(value, "/token"));
+    eprintln!(
+        "token {:?} ({}) created; it is shown only this once",
+        s(value, "/name"),
+        s(value, "/role")
+    );
+}
+
+fn tokens_table(value: &Value) {
+    println!(
+        "{:<24} {:<9} {:<9} {:<28} CREATED-BY",
+        "NAME", "ROLE", "SOURCE", "CREATED"
+    );
+    for t in value.as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:<9} {:<9} {:<28} {}",
+            s(t, "/name"),
+            s(t, "/role"),
+            s(t, "/source"),
+            s(t, "/created_at"),
+            s(t, "/created_by")
+        );
+    }
+}
+
+pub fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokenCommand::Create(args) => {
+            let body = json!({"name": args.name, "role": args.role});
+            let result = call(
+                &args.remote,
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(body),
+            )?;
+            Ok(finish(&args.remote, result, created_token))
+        }
+        TokenCommand::List(args) => {
+            let result = call(&args.remote, reqwest::Method::GET, "/api/v1/tokens", None)?;
+            Ok(finish(&args.remote, result, tokens_table))
+        }
+        TokenCommand::Revoke(args) => {
+            let path = format!("/api/v1/tokens/{}", encode(&args.name));
+            let result = call(&args.remote, reqwest::Method::DELETE, &path, None)?;
+            Ok(finish(&args.remote, result, |_| {}))
+        }
+    }
 }

@@ -27,7 +27,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.api.tokens.is_empty() && !settings.server.listen.ip().is_loopback() {
         tracing::warn!(
             server.listen = %settings.server.listen,
-            "no [[api.tokens]] configured: the API is open to anyone who can reach this address"
+            "no API tokens configured: until one is stored (rewind token create), the API and web UI are open to anyone who can reach this address"
         );
     }
     ensure_local_repository(&settings)?;
