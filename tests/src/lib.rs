@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod prometheus;
 pub mod registry;
 pub mod repo;

@@ -8,6 +8,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use rewind_config::{ApiToken, ForgeKind, Role, Secret, Settings};
 use rewind_forge::fake::{FakeGitHub, FakeOptions};
+use rewind_tests::browser::Browser;
 use rewind_tests::{APP, World, databases};
 use serde_json::{Value, json};
 
@@ -149,16 +150,11 @@ async fn two_distinct_approvers_are_needed_on_the_api_and_the_ui_and_self_approv
             "the rollback is returned"
         );
         // ... and on the web UI's Merge button.
-        let response = world
-            .client
-            .post(format!("{}/ui/rollbacks/{id}/merge", world.url()))
-            .bearer_auth(token("bob"))
-            .header("origin", world.url())
-            .form(&[("csrf", "")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let bob = Browser::sign_in(&world, Some(&token("bob"))).await;
+        let (status, page) = bob
+            .post(&world, &format!("/ui/rollbacks/{id}/merge"), &world.url())
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{page}");
         world.settle().await;
         assert_eq!(world.repo.head(), main_before, "nothing merged");
         let rollback = rollback_as(&world, &id).await;
