@@ -108,6 +108,7 @@ async fn framework_rejections_are_json_errors() {
 
         // Unknown route and wrong method.
         let response = client.get(format!("{url}/nope")).send().await.unwrap();
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
         json_error(response, StatusCode::NOT_FOUND).await;
         let response = client
             .get(format!("{url}/webhooks/argocd"))
@@ -117,6 +118,18 @@ async fn framework_rejections_are_json_errors() {
         assert!(response.headers().contains_key("allow"));
         let body = json_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
         assert!(body["detail"].as_str().unwrap().contains("GET"), "{body}");
+        // The probes too, which sit outside the request-logging layers.
+        for probe in ["/healthz", "/readyz", "/metrics"] {
+            let response = client.post(format!("{url}{probe}")).send().await.unwrap();
+            assert!(
+                response.headers().contains_key("content-security-policy"),
+                "{probe}: {} {:?}",
+                response.status(),
+                response.headers()
+            );
+            let body = json_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+            assert!(body["detail"].as_str().unwrap().contains(probe), "{body}");
+        }
 
         // A JSON body that is not the right shape names the field.
         let response = client

@@ -123,12 +123,13 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             error::timeout(timeout, request, next)
         }))
-        .layer(axum::middleware::from_fn(session::security_headers))
         // Outside everything that can answer: whatever answered, the body
         // is `{error, detail}` JSON.
         .layer(axum::middleware::from_fn(move |request, next| {
             error::json_errors(max_body, request, next)
         }))
+        // Outside the JSON errors, so their answers carry the headers too.
+        .layer(axum::middleware::from_fn(session::security_headers))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
                 let route = request
@@ -143,20 +144,24 @@ pub fn router(state: AppState) -> Router {
         // routes added before them: kubelet and Prometheus call these every
         // few seconds, and the trace layer logs every 5xx at ERROR, so a
         // replica that is not ready (503) would log a line per probe. They
-        // are still counted in the request metrics.
-        .route(
-            "/healthz",
-            get(routes::health::healthz).layer(axum::middleware::from_fn(metrics::track)),
-        )
-        .route(
-            "/readyz",
-            get(routes::health::readyz).layer(axum::middleware::from_fn(metrics::track)),
-        )
-        .route(
-            "/metrics",
-            get(routes::health::metrics).layer(axum::middleware::from_fn(metrics::track)),
-        )
+        // keep the metrics, the security headers and the JSON error answers
+        // (a POST to /healthz is a JSON 405 like everywhere else).
+        .merge(probes(max_body))
         .with_state(state)
+}
+
+/// `/healthz`, `/readyz` and `/metrics`, with every layer but tracing.
+fn probes(max_body: usize) -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            error::json_errors(max_body, request, next)
+        }))
+        // Outermost, so the JSON error answers carry the headers too.
+        .layer(axum::middleware::from_fn(session::security_headers))
 }
 
 /// Middleware: the path a request came through, for the audit entries it
