@@ -109,11 +109,15 @@ pub(crate) fn classify(err: sqlx::Error) -> LedgerError {
             } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLITE_BUSY / SQLITE_LOCKED (primary codes 5 and 6) after
                 // the busy timeout: another process holds the write lock.
-                let busy = db
+                // SQLITE_READONLY (8), SQLITE_IOERR (10), SQLITE_FULL (13)
+                // and SQLITE_CANTOPEN (14): the volume is read-only, failing
+                // or full. Both are "not now": the sender retries, and
+                // nothing of the transaction was kept.
+                let not_now = db
                     .code()
                     .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| matches!(c & 0xff, 5 | 6));
-                if busy {
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14));
+                if not_now {
                     LedgerError::Unavailable(Arc::new(err))
                 } else {
                     LedgerError::Database(Arc::new(err))

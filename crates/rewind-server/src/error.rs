@@ -25,6 +25,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// How long a sender is asked to wait after a `503` before it retries:
+/// long enough not to hammer a database that is coming back, short enough
+/// that Alertmanager and Argo CD retry within their own budgets.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -123,7 +128,15 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             rollback: self.rollback.as_ref(),
         });
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // "Not now": every 503 says when to try again (RFC 9110 §10.2.3).
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+            );
+        }
+        response
     }
 }
 
