@@ -12,6 +12,7 @@
 
 pub mod browser;
 pub mod faults;
+pub mod git_daemon;
 pub mod prometheus;
 pub mod registry;
 pub mod repo;

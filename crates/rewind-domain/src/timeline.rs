@@ -107,6 +107,10 @@ timeline_events! {
     AlertResolved => "alert_resolved",
     /// A push to `git.branch` brings back what a held app rolled back.
     HoldViolation => "hold_violation",
+    /// A step (push, pull request, merge) failed for a reason outside
+    /// rewind (Git unreachable or refusing, forge down or rate limiting);
+    /// the detail says why and when it is tried again, or that it gave up.
+    StepFailed => "step_failed",
 }
 
 impl From<TimelineEvent> for String {

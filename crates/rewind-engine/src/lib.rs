@@ -34,6 +34,7 @@ mod preflight;
 mod proof;
 mod propose;
 mod review;
+mod step_failure;
 mod timeline;
 mod verify;
 pub mod wiring;

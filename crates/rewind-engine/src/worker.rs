@@ -74,6 +74,7 @@ impl Engine {
                     Utc::now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))
                 });
+                self.note_step_failure(job, &e, retry_at).await;
                 self.ledger
                     .fail(job.id, &self.worker_id, &e.to_string(), retry_at)
                     .await?;
