@@ -96,6 +96,9 @@ pub struct ForgeSettings {
     /// How long one forge call may keep retrying (rate limits, 5xx,
     /// timeouts) before the step fails with the reason recorded.
     pub max_wait: HumanDuration,
+    /// How long one forge request may take before it counts as failed (and
+    /// is retried within `max_wait`): a slow forge must not hold a step.
+    pub request_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

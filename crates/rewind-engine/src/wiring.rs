@@ -121,7 +121,7 @@ pub fn github_settings(
     };
     github.max_wait = forge.max_wait.get();
     // One slow answer must not outlast the whole budget.
-    github.request_timeout = github.request_timeout.min(github.max_wait);
+    github.request_timeout = forge.request_timeout.get().min(github.max_wait);
     Ok(Some(github))
 }
 

@@ -83,9 +83,12 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
 
     let mut response = match fault {
         Some(Fault::Status(status)) => Some(github_error(status, "Injected failure")),
-        Some(Fault::SecondaryRateLimit { retry_after_secs }) => {
+        Some(Fault::SecondaryRateLimit {
+            retry_after_secs,
+            status,
+        }) => {
             let mut response = github_error(
-                403,
+                status,
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             );
             response
@@ -93,8 +96,11 @@ pub(crate) async fn gate(State(shared): State<Shared>, request: Request, next: N
                 .insert("retry-after", HeaderValue::from(retry_after_secs));
             Some(response)
         }
-        Some(Fault::PrimaryRateLimit { reset_in_secs }) => {
-            let mut response = github_error(403, "API rate limit exceeded for installation.");
+        Some(Fault::PrimaryRateLimit {
+            reset_in_secs,
+            status,
+        }) => {
+            let mut response = github_error(status, "API rate limit exceeded for installation.");
             let headers = response.headers_mut();
             headers.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
             headers.insert("x-ratelimit-remaining", HeaderValue::from(0u64));

@@ -116,13 +116,13 @@ impl FakeGitHub {
         &self.url
     }
 
-    /// The next `n` requests fail with `status` (for example 502). Faults
-    /// apply to any request, the App token exchange included.
     /// Drops every fault still queued: GitHub is healthy again.
     pub fn clear_faults(&self) {
         lock(&self.shared).faults.clear();
     }
 
+    /// The next `n` requests fail with `status` (for example 502). Faults
+    /// apply to any request, the App token exchange included.
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut state = lock(&self.shared);
         let fault = QueuedFault {
@@ -134,13 +134,49 @@ impl FakeGitHub {
 
     /// The next request gets a secondary rate limit: 403 with `retry-after`.
     pub fn secondary_rate_limit_next(&self, retry_after_secs: u64) {
-        self.push_fault(Fault::SecondaryRateLimit { retry_after_secs }, false);
+        self.push_fault(
+            Fault::SecondaryRateLimit {
+                retry_after_secs,
+                status: 403,
+            },
+            false,
+        );
+    }
+
+    /// The next request gets a secondary rate limit as GitHub also sends
+    /// it: 429 Too Many Requests with `retry-after`.
+    pub fn too_many_requests_next(&self, retry_after_secs: u64) {
+        self.push_fault(
+            Fault::SecondaryRateLimit {
+                retry_after_secs,
+                status: 429,
+            },
+            false,
+        );
     }
 
     /// The next request finds the primary rate limit exhausted: 403 with
     /// `x-ratelimit-remaining: 0` and a reset `reset_in_secs` from now.
     pub fn primary_rate_limit_next(&self, reset_in_secs: u64) {
-        self.push_fault(Fault::PrimaryRateLimit { reset_in_secs }, false);
+        self.push_fault(
+            Fault::PrimaryRateLimit {
+                reset_in_secs,
+                status: 403,
+            },
+            false,
+        );
+    }
+
+    /// The primary rate limit exhausted, answered 429 (as GitHub may):
+    /// `x-ratelimit-remaining: 0` and `x-ratelimit-reset`, no `retry-after`.
+    pub fn primary_rate_limit_429_next(&self, reset_in_secs: u64) {
+        self.push_fault(
+            Fault::PrimaryRateLimit {
+                reset_in_secs,
+                status: 429,
+            },
+            false,
+        );
     }
 
     /// The next request is handled only after `delay`; a client that gives

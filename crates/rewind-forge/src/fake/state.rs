@@ -85,11 +85,14 @@ pub struct FakeStatus {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Fault {
     Status(u16),
+    /// GitHub answers rate limits with 403 or 429 (`status`).
     SecondaryRateLimit {
         retry_after_secs: u64,
+        status: u16,
     },
     PrimaryRateLimit {
         reset_in_secs: u64,
+        status: u16,
     },
     Delay(Duration),
     /// Carry the request out, then hold the answer back this long: the

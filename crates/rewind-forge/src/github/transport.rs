@@ -104,10 +104,38 @@ impl Answer {
 enum AttemptError {
     /// Try again, after `wait` if GitHub named one.
     Retry {
+        cause: RetryCause,
         reason: String,
         wait: Option<Duration>,
     },
     Fatal(ForgeError),
+}
+
+/// What made a call wait and retry: the `cause` label of
+/// `rewind_forge_retries_total`, so operators tell a rate-limited
+/// installation from a GitHub outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryCause {
+    /// A secondary limit (`retry-after`, or GitHub's message) or an
+    /// exhausted primary limit (`x-ratelimit-remaining: 0`), 403 or 429.
+    RateLimit,
+    /// 5xx.
+    ServerError,
+    /// No answer within `request_timeout`.
+    Timeout,
+    /// The connection failed (refused, reset, DNS, TLS).
+    Connection,
+}
+
+impl RetryCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            RetryCause::RateLimit => "rate_limit",
+            RetryCause::ServerError => "server_error",
+            RetryCause::Timeout => "timeout",
+            RetryCause::Connection => "connection",
+        }
+    }
 }
 
 impl AttemptError {
@@ -232,7 +260,9 @@ impl Transport {
             }
         })
         .notify(|error, wait| {
-            if let AttemptError::Retry { reason, .. } = error {
+            if let AttemptError::Retry { cause, reason, .. } = error {
+                metrics::counter!("rewind_forge_retries_total", "cause" => cause.as_str())
+                    .increment(1);
                 tracing::warn!(
                     github.operation = operation,
                     http.method = verb.as_str(),
@@ -247,14 +277,18 @@ impl Transport {
         match result {
             Ok(answer) => Ok(answer),
             Err(AttemptError::Fatal(error)) => Err(error),
-            Err(AttemptError::Retry { reason, .. }) => Err(gave_up(
-                match *over_budget.lock().unwrap_or_else(PoisonError::into_inner) {
-                    Some(wait) => {
-                        format!("{reason}; the next try would be in {wait:?}, past the budget")
-                    }
-                    None => reason,
-                },
-            )),
+            Err(AttemptError::Retry { cause, reason, .. }) => Err({
+                metrics::counter!("rewind_forge_gave_up_total", "cause" => cause.as_str())
+                    .increment(1);
+                gave_up(
+                    match *over_budget.lock().unwrap_or_else(PoisonError::into_inner) {
+                        Some(wait) => {
+                            format!("{reason}; the next try would be in {wait:?}, past the budget")
+                        }
+                        None => reason,
+                    },
+                )
+            }),
         }
     }
 
@@ -268,6 +302,7 @@ impl Transport {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(AttemptError::Retry {
+                cause: RetryCause::Timeout,
                 reason: "no time left".to_owned(),
                 wait: None,
             });
@@ -277,6 +312,7 @@ impl Transport {
         let (status, headers, body) = match sent {
             Err(_) => {
                 return Err(AttemptError::Retry {
+                    cause: RetryCause::Timeout,
                     reason: format!("no answer within {timeout:?}"),
                     wait: None,
                 });
@@ -302,6 +338,7 @@ impl Transport {
             }
             Ok(Err(error)) => {
                 return Err(AttemptError::Retry {
+                    cause: RetryCause::Connection,
                     reason: format!("request failed: {error}"),
                     wait: None,
                 });
@@ -339,6 +376,7 @@ fn classify(answer: Answer, headers: &HeaderMap) -> Result<Answer, AttemptError>
     if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
         if let Some(secs) = header_u64(headers, "retry-after") {
             return Err(AttemptError::Retry {
+                cause: RetryCause::RateLimit,
                 reason: format!(
                     "secondary rate limit (HTTP {}, retry-after {secs}s): {}",
                     status.as_u16(),
@@ -357,6 +395,7 @@ fn classify(answer: Answer, headers: &HeaderMap) -> Result<Answer, AttemptError>
             // lands after it.
             let wait = Duration::from_secs(reset.saturating_sub(now).max(1));
             return Err(AttemptError::Retry {
+                cause: RetryCause::RateLimit,
                 reason: format!(
                     "primary rate limit exhausted until {reset} (HTTP {}): {}",
                     status.as_u16(),
@@ -368,6 +407,7 @@ fn classify(answer: Answer, headers: &HeaderMap) -> Result<Answer, AttemptError>
         let message = answer.message();
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(AttemptError::Retry {
+                cause: RetryCause::RateLimit,
                 reason: format!("HTTP 429: {message}"),
                 wait: None,
             });
@@ -377,6 +417,7 @@ fn classify(answer: Answer, headers: &HeaderMap) -> Result<Answer, AttemptError>
             .contains("secondary rate limit")
         {
             return Err(AttemptError::Retry {
+                cause: RetryCause::RateLimit,
                 reason: format!("secondary rate limit (HTTP 403): {message}"),
                 wait: Some(SECONDARY_LIMIT_DEFAULT_WAIT),
             });
@@ -385,6 +426,7 @@ fn classify(answer: Answer, headers: &HeaderMap) -> Result<Answer, AttemptError>
     }
     if status.is_server_error() {
         return Err(AttemptError::Retry {
+            cause: RetryCause::ServerError,
             reason: format!("HTTP {}: {}", status.as_u16(), answer.message()),
             wait: None,
         });
