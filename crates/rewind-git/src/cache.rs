@@ -2,6 +2,7 @@
 //! tokio's blocking pool (`spawn_blocking`), one at a time per repository
 //! (a mutex; the lock file does the same across processes).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rewind_domain::{AppName, CommitId, RollbackId};
@@ -16,18 +17,28 @@ use crate::{GitError, GitRepo, GitSettings, RemoteStatus};
 pub struct RepoCache {
     core: Arc<Mutex<GitRepo>>,
     remote_status: RemoteStatus,
+    cache_dir: PathBuf,
 }
 
 impl RepoCache {
     /// Opens (or creates) the cache; no network.
     pub async fn open(settings: GitSettings) -> Result<Self, GitError> {
+        let cache_dir = settings.cache_dir.clone();
         let repo = tokio::task::spawn_blocking(move || GitRepo::open(settings))
             .await
             .map_err(|e| GitError::Task(e.to_string()))??;
         Ok(RepoCache {
             remote_status: repo.remote_status(),
             core: Arc::new(Mutex::new(repo)),
+            cache_dir,
         })
+    }
+
+    /// Bytes an unprivileged writer may still use on the filesystem holding
+    /// `git.cache_dir` (statvfs). Never waits for the repository, so
+    /// `/readyz` and `/metrics` can report a full disk at once.
+    pub fn free_space(&self) -> std::io::Result<u64> {
+        fs4::available_space(&self.cache_dir)
     }
 
     /// The last fetch's outcome; never waits for the repository.

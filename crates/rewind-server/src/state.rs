@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 /// [`required`]: ReadinessCheck::required
 #[async_trait::async_trait]
 pub trait ReadinessCheck: Send + Sync {
-    /// A short name for the check (`database`, `repository`).
+    /// A short name for the check (`database`, `repository`, `cache_disk`).
     fn name(&self) -> &'static str;
     /// Whether a failure makes `/readyz` answer 503.
     fn required(&self) -> bool {
@@ -78,6 +78,43 @@ impl ReadinessCheck for RepositoryReady {
     }
 }
 
+/// Below this many free bytes on the cache's filesystem, a fetch or a
+/// rollback commit cannot be written: the disk is as good as full.
+pub const CACHE_MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// The filesystem holding `git.cache_dir` has room: fetches and rollback
+/// commits write there. Reported, not required (webhooks are recorded in
+/// the database, not the cache). Also sets `rewind_cache_free_bytes`, so
+/// an alert can fire well before the disk is full.
+struct CacheDiskReady(rewind_git::RepoCache);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for CacheDiskReady {
+    fn name(&self) -> &'static str {
+        "cache_disk"
+    }
+
+    fn required(&self) -> bool {
+        false
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let free = self
+            .0
+            .free_space()
+            .map_err(|e| format!("cannot read the free space of git.cache_dir: {e}"))?;
+        metrics::gauge!("rewind_cache_free_bytes").set(free as f64);
+        if free < CACHE_MIN_FREE_BYTES {
+            Err(format!(
+                "the filesystem of git.cache_dir is full ({free} bytes free): \
+                 fetches and rollback commits cannot be written"
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 pub struct App {
     pub settings: Arc<Settings>,
     pub ledger: Arc<dyn Ledger>,
@@ -112,6 +149,7 @@ impl AppState {
         let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(DatabaseReady(ledger.clone())),
             Arc::new(RepositoryReady(engine.git().remote_status().clone())),
+            Arc::new(CacheDiskReady(engine.git().clone())),
         ];
         let ingest = rewind_engine::wiring::ingest_settings(&settings);
         AppState(Arc::new(App {
