@@ -9,6 +9,7 @@
 //! - `advance`: push, open the PR, auto-merge, merge: one job per step.
 //! - `review`: approvals, merge and cancel from the API and from GitHub.
 //! - `observe`: new deployments (resolve, sync), alerts, pushes (holds).
+//! - `catch_up`: Git catches up with Flagger and Argo Rollouts rollbacks.
 //! - `verify`: the clock: known-good promotion, verification, recovery.
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
 //! - `notify`: notifications, queued as durable jobs per target.
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod advance;
+mod catch_up;
 pub mod decide;
 mod error;
 mod inspect;

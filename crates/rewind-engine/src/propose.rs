@@ -181,6 +181,7 @@ impl Engine {
         let git_request = RollbackRequest {
             rollback_id: id,
             app: app_name.name.clone(),
+            cluster: app_name.cluster.clone(),
             app_path: app_path.clone(),
             from: from.commit.clone().unwrap_or_else(|| head.clone()),
             to: to_commit,

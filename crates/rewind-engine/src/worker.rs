@@ -17,6 +17,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::RESOLVE_DEPLOYMENT,
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
+    job_kind::CLUSTER_ROLLED_BACK,
     crate::NOTIFY,
 ];
 
@@ -39,6 +40,10 @@ impl Engine {
             }
             JobPayload::AlertFired { alert_id, .. } => self.alert_fired(alert_id).await,
             JobPayload::ForgeEvent { forge_event_id, .. } => self.forge_event(forge_event_id).await,
+            JobPayload::ClusterRolledBack {
+                cluster_rollback_id,
+                ..
+            } => self.cluster_rolled_back(cluster_rollback_id).await,
         }
     }
 

@@ -53,12 +53,12 @@ pub struct RollbackReport<'a> {
     pub stage: ReportStage,
 }
 
-/// `Roll back shop/checkout to revision 11 (abcdef0)`, with the alert name
-/// when an alert triggered it.
+/// `Roll back shop/checkout@prod to revision 11 (abcdef0)`, with the alert
+/// name when an alert triggered it: the same name runs on several clusters.
 pub fn render_title(rollback: &Rollback) -> String {
     let mut title = format!(
         "Roll back {} to revision {}{}",
-        rollback.app,
+        rollback.app_ref(),
         rollback.to.cluster_revision,
         rollback
             .to

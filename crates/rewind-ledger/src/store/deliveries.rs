@@ -175,8 +175,8 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         }
     }
 
-    // In-cluster rollbacks: recorded as reported; the engine reads them to
-    // propose that Git catch up.
+    // In-cluster rollbacks: recorded as reported, with the job that
+    // decides whether Git catches up, in the same transaction.
     for o in &d.observations {
         if let Observation::ClusterRolledBack(r) = o {
             let id = cluster_rollbacks::insert(c, r, now).await?;
@@ -188,6 +188,11 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                 "cluster rolled back on its own"
             );
             new_cluster_rollbacks.push(id);
+            let job = JobPayload::ClusterRolledBack {
+                cluster_rollback_id: id,
+                app: r.app.clone(),
+            };
+            job_count += enqueue(c, &job, now).await?;
         }
     }
 
