@@ -12,8 +12,10 @@
 
 pub mod browser;
 pub mod prometheus;
+pub mod receiver;
 pub mod registry;
 pub mod repo;
+pub mod token_issuer;
 
 use std::path::Path;
 use std::time::Duration;
