@@ -18,6 +18,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
     job_kind::CLUSTER_ROLLED_BACK,
+    job_kind::DRIFT,
     crate::NOTIFY,
 ];
 
@@ -31,6 +32,9 @@ impl Engine {
         // ledger's typed payloads do not know.
         if job.kind == crate::NOTIFY {
             return self.deliver_notification(&job.payload).await;
+        }
+        if job.kind == job_kind::DRIFT {
+            return self.drift_began(&job.payload).await;
         }
         let payload = JobPayload::of(job).map_err(|e| EngineError::Invalid(e.to_string()))?;
         match payload {

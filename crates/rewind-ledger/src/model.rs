@@ -200,6 +200,9 @@ pub mod job_kind {
     /// Payload `{"deployment_id", "app", "commit"}`: resolve the commit's
     /// tree, config hash and images.
     pub const RESOLVE_DEPLOYMENT: &str = "resolve_deployment";
+    /// Payload `{"app", "detail"}`: the cluster began to drift from Git
+    /// (queued once per drift episode); the engine notifies `drift`.
+    pub const DRIFT: &str = "drift";
     /// Payload `{"alert_id", "app", "deployment_id"}`: decide whether to
     /// propose a rollback.
     pub const ALERT_FIRED: &str = "alert_fired";
