@@ -13,6 +13,7 @@
 pub mod browser;
 pub mod prometheus;
 pub mod registry;
+pub mod replica;
 pub mod repo;
 
 use std::path::Path;

@@ -13,6 +13,7 @@
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
+//! - [`faults`]: failpoints for the crash tests (feature `failpoints` only).
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -27,6 +28,7 @@
 mod advance;
 pub mod decide;
 mod error;
+pub mod faults;
 mod inspect;
 mod notify;
 mod observe;

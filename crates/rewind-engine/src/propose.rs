@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::decide::{Facts, Refusal, decide};
+use crate::faults::failpoint;
 use crate::timeline::entry;
 use crate::{Engine, EngineError};
 
@@ -201,6 +202,7 @@ impl Engine {
             }
             BuildOutcome::Commit(built) => built,
         };
+        failpoint!("propose.after_build");
         let other_apps = self.other_apps(app_name).await?;
         let mut changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
@@ -322,6 +324,9 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
+        // Recorded with its first step queued (one transaction); the
+        // audit line and the notification are not written yet.
+        failpoint!("propose.after_record");
         self.audit(
             actor,
             "rollback.propose",
@@ -338,9 +343,7 @@ impl Engine {
             &rollback.reason,
         )
         .await;
-        if !held {
-            self.enqueue_advance(id).await?;
-        }
+        // Not held: the ledger queued its first step with the insert.
         tracing::info!(rollback.id = %id, "rollback proposed");
         Ok(ProposeOutcome::Proposed(Box::new(rollback)))
     }
