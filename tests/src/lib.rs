@@ -17,6 +17,7 @@ pub mod github;
 pub mod prometheus;
 pub mod receiver;
 pub mod registry;
+pub mod replica;
 pub mod repo;
 pub mod token_issuer;
 

@@ -271,6 +271,9 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
             ),
         ));
     }
+    if s.database.job_lease.get() < std::time::Duration::from_secs(1) {
+        return Err(("database.job_lease", "must be at least 1s".into()));
+    }
     if s.database.max_connections == 0 {
         return Err(("database.max_connections", "must be positive".into()));
     }

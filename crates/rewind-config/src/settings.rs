@@ -43,6 +43,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: SecretUrl,
     pub max_connections: u32,
+    /// How long a job claimed by a replica is its own; renewed while the
+    /// job runs, so only a dead replica's jobs are taken over.
+    pub job_lease: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

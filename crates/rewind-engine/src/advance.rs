@@ -15,6 +15,7 @@ use rewind_forge::{
 };
 use rewind_git::{BuildOutcome, MergeKind, MergeOutcome, RollbackRequest};
 
+use crate::faults::failpoint;
 use crate::timeline::entry;
 use crate::{Engine, EngineError};
 
@@ -63,10 +64,16 @@ impl Engine {
             .commit
             .clone()
             .ok_or_else(|| EngineError::Invalid("rollback has no commit to push".into()))?;
-        let pushed = self
+        let pushed = match self
             .git
             .push_rollback(&rollback.app, &rollback.id, &commit)
-            .await?;
+            .await
+        {
+            Err(rewind_git::GitError::CommitNotFound(_)) => self.rebuild_unpushed(rollback).await?,
+            other => other?,
+        };
+        // Pushed, not recorded: the retry finds the branch.
+        failpoint!("advance.after_push");
         if pushed.commit != commit || rollback.branch.as_deref() != Some(&pushed.branch) {
             self.ledger
                 .set_rollback_commit(rollback.id, &pushed.commit, Some(&pushed.branch))
@@ -92,6 +99,35 @@ impl Engine {
         Ok(())
     }
 
+    /// The proposal's commit exists only in the repository cache of the
+    /// replica that built it (it died before the push, or another replica
+    /// runs this step): build it again here, from the same inputs, and push
+    /// that. The caller records the new commit id.
+    async fn rebuild_unpushed(
+        &self,
+        rollback: &Rollback,
+    ) -> Result<rewind_git::PushedBranch, EngineError> {
+        let request = self.git_request(rollback).await?;
+        let built = match self.git.build_rollback(request).await? {
+            BuildOutcome::Commit(built) => built,
+            BuildOutcome::AlreadyOnTarget => {
+                return Err(EngineError::Conflict(format!(
+                    "{} already holds the target's configuration",
+                    self.settings.git.branch
+                )));
+            }
+        };
+        tracing::info!(
+            rollback.id = %rollback.id,
+            commit = %built.commit.short(),
+            "the proposal's commit was never pushed and is not in this cache; rebuilt it"
+        );
+        Ok(self
+            .git
+            .push_rollback(&rollback.app, &rollback.id, &built.commit)
+            .await?)
+    }
+
     async fn ensure_pull_request(
         &self,
         forge: &dyn Forge,
@@ -108,6 +144,8 @@ impl Engine {
             // Idempotent: the forge returns the branch's open PR if one
             // exists (a crash after opening, before recording).
             let pr = forge.open_pull_request(&spec).await?;
+            // Opened, not recorded: the retry finds the branch's PR.
+            failpoint!("advance.after_pr_opened");
             self.ledger.set_rollback_pr(rollback.id, &pr).await?;
             rollback.pr = Some(pr);
         }
@@ -191,6 +229,8 @@ impl Engine {
                 None => return Ok(rollback),
             },
         };
+        // Merged, not recorded: the retry finds the commit on the base.
+        failpoint!("advance.after_merge");
         self.ledger
             .set_merge_commit(rollback.id, &merge_commit)
             .await?;

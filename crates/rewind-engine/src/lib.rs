@@ -16,6 +16,7 @@
 //! - `verify_comment`: the one verification comment on the pull request.
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
+//! - [`faults`]: failpoints for the crash tests (feature `failpoints` only).
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -32,6 +33,7 @@ mod catch_up;
 pub mod decide;
 mod deployed;
 mod error;
+pub mod faults;
 mod inspect;
 mod notify;
 mod observe;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::decide::{Facts, Refusal, decide};
+use crate::faults::failpoint;
 use crate::timeline::entry;
 use crate::{Engine, EngineError};
 
@@ -202,6 +203,7 @@ impl Engine {
             }
             BuildOutcome::Commit(built) => built,
         };
+        failpoint!("propose.after_build");
         let other_apps = self.other_apps(app_name).await?;
         let mut changes = self
             .changes(&built.parent, &built.commit, &app_path, other_apps)
@@ -323,6 +325,9 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
+        // Recorded with its first step queued (one transaction); the
+        // audit line and the notification are not written yet.
+        failpoint!("propose.after_record");
         self.audit(
             actor,
             "rollback.propose",
@@ -348,9 +353,8 @@ impl Engine {
                 .map_or_else(|| "held in its wave".to_string(), |e| e.detail.clone());
             self.notify(rewind_config::NotifyEvent::Held, &rollback, &why)
                 .await;
-        } else {
-            self.enqueue_advance(id).await?;
         }
+        // Not held: the ledger queued its first step with the insert.
         tracing::info!(rollback.id = %id, "rollback proposed");
         Ok(ProposeOutcome::Proposed(Box::new(rollback)))
     }

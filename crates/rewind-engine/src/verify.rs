@@ -11,6 +11,7 @@ use rewind_domain::{
 };
 use rewind_ledger::JobPayload;
 
+use crate::faults::failpoint;
 use crate::proof::{Verdict, verdict};
 use crate::timeline::entry;
 use crate::{Engine, EngineError};
@@ -144,6 +145,8 @@ impl Engine {
             return Ok(());
         }
         let checks_said = checks_summary(&checks, &results);
+        // Verdict reached, nothing recorded: the next tick decides again.
+        failpoint!("verify.before_verified");
         let rollback = self
             .ledger
             .transition_rollback(

@@ -22,9 +22,6 @@ pub const JOB_KINDS: &[&str] = &[
     crate::NOTIFY,
 ];
 
-/// How long a claimed job is ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(300);
-
 impl Engine {
     /// Runs one job.
     pub async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
@@ -53,16 +50,40 @@ impl Engine {
 
     /// Claims and runs jobs until there are none due; answers how many ran.
     pub async fn drain(&self) -> Result<usize, EngineError> {
+        let lease = self.settings.database.job_lease.get();
         let mut ran = 0;
         while let Some(job) = self
             .ledger
-            .claim(&self.worker_id, JOB_KINDS, LEASE, Utc::now())
+            .claim(&self.worker_id, JOB_KINDS, lease, Utc::now())
             .await?
         {
-            self.finish(&job, self.run_job(&job).await).await?;
+            let result = self.run_leased(&job, lease).await;
+            self.finish(&job, result).await?;
             ran += 1;
         }
         Ok(ran)
+    }
+
+    /// Runs `job`, renewing its lease every third of `lease` while it runs:
+    /// only a worker that died stops renewing, so only its jobs are taken
+    /// over by another replica once the lease expires.
+    async fn run_leased(&self, job: &Job, lease: Duration) -> Result<(), EngineError> {
+        let work = self.run_job(job);
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renew.tick().await; // the first tick is immediate; the claim just set the lease
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = renew.tick() => {
+                    if let Err(e) = self.ledger.renew(job.id, &self.worker_id, lease).await {
+                        // The step itself is safe to run twice; say so and go on.
+                        tracing::warn!(job.id = job.id, error = %e, "cannot renew the job's lease");
+                    }
+                }
+            }
+        }
     }
 
     async fn finish(&self, job: &Job, result: Result<(), EngineError>) -> Result<(), EngineError> {

@@ -157,8 +157,10 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
 
     // --- rollbacks --------------------------------------------------------
 
-    /// Inserts a rollback with its timeline. At most one open rollback per
-    /// app: a second gives `Conflict` naming the open one.
+    /// Inserts a rollback with its timeline and, unless it is held, its
+    /// first `advance_rollback` job in the same transaction (a crash right
+    /// after the insert cannot leave it without a next step). At most one
+    /// open rollback per app: a second gives `Conflict` naming the open one.
     async fn insert_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError>;
     async fn rollback(&self, id: RollbackId) -> Result<Option<Rollback>, LedgerError>;
     async fn open_rollback(&self, app: &AppRef) -> Result<Option<Rollback>, LedgerError>;
@@ -323,6 +325,11 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<crate::JobState, LedgerError>;
+    /// Extends the lease of a job this worker is running, from now.
+    /// `NotFound` when the job is no longer this worker's (its lease ran
+    /// out and another worker took it).
+    async fn renew(&self, job_id: i64, worker_id: &str, lease: Duration)
+    -> Result<(), LedgerError>;
     /// Hands back every job this worker holds (graceful shutdown).
     async fn release(&self, worker_id: &str) -> Result<u64, LedgerError>;
     async fn job(&self, id: i64) -> Result<Option<Job>, LedgerError>;

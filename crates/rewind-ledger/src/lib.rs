@@ -27,6 +27,7 @@
 mod connect;
 mod db;
 pub mod error;
+mod exclusive;
 pub mod ledger;
 pub mod model;
 mod store;
@@ -35,6 +36,7 @@ pub mod testing;
 
 pub use connect::{Backend, connect, connect_sql};
 pub use error::LedgerError;
+pub use exclusive::{ExclusiveUse, exclusive_use, sqlite_file};
 pub use ledger::Ledger;
 pub use model::{
     AUDIT_VIA, AppSummary, AuditEntry, AuditFilter, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery,

@@ -9,6 +9,10 @@
 //! `FOR UPDATE SKIP LOCKED` so concurrent workers never wait on (or take)
 //! the same job; SQLite has a single writer, so its `UPDATE ... RETURNING`
 //! in an immediate transaction is atomic as it stands.
+//!
+//! Jobs of one app run one at a time across every replica: the claim takes
+//! the app's row in `app_locks` (migration 0009) in the same transaction,
+//! only when no live job holds it, and passes over jobs of busy apps.
 
 use std::time::Duration;
 
@@ -112,39 +116,182 @@ pub(crate) async fn claim(
     .bind(now);
     c.execute(bury).await?;
 
+    // Candidates in due order; one whose app another live job holds is
+    // passed over (its turn comes when that job ends).
+    let mut passed_over: Vec<String> = Vec::new();
+    for _ in 0..MAX_CANDIDATES {
+        let Some(candidate) = next_candidate(c, &kinds, &passed_over, now).await? else {
+            return Ok(None);
+        };
+        if let Some(app) = app_of(c, &candidate).await?
+            && !lock_app(c, &app, candidate.id, worker_id, locked_until, now).await?
+        {
+            passed_over.push(candidate.id.to_string());
+            continue;
+        }
+        let q = sql(concat!(
+            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 \
+             WHERE id = $4 RETURNING ",
+            job_columns!()
+        ))
+        .bind(worker_id)
+        .bind(locked_until)
+        .bind(now)
+        .bind(candidate.id);
+        return c
+            .fetch_optional(q)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose();
+    }
+    Ok(None)
+}
+
+/// How many due jobs of busy apps one claim passes over before it gives up
+/// until the next poll.
+const MAX_CANDIDATES: usize = 32;
+
+/// The oldest due job not passed over yet. PostgreSQL locks the row and
+/// skips rows other claims hold, so concurrent workers never take (or wait
+/// for) the same job; SQLite's claim runs in an immediate transaction, one
+/// writer at a time.
+async fn next_candidate(
+    c: &mut Conn<'_>,
+    kinds: &Arg,
+    passed_over: &[String],
+    now: DateTime<Utc>,
+) -> Result<Option<Job>, LedgerError> {
     let q = match c.dialect() {
         Dialect::Postgres => sql(concat!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
-                         WHERE kind = ANY($4) AND run_at <= $3 \
-                           AND (state = 'queued' OR (state = 'running' AND locked_until < $3)) \
-                           AND attempts < max_attempts \
-                         ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING ",
-            job_columns!()
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs \
+             WHERE kind = ANY($1) AND run_at <= $2 \
+               AND (state = 'queued' OR (state = 'running' AND locked_until < $2)) \
+               AND attempts < max_attempts AND NOT (id::text = ANY($3)) \
+             ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
         )),
         Dialect::Sqlite => sql(concat!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
-                         WHERE kind IN (SELECT value FROM json_each($4)) AND run_at <= $3 \
-                           AND (state = 'queued' OR (state = 'running' AND locked_until < $3)) \
-                           AND attempts < max_attempts \
-                         ORDER BY run_at, id LIMIT 1) \
-             RETURNING ",
-            job_columns!()
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs \
+             WHERE kind IN (SELECT value FROM json_each($1)) AND run_at <= $2 \
+               AND (state = 'queued' OR (state = 'running' AND locked_until < $2)) \
+               AND attempts < max_attempts \
+               AND CAST(id AS TEXT) NOT IN (SELECT value FROM json_each($3)) \
+             ORDER BY run_at, id LIMIT 1"
         )),
     }
-    .bind(worker_id)
-    .bind(locked_until)
+    .bind(kinds.clone())
     .bind(now)
-    .bind(kinds);
+    .bind(Arg::TextList(passed_over.to_vec()));
     c.fetch_optional(q)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
+}
+
+/// The app (`name@cluster`) a job works on, read from the row its payload
+/// names; `None` for jobs that concern no app (notifications, forge events
+/// on PRs rewind did not open).
+async fn app_of(c: &mut Conn<'_>, job: &Job) -> Result<Option<String>, LedgerError> {
+    let field = |name: &str| job.payload.get(name).cloned();
+    let q = match job.kind.as_str() {
+        crate::job_kind::RESOLVE_DEPLOYMENT => {
+            match field("deployment_id").and_then(|v| v.as_i64()) {
+                Some(id) => sql("SELECT app FROM deployments WHERE id = $1").bind(id),
+                None => return Ok(None),
+            }
+        }
+        crate::job_kind::ALERT_FIRED => match field("alert_id").and_then(|v| v.as_i64()) {
+            Some(id) => sql("SELECT app FROM alerts WHERE id = $1").bind(id),
+            None => return Ok(None),
+        },
+        crate::job_kind::ADVANCE_ROLLBACK => {
+            match field("rollback_id").and_then(|v| v.as_str().map(str::to_owned)) {
+                Some(id) => sql("SELECT app FROM rollbacks WHERE id = $1").bind(id),
+                None => return Ok(None),
+            }
+        }
+        crate::job_kind::FORGE_EVENT => match field("pr_number").and_then(|v| v.as_i64()) {
+            Some(number) => sql(
+                "SELECT app FROM rollbacks WHERE pr_number = $1 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(number),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    c.fetch_optional(q)
+        .await?
+        .map(|row| row.text("app"))
+        .transpose()
+}
+
+/// Takes `app` for `job_id` unless a live job holds it. On PostgreSQL a
+/// concurrent claim of the same app waits on the row and then sees the new
+/// holder, so at most one wins.
+async fn lock_app(
+    c: &mut Conn<'_>,
+    app: &str,
+    job_id: i64,
+    worker_id: &str,
+    locked_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, LedgerError> {
+    let q = sql(
+        "INSERT INTO app_locks (app, job_id, locked_by, locked_until) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (app) DO UPDATE SET job_id = excluded.job_id, \
+             locked_by = excluded.locked_by, locked_until = excluded.locked_until \
+         WHERE app_locks.locked_until < $5 OR app_locks.job_id = excluded.job_id \
+         RETURNING app",
+    )
+    .bind(app)
+    .bind(job_id)
+    .bind(worker_id)
+    .bind(locked_until)
+    .bind(now);
+    Ok(c.fetch_optional(q).await?.is_some())
+}
+
+/// Extends the lease of a job this worker runs (and of its app's hold).
+/// `NotFound` when the job is no longer this worker's.
+pub(crate) async fn renew(
+    c: &mut Conn<'_>,
+    job_id: i64,
+    worker_id: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let locked_until = chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .ok_or_else(|| LedgerError::Invalid("job lease is too long".into()))?;
+    let q = sql("UPDATE jobs SET locked_until = $3, updated_at = $4 \
+                 WHERE id = $1 AND locked_by = $2 AND state = 'running'")
+    .bind(job_id)
+    .bind(worker_id)
+    .bind(locked_until)
+    .bind(now);
+    if c.execute(q).await? == 0 {
+        return Err(LedgerError::not_found("job held by this worker", job_id));
+    }
+    let q = sql("UPDATE app_locks SET locked_until = $3 WHERE job_id = $1 AND locked_by = $2")
+        .bind(job_id)
+        .bind(worker_id)
+        .bind(locked_until);
+    c.execute(q).await?;
+    Ok(())
+}
+
+/// Ends the app hold of a job that stopped running.
+async fn unlock_app(c: &mut Conn<'_>, job_id: i64) -> Result<(), LedgerError> {
+    c.execute(sql("DELETE FROM app_locks WHERE job_id = $1").bind(job_id))
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn complete(
@@ -164,7 +311,7 @@ pub(crate) async fn complete(
     if c.execute(q).await? == 0 {
         return Err(LedgerError::not_found("job held by this worker", job_id));
     }
-    Ok(())
+    unlock_app(c, job_id).await
 }
 
 pub(crate) async fn fail(
@@ -194,10 +341,12 @@ pub(crate) async fn fail(
     .bind(retry_at)
     .bind(error)
     .bind(now);
-    match c.fetch_optional(q).await? {
-        Some(row) => row.parsed("state"),
-        None => Err(LedgerError::not_found("job held by this worker", job_id)),
-    }
+    let state = match c.fetch_optional(q).await? {
+        Some(row) => row.parsed("state")?,
+        None => return Err(LedgerError::not_found("job held by this worker", job_id)),
+    };
+    unlock_app(c, job_id).await?;
+    Ok(state)
 }
 
 pub(crate) async fn release(
@@ -219,7 +368,10 @@ pub(crate) async fn release(
     )
     .bind(worker_id)
     .bind(now);
-    c.execute(q).await
+    let released = c.execute(q).await?;
+    c.execute(sql("DELETE FROM app_locks WHERE locked_by = $1").bind(worker_id))
+        .await?;
+    Ok(released)
 }
 
 pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<Job>, LedgerError> {

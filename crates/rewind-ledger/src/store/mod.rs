@@ -29,7 +29,7 @@ use crate::db::{Conn, Dialect, Pools, sql};
 use crate::error::is_retryable;
 use crate::{
     AppSummary, AuditEntry, AuditFilter, AuditRecord, Delivery, DeliveryOutcome, ForgeEventRecord,
-    Job, JobCount, JobState, Ledger, LedgerError, StoredAlert, StoredApiToken,
+    Job, JobCount, JobPayload, JobState, Ledger, LedgerError, StoredAlert, StoredApiToken,
     StoredClusterRollback, UiSession,
 };
 
@@ -387,7 +387,25 @@ impl Ledger for SqlLedger {
 
     async fn insert_rollback(&self, rollback: &Rollback) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        match rollbacks::insert(&mut tx.conn(), rollback).await {
+        let mut inserted = rollbacks::insert(&mut tx.conn(), rollback).await;
+        if inserted.is_ok() && rollback.state == RollbackState::Proposed {
+            let first_step = JobPayload::AdvanceRollback {
+                rollback_id: rollback.id,
+            };
+            inserted = jobs::enqueue(
+                &mut tx.conn(),
+                first_step.kind(),
+                &first_step.fields(),
+                Some(&first_step.dedup_key()),
+                // Due at once by the real clock, whatever time the
+                // proposal was made at.
+                Utc::now(),
+                Utc::now(),
+            )
+            .await
+            .map(|_| ());
+        }
+        match inserted {
             Ok(()) => tx.commit().await,
             Err(LedgerError::Conflict { reason, .. }) => {
                 let _ = tx.rollback().await;
@@ -730,6 +748,17 @@ impl Ledger for SqlLedger {
         .await?;
         tx.commit().await?;
         Ok(state)
+    }
+
+    async fn renew(
+        &self,
+        job_id: i64,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        jobs::renew(&mut tx.conn(), job_id, worker_id, lease, Utc::now()).await?;
+        tx.commit().await
     }
 
     async fn release(&self, worker_id: &str) -> Result<u64, LedgerError> {

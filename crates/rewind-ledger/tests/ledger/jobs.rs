@@ -319,3 +319,61 @@ async fn a_deduplicated_enqueue_makes_the_queued_job_due_sooner() {
     })
     .await;
 }
+
+/// Two replicas never work on one app at once: a job of an app another
+/// live job holds is passed over (another app's job is claimed instead),
+/// and the hold ends with the job, or with its lease when its worker died.
+#[tokio::test]
+async fn jobs_of_one_app_run_one_at_a_time_across_workers() {
+    for_each_backend(|h| async move {
+        let checkout: rewind_domain::AppRef = "checkout@prod".parse().unwrap();
+        let billing: rewind_domain::AppRef = "billing@prod".parse().unwrap();
+        h.seed_deployments(&checkout, 2, t(-100)).await.unwrap();
+        h.seed_deployments(&billing, 1, t(-100)).await.unwrap();
+        let l = h.ledger;
+        let ids: Vec<i64> = l
+            .history(&checkout, 10)
+            .await
+            .unwrap()
+            .iter()
+            .chain(l.history(&billing, 10).await.unwrap().iter())
+            .map(|d| d.id)
+            .collect();
+        // checkout's two deployments first, then billing's.
+        for (n, id) in ids.iter().enumerate() {
+            let minutes = i64::try_from(n).unwrap();
+            l.enqueue(
+                "resolve_deployment",
+                json!({"deployment_id": id, "app": "x", "commit": "0".repeat(40)}),
+                Some(format!("resolve_deployment:{id}")),
+                t(minutes),
+            )
+            .await
+            .unwrap();
+        }
+        let kinds = &["resolve_deployment"];
+        let first = l.claim("w1", kinds, LEASE, t(5)).await.unwrap().unwrap();
+        assert_eq!(first.payload["deployment_id"], ids[0]);
+        // checkout is busy: w2 gets billing's job, then nothing.
+        let second = l.claim("w2", kinds, LEASE, t(5)).await.unwrap().unwrap();
+        assert_eq!(second.payload["deployment_id"], ids[2]);
+        assert!(l.claim("w2", kinds, LEASE, t(5)).await.unwrap().is_none());
+        // A renewed lease keeps the hold past the first deadline.
+        l.renew(first.id, "w1", LEASE).await.unwrap();
+        l.complete(first.id, "w1").await.unwrap();
+        let next = l.claim("w2", kinds, LEASE, t(6)).await.unwrap().unwrap();
+        assert_eq!(next.payload["deployment_id"], ids[1]);
+        // w2 dies holding checkout: nobody takes it until the lease ends.
+        l.complete(second.id, "w2").await.unwrap();
+        assert!(l.claim("w3", kinds, LEASE, t(7)).await.unwrap().is_none());
+        let taken = l.claim("w3", kinds, LEASE, t(6) + chrono::Duration::minutes(2));
+        let taken = taken.await.unwrap().expect("expired lease taken over");
+        assert_eq!(taken.id, next.id);
+        assert_eq!(taken.locked_by.as_deref(), Some("w3"));
+        // The dead worker's late completion is refused; the new holder's
+        // counts.
+        assert!(l.complete(next.id, "w2").await.is_err());
+        l.complete(taken.id, "w3").await.unwrap();
+    })
+    .await;
+}

@@ -31,6 +31,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     ensure_local_repository(&settings)?;
+    // One replica per SQLite file; held until the process ends (the kernel
+    // drops it on a crash).
+    let _exclusive = rewind_ledger::exclusive_use(settings.database.url.expose())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("rewind serve cannot start")?;
+    // Test builds only (feature `failpoints`): arms FAILPOINTS.
+    let _failpoints = rewind_engine::faults::arm_from_env();
     let grace = settings.server.shutdown_grace.get();
     let listener = rewind_server::service::bind(settings.server.listen)
         .await
