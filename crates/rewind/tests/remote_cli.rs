@@ -128,7 +128,7 @@ async fn the_cli_reads_and_drives_a_running_rewind() {
         let missing = "01936f4e-8b2a-7c3d-9e4f-a1b2c3d4e5f6";
         let out = rewind(&[&["show", missing, "--output", "json"][..], &server].concat()).await;
         assert_eq!(out.status.code(), Some(1));
-        assert_eq!(json(&out)["error"], "not_found", "{}", stdout(&out));
+        assert_eq!(json(&out)["error"], "not found", "{}", stdout(&out));
         // Nothing listening: exit 1, JSON too.
         let out = rewind(&["apps", "--output", "json", "--server", "http://127.0.0.1:9"]).await;
         assert_eq!(out.status.code(), Some(1));
