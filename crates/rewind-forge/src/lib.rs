@@ -36,5 +36,5 @@ pub use forge::{
 pub use github::{DEFAULT_API_URL, GitHubAuth, GitHubForge, GitHubSettings, MergeMethod};
 pub use report::{
     ReportStage, ReviewStatus, RollbackReport, render_pull_request_body, render_title,
-    rollback_id_from_body, rollback_page_url,
+    render_verification_comment, rollback_id_from_body, rollback_page_url,
 };
