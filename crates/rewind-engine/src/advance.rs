@@ -93,9 +93,17 @@ impl Engine {
             ),
         )
         .await?;
-        rollback
-            .timeline
-            .push(entry(TimelineEvent::Pushed, "", Utc::now()));
+        // The in-memory copy carries the same detail as the ledger's: the
+        // PR body is rendered from it right after.
+        rollback.timeline.push(entry(
+            TimelineEvent::Pushed,
+            format!(
+                "{how} branch {} at {}",
+                pushed.branch,
+                pushed.commit.short()
+            ),
+            Utc::now(),
+        ));
         Ok(())
     }
 
@@ -555,6 +563,8 @@ impl Engine {
             recent_deployments: &recent,
             public_url: &self.settings.server.public_url,
             verify_for: self.settings.policy.verify_for.get(),
+            required_approvals: self.settings.policy.required_approvals,
+            allow_self_approval: self.settings.policy.allow_self_approval,
             stage,
         }))
     }

@@ -7,6 +7,8 @@
 //!   rate limits waited out, retries with backoff, a time budget and writes
 //!   serialized per installation.
 //! - [`report`]: the rollback report that is a pull request's body.
+//! - [`change_table`]: the rollback's changes as rows (object · field · now
+//!   → after rollback), rendered by `report` and by the web UI.
 //! - [`error`]: the crate's error, [`ForgeError`].
 //! - `fake` (feature `fake`): a strict fake GitHub API server backed by a
 //!   real bare Git repository, for tests.
@@ -16,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod change_table;
 pub mod error;
 pub mod forge;
 pub mod github;
@@ -24,6 +27,7 @@ pub mod report;
 #[cfg(feature = "fake")]
 pub mod fake;
 
+pub use change_table::{ChangeTable, FieldRow, ImageRow, ObjectChangeKind, ObjectChanges};
 pub use error::ForgeError;
 pub use forge::{
     Forge, HOLD_STATUS_CONTEXT, PullRequestInfo, PullRequestSpec, PullRequestState,
@@ -31,6 +35,6 @@ pub use forge::{
 };
 pub use github::{DEFAULT_API_URL, GitHubAuth, GitHubForge, GitHubSettings, MergeMethod};
 pub use report::{
-    ReportStage, RollbackReport, render_pull_request_body, render_title,
-    render_verification_comment, rollback_id_from_body,
+    ReportStage, ReviewStatus, RollbackReport, render_pull_request_body, render_title,
+    render_verification_comment, rollback_id_from_body, rollback_page_url,
 };

@@ -1,8 +1,10 @@
 //! The rollback report: the pull request's title and body, written so a
 //! reviewer decides on one screen. Why (the alert or the person), what (app,
-//! cluster, commits, revisions, images, config hash), the semantic diff, the
-//! text diff collapsed, risks, the app's last deployments, how the rollback
-//! will be verified, and the commands.
+//! cluster, commits, revisions, images, config hash), the changes as a table
+//! ([`ChangeTable`]: object · field · now → after rollback, images first),
+//! the text diff folded, risks, the review (approvals needed and given), how
+//! the rollback will be verified, the app's last deployments, the commands,
+//! a link to the rollback's page in the web UI, and the timeline.
 //!
 //! Rendering is pure: the same report renders the same text, so the body is
 //! snapshot-tested and re-rendered on every state change without churn.
@@ -16,6 +18,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use rewind_domain::{Alert, Deployment, Rollback, RollbackId, RollbackState, Trigger};
+
+use crate::change_table::{ChangeTable, ObjectChangeKind};
 
 /// The hidden marker that identifies rewind's pull requests.
 pub const MARKER_PREFIX: &str = "<!-- rewind:rollback-id=";
@@ -50,7 +54,57 @@ pub struct RollbackReport<'a> {
     pub public_url: &'a str,
     /// `policy.verify_for`.
     pub verify_for: Duration,
+    /// `policy.required_approvals`.
+    pub required_approvals: u32,
+    /// `policy.allow_self_approval`.
+    pub allow_self_approval: bool,
     pub stage: ReportStage,
+}
+
+/// Where the review of a rollback stands: what a reviewer needs to know
+/// before approving (how many approvals, whose count, who cannot approve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewStatus {
+    /// `policy.required_approvals`.
+    pub required: u32,
+    /// Distinct people whose approval counts.
+    pub counted: usize,
+    /// Everyone who approved, in order, with whether it counts.
+    pub approvals: Vec<(rewind_domain::Approval, bool)>,
+    /// The person who asked for the rollback, when they may not approve it.
+    pub excluded_requester: Option<String>,
+}
+
+impl ReviewStatus {
+    pub fn of(rollback: &Rollback, required: u32, allow_self_approval: bool) -> ReviewStatus {
+        let approvals = rollback
+            .approvals
+            .iter()
+            .map(|a| {
+                let counts = allow_self_approval || !rollback.is_self_approval(&a.by);
+                (a.clone(), counts)
+            })
+            .collect();
+        ReviewStatus {
+            required,
+            counted: rollback.counted_approvals(allow_self_approval),
+            approvals,
+            excluded_requester: rollback
+                .requester()
+                .filter(|r| !allow_self_approval && *r != rewind_domain::ANONYMOUS)
+                .map(str::to_owned),
+        }
+    }
+
+    /// Approvals still missing before rewind merges.
+    pub fn missing(&self) -> usize {
+        (self.required as usize).saturating_sub(self.counted)
+    }
+}
+
+/// The rollback's page in rewind's web UI.
+pub fn rollback_page_url(public_url: &str, id: RollbackId) -> String {
+    format!("{}/ui/rollbacks/{id}", public_url.trim_end_matches('/'))
 }
 
 /// `Roll back shop/checkout@prod to revision 11 (abcdef0)`, with the alert
@@ -115,8 +169,9 @@ pub fn render_pull_request_body(report: &RollbackReport<'_>) -> String {
     write_what(&mut out, rollback);
     write_changes(&mut out, report);
     write_risks(&mut out, rollback);
-    write_recent_deployments(&mut out, report);
+    write_review(&mut out, report);
     write_verification(&mut out, report);
+    write_recent_deployments(&mut out, report);
     write_commands(&mut out, report);
     write_timeline(&mut out, rollback);
     out
@@ -294,20 +349,20 @@ fn write_what(out: &mut String, rollback: &Rollback) {
 
 fn write_changes(out: &mut String, report: &RollbackReport<'_>) {
     let diff = &report.rollback.diff;
-    out.push_str("**Changes.**\n\n");
-    let mut lines = Vec::new();
-    semantic_lines(&diff.semantic, 0, &mut lines);
-    if lines.is_empty() {
+    let table = ChangeTable::from_semantic(&diff.semantic);
+    out.push_str("**Changes** (now → after rollback).\n\n");
+    if table.is_empty() {
         out.push_str("No object-level changes.\n");
     } else {
-        let total = lines.len();
-        for line in lines.iter().take(SEMANTIC_DIFF_MAX_LINES) {
-            out.push_str(line);
-            out.push('\n');
-        }
-        if total > SEMANTIC_DIFF_MAX_LINES {
-            let _ = writeln!(out, "- … {} more", total - SEMANTIC_DIFF_MAX_LINES);
-        }
+        write_change_table(out, &table, report);
+    }
+    if !table.files.is_empty() {
+        let files: Vec<String> = table
+            .files
+            .iter()
+            .map(|f| format!("{} ({})", code(&f.path), inline(&f.status)))
+            .collect();
+        let _ = writeln!(out, "\nFiles: {}.", files.join(", "));
     }
     out.push('\n');
     if diff.text.trim().is_empty() {
@@ -325,11 +380,80 @@ fn write_changes(out: &mut String, report: &RollbackReport<'_>) {
     if cut {
         let _ = writeln!(
             out,
-            "Cut here: the full diff is on the [rollback]({}).\n",
+            "Cut here: the full diff is on the [rollback's page]({}).\n",
             rollback_link(report)
         );
     }
     out.push_str("</details>\n\n");
+}
+
+/// One table: the images first, then each object's fields (the object
+/// named on its first row only), at most `SEMANTIC_DIFF_MAX_LINES` rows.
+fn write_change_table(out: &mut String, table: &ChangeTable, report: &RollbackReport<'_>) {
+    out.push_str("| object | field | now | after rollback |\n| --- | --- | --- | --- |\n");
+    let value = |v: &Option<String>| {
+        v.as_deref()
+            .map(code)
+            .unwrap_or_else(|| "*absent*".to_owned())
+    };
+    let mut rows = 0;
+    for (i, image) in table.images.iter().enumerate() {
+        let group = if i == 0 { "**images**" } else { "" };
+        let _ = writeln!(
+            out,
+            "| {group} | {} | {} | {} |",
+            code(&image.image),
+            value(&image.now),
+            value(&image.after)
+        );
+    }
+    let total = table.row_count();
+    'objects: for object in &table.objects {
+        let name = format!("**{}**", inline(&object.object));
+        if object.fields.is_empty() {
+            if rows == SEMANTIC_DIFF_MAX_LINES {
+                break 'objects;
+            }
+            rows += 1;
+            let (now, after) = match object.kind {
+                ObjectChangeKind::Added => ("*absent*".to_owned(), "*added*".to_owned()),
+                ObjectChangeKind::Removed => ("*present*".to_owned(), "*removed*".to_owned()),
+                ObjectChangeKind::Modified => ("".to_owned(), "".to_owned()),
+            };
+            let field = object
+                .source
+                .as_deref()
+                .map(|s| format!("whole object, from {}", code(s)))
+                .unwrap_or_else(|| "whole object".to_owned());
+            let _ = writeln!(out, "| {name} | {field} | {now} | {after} |");
+            continue;
+        }
+        for (i, field) in object.fields.iter().enumerate() {
+            if rows == SEMANTIC_DIFF_MAX_LINES {
+                break 'objects;
+            }
+            rows += 1;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                if i == 0 { name.as_str() } else { "" },
+                code(&field.field),
+                value(&field.now),
+                value(&field.after)
+            );
+        }
+        if object.more > 0 {
+            let _ = writeln!(out, "| | … {} more fields | | |", object.more);
+        }
+    }
+    if total > rows {
+        let _ = writeln!(
+            out,
+            "\n… {} more field changes: the text diff below and the [rollback's page]({}) have them all.",
+            total - rows,
+            rollback_link(report)
+        );
+    }
 }
 
 fn write_risks(out: &mut String, rollback: &Rollback) {
@@ -347,6 +471,74 @@ fn write_risks(out: &mut String, rollback: &Rollback) {
         );
     }
     out.push('\n');
+}
+
+fn write_review(out: &mut String, report: &RollbackReport<'_>) {
+    let rollback = report.rollback;
+    let review = ReviewStatus::of(
+        rollback,
+        report.required_approvals,
+        report.allow_self_approval,
+    );
+    let _ = write!(
+        out,
+        "**Review.** {} of {} required approval{}",
+        review.counted,
+        review.required,
+        if review.required == 1 { "" } else { "s" }
+    );
+    if !review.approvals.is_empty() {
+        let given: Vec<String> = review
+            .approvals
+            .iter()
+            .map(|(a, counts)| {
+                format!(
+                    "{} via {} at {}{}",
+                    code(&a.by),
+                    inline(&a.via),
+                    time(&a.at),
+                    if *counts {
+                        ""
+                    } else {
+                        " (does not count: requested it)"
+                    }
+                )
+            })
+            .collect();
+        let _ = write!(out, ": {}", given.join(", "));
+    }
+    out.push('.');
+    if let Some(requester) = &review.excluded_requester {
+        let _ = write!(
+            out,
+            " Requested by {}, whose own approval does not count.",
+            code(requester)
+        );
+    }
+    if rollback.state.is_reviewable() {
+        match review.missing() {
+            0 => out.push_str(" Enough approvals: rewind merges it."),
+            n => {
+                let _ = write!(
+                    out,
+                    " {n} more needed before rewind merges (an approving review of this pull request counts)."
+                );
+            }
+        }
+    }
+    if let Some(wave) = &rollback.wave {
+        let _ = write!(
+            out,
+            " Part of a wave across clusters (step {} of group {})",
+            wave.index + 1,
+            code(&wave.group)
+        );
+        if let Some(after) = wave.after {
+            let _ = write!(out, ", after rollback {}", code(&after.to_string()));
+        }
+        out.push('.');
+    }
+    out.push_str("\n\n");
 }
 
 fn write_recent_deployments(out: &mut String, report: &RollbackReport<'_>) {
@@ -462,12 +654,14 @@ fn write_check_results(out: &mut String, rollback: &Rollback) {
 }
 
 fn write_commands(out: &mut String, report: &RollbackReport<'_>) {
-    if !report.rollback.state.is_reviewable() {
-        return;
+    if report.rollback.state.is_reviewable() {
+        out.push_str(
+            "**Commands.** Approving reviews count towards the required approvals. Users with write access can comment `/rewind merge` to merge, or `/rewind cancel` to close it. ",
+        );
     }
     let _ = writeln!(
         out,
-        "**Commands.** Approving reviews count towards the required approvals. Users with write access can comment `/rewind merge` to merge, or `/rewind cancel` to close it. [Rollback in rewind]({}).\n",
+        "[The rollback in rewind's web UI]({}).\n",
         rollback_link(report)
     );
 }
@@ -482,106 +676,18 @@ fn write_timeline(out: &mut String, rollback: &Rollback) {
         let _ = writeln!(out, "- … {skip} earlier");
     }
     for entry in rollback.timeline.iter().skip(skip) {
-        let _ = writeln!(
-            out,
-            "- {} {}: {}",
-            time(&entry.at),
-            code(entry.event.as_str()),
-            inline(&entry.detail)
-        );
+        let _ = write!(out, "- {} {}", time(&entry.at), code(entry.event.as_str()));
+        // Older rollbacks have entries without a detail: no dangling colon.
+        if !entry.detail.trim().is_empty() {
+            let _ = write!(out, ": {}", inline(&entry.detail));
+        }
+        out.push('\n');
     }
     out.push_str("\n</details>\n");
 }
 
-/// Renders the semantic diff whatever its exact JSON shape: objects become
-/// `key: value` bullets, lists become bullets, nesting becomes indentation.
-fn semantic_lines(value: &serde_json::Value, depth: usize, lines: &mut Vec<String>) {
-    use serde_json::Value;
-    let indent = "  ".repeat(depth);
-    match value {
-        Value::Null => {}
-        Value::Array(items) => {
-            for item in items {
-                match item {
-                    Value::Object(_) | Value::Array(_) => {
-                        let before = lines.len();
-                        semantic_lines(item, depth, lines);
-                        // The first line of a nested item starts its bullet.
-                        if let Some(first) = lines.get_mut(before) {
-                            *first = format!(
-                                "{indent}- {}",
-                                first.trim_start().trim_start_matches("- ")
-                            );
-                        }
-                    }
-                    scalar => lines.push(format!("{indent}- {}", scalar_text(scalar))),
-                }
-            }
-        }
-        Value::Object(map) => {
-            // Scalars of an object share one line; nested values follow.
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by_key(|(key, _)| key_rank(key));
-            let scalars: Vec<String> = entries
-                .iter()
-                .filter(|(_, v)| !v.is_object() && !v.is_array())
-                .map(|(k, v)| format!("{}: {}", inline(k), scalar_text(v)))
-                .collect();
-            if !scalars.is_empty() {
-                lines.push(format!("{indent}- {}", scalars.join(", ")));
-            }
-            for (key, nested) in entries
-                .iter()
-                .filter(|(_, v)| v.is_object() || v.is_array())
-            {
-                if nested.as_array().is_some_and(Vec::is_empty)
-                    || nested.as_object().is_some_and(serde_json::Map::is_empty)
-                {
-                    continue;
-                }
-                let child = if scalars.is_empty() { depth } else { depth + 1 };
-                lines.push(format!("{}- {}:", "  ".repeat(child), inline(key)));
-                semantic_lines(nested, child + 1, lines);
-            }
-        }
-        scalar => lines.push(format!("{indent}- {}", scalar_text(scalar))),
-    }
-}
-
-/// Where a key goes on its line: what an object is first, then what
-/// changed, then the rest in name order.
-fn key_rank(key: &str) -> (usize, String) {
-    const FIRST: [&str; 12] = [
-        "kind",
-        "namespace",
-        "name",
-        "change",
-        "op",
-        "action",
-        "type",
-        "path",
-        "field",
-        "from",
-        "to",
-        "file",
-    ];
-    let rank = FIRST.iter().position(|k| *k == key).unwrap_or(FIRST.len());
-    (rank, key.to_owned())
-}
-
-fn scalar_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => code(s),
-        other => code(&other.to_string()),
-    }
-}
-
 fn rollback_link(report: &RollbackReport<'_>) -> String {
-    link_target(&format!(
-        "{}/api/v1/rollbacks/{}",
-        report.public_url.trim_end_matches('/'),
-        report.rollback.id
-    ))
+    link_target(&rollback_page_url(report.public_url, report.rollback.id))
 }
 
 fn time(at: &chrono::DateTime<chrono::Utc>) -> String {

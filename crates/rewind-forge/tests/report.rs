@@ -189,6 +189,8 @@ fn report<'a>(
         recent_deployments: recent,
         public_url: "https://rewind.example.com/",
         verify_for: Duration::from_secs(180),
+        required_approvals: 1,
+        allow_self_approval: false,
         stage,
     }
 }
@@ -483,7 +485,11 @@ fn outside_text_of(body: &str) -> String {
         .replace("</summary>", "")
         .replace("</details>", "")
         .replace("<br>", "");
-    for own in ["[alert source](", "[rollback](", "[Rollback in rewind]("] {
+    for own in [
+        "[alert source](",
+        "[rollback's page](",
+        "[The rollback in rewind's web UI](",
+    ] {
         while let Some(start) = text.find(own) {
             let end = text[start..]
                 .find(')')

@@ -2,7 +2,7 @@
 //! (SQLite created, `/readyz` and `/metrics` answer, SIGTERM stops it
 //! cleanly), unknown keys refused by name, `config default`, the offline
 //! exit codes, doctor on symlinks and escaping references, and `demo` end
-//! to end.
+//! to end. The API client against a running rewind is in `remote_cli.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -181,125 +181,50 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// `rewind demo --exit`: the whole story in numbered steps, from the bad
+/// deploy to `verified`, with rewind's logs in the file it names, not on
+/// the terminal; exit 0 in seconds. With stdin not a terminal (as here),
+/// it ends after the story even without `--exit`.
 #[test]
-fn demo_proposes_a_rollback_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = rewind()
-        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("rewind proposes rollback"), "{stdout}");
-    assert!(
-        stdout.contains("v1.4.1"),
-        "the diff names the image going back: {stdout}"
-    );
-    assert!(stdout.contains("/ui/rollbacks/"), "{stdout}");
-}
-
-/// Reads the demo's stdout until its review link, and returns the server
-/// URL and the rollback id.
-fn demo_in_background(dir: &std::path::Path) -> (Child, String, String) {
-    let mut child = rewind()
-        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let link = loop {
-        let line = lines.next().expect("demo exited early").expect("read");
-        if let Some(link) = line.strip_prefix("Review it: ") {
-            break link.to_string();
+fn demo_tells_the_story_to_verified_and_exits() {
+    for exit_flag in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = rewind();
+        command.args(["demo", "--listen", "127.0.0.1:0", "--dir"]);
+        command.arg(dir.path()).stdin(Stdio::null());
+        if exit_flag {
+            command.arg("--exit");
         }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let (server, id) = link.split_once("/ui/rollbacks/").expect("link");
-    (child, server.to_string(), id.to_string())
-}
-
-#[test]
-fn the_api_client_prints_refuses_with_exit_3_and_approves() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut demo, server, id) = demo_in_background(dir.path());
-    let run = |args: &[&str]| {
-        rewind()
-            .args(args)
-            .args(["--server", &server])
-            .output()
-            .unwrap()
-    };
-
-    let output = run(&["undo", "checkout", "--reason", "again"]);
-    assert_eq!(output.status.code(), Some(3), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.starts_with("refused: ") && stderr.contains("open rollback"),
-        "{stderr}"
-    );
-
-    let output = run(&["apps"]);
-    assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("checkout"));
-    let output = run(&["history", "checkout", "--output", "json"]);
-    let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(history.as_array().unwrap().len(), 2);
-    // The same app by cluster: `--cluster` or `NAME@CLUSTER`.
-    for args in [
-        &[
-            "history",
-            "checkout",
-            "--cluster",
-            "in-cluster",
-            "--output",
-            "json",
-        ][..],
-        &["history", "checkout@in-cluster", "--output", "json"][..],
-    ] {
-        let output = run(args);
-        let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(history.as_array().unwrap().len(), 2, "{args:?}");
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        for step in [
+            " 1. GitOps repository",
+            " 2. rewind is serving at",
+            " 6. rewind proposes rollback",
+            " 7. A reviewer approves it",
+            " 8. rewind merges it",
+            " 9. Argo CD (simulated) syncs the merge commit",
+            "11. rewind verifies the rollback: verified",
+        ] {
+            assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+        }
+        assert!(
+            stdout.contains("v1.4.2") && stdout.contains("→") && stdout.contains("v1.4.1"),
+            "the changes name the image going back: {stdout}"
+        );
+        assert!(stdout.contains("/ui/rollbacks/"), "{stdout}");
+        // No log line on the terminal; they are in the named file.
+        assert!(
+            !stdout.contains(" INFO ") && !stderr.contains(" INFO "),
+            "{stdout}\n{stderr}"
+        );
+        let log = dir.path().canonicalize().unwrap().join("rewind.log");
+        assert!(stdout.contains(&log.display().to_string()), "{stdout}");
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains("INFO"), "{logged}");
     }
-    let output = run(&["history", "checkout", "--cluster", "elsewhere"]);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("checkout@elsewhere"));
-    let output = run(&["history", "checkout@in-cluster", "--cluster", "x"]);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let output = run(&["rollbacks", "--state", "proposed"]);
-    assert!(String::from_utf8_lossy(&output.stdout).contains(&id));
-
-    // Merging before anyone approved: refused with exit 3, and why.
-    let output = run(&["merge", &id]);
-    assert_eq!(output.status.code(), Some(3), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("refused: approvals missing"), "{stderr}");
-    // An override needs a reason: a usage error before any request.
-    let output = run(&["merge", &id, "--override"]);
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-
-    let output = run(&["approve", &id]);
-    assert!(output.status.success(), "{output:?}");
-    let output = run(&["show", &id, "--output", "json"]);
-    let rollback: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(
-        ["approved", "merged"].contains(&rollback["state"].as_str().unwrap()),
-        "{rollback:#}"
-    );
-    let output = run(&["show", "not-a-uuid"]);
-    assert_eq!(output.status.code(), Some(1));
-
-    let _ = Command::new("kill")
-        .args(["-TERM", &demo.id().to_string()])
-        .status();
-    assert!(wait_with_timeout(&mut demo, Duration::from_secs(20)).is_some());
 }
 
 /// A small generated GitOps repository (the generator the workspace

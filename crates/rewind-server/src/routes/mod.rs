@@ -7,4 +7,5 @@ pub mod health;
 pub mod rollbacks;
 pub mod tokens;
 pub mod ui;
+pub mod ui_report;
 pub mod webhooks;

@@ -289,7 +289,6 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))?;
     let r = shown(r);
-    let semantic = serde_json::to_string_pretty(&r.diff.semantic).unwrap_or_default();
     Ok(page(
         &format!("Rollback of {}", r.app_ref()),
         &user,
@@ -310,46 +309,13 @@ pub async fn rollback(
                     }
                 }
             }
-            h2 { "Risks" }
-            @if r.risks.is_empty() { p { "none found" } }
-            ul { @for risk in &r.risks { li { span class="risk" { (risk.code.as_str()) } " " (risk.detail) } } }
-            h2 { "Approvals" }
-            ul { @for a in &r.approvals { li { (a.by) " via " (a.via) " at " (a.at.format("%Y-%m-%d %H:%M:%S")) } } }
-            h2 { "Diff" }
-            pre { (r.diff.text) }
-            details { summary { "semantic diff (JSON)" } pre { (semantic) } }
-            (verification(&r.verification))
-            h2 { "Timeline" }
-            table {
-                @for e in &r.timeline {
-                    tr { td { (e.at.format("%Y-%m-%d %H:%M:%S")) } td { (e.event) } td { (e.detail) } }
-                }
-            }
+            (crate::routes::ui_report::rollback_report(&r, crate::routes::ui_report::ReportPolicy {
+                required_approvals: state.settings().policy.required_approvals,
+                allow_self_approval: state.settings().policy.allow_self_approval,
+                verify_for: state.settings().policy.verify_for.get(),
+            }))
         },
     ))
-}
-
-/// The checks' evaluations: verdict, before → after, and why.
-fn verification(results: &[rewind_domain::CheckResult]) -> Markup {
-    let number = |v: Option<f64>| v.map_or("–".to_string(), |v| v.to_string());
-    html! {
-        @if !results.is_empty() {
-            h2 { "Verification" }
-            table {
-                tr { th { "at" } th { "check" } th { "verdict" } th { "before → after" } th { "detail" } }
-                @for e in results {
-                    @let verdict = match e.pass { Some(true) => "pass", Some(false) => "fail", None => "unknown" };
-                    tr {
-                        td { (e.at.format("%Y-%m-%d %H:%M:%S")) }
-                        td { (e.check) }
-                        td class=(verdict) { (verdict) }
-                        td { (number(e.baseline)) " → " (number(e.value)) }
-                        td { (e.detail) }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `POST /ui/rollbacks/{id}/{action}` from the buttons.

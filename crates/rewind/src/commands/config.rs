@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::output::Output;
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, file, environment) with
@@ -22,18 +24,21 @@ pub enum ConfigCommand {
     },
 }
 
-pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: ConfigCommand, output: Output) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Default => {
             print!("{}", rewind_config::DEFAULT_TOML);
         }
         ConfigCommand::Show { config } => {
             let settings = super::load_settings(config.as_deref())?;
-            print!("{}", settings.to_redacted_toml());
+            // Secrets redact themselves when serialized, in every format.
+            output.print(&settings, || print!("{}", settings.to_redacted_toml()));
         }
         ConfigCommand::Check { config } => {
             super::load_settings(config.as_deref())?;
-            println!("configuration is valid");
+            output.print(&serde_json::json!({"valid": true}), || {
+                println!("configuration is valid")
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,17 +1,12 @@
 //! `rewind diff --repo DIR --path P FROM TO`: the semantic diff of an app
 //! between two revisions (objects, fields, images) and the unified diff of
-//! its input files; `--output json` prints the diff as JSON.
+//! its input files; `--output json|yaml` prints the diff as data.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::hash::{manifest_failure, open_repo, tree_at};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+use super::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
@@ -25,26 +20,12 @@ pub struct DiffArgs {
     pub from: String,
     /// The revision to compare to.
     pub to: String,
-    #[arg(long, value_enum, default_value = "text")]
-    pub output: Output,
 }
 
-pub fn run(args: &DiffArgs) -> anyhow::Result<ExitCode> {
-    let repo = match open_repo(&args.repo) {
-        Ok(repo) => repo,
-        Err(code) => return Ok(code),
-    };
-    let (from, to) = match (tree_at(&repo, &args.from), tree_at(&repo, &args.to)) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(code), _) | (_, Err(code)) => return Ok(code),
-    };
-    let diff = match rewind_manifest::semantic_diff(&from, &to, &args.path) {
-        Ok(diff) => diff,
-        Err(e) => return manifest_failure(e),
-    };
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&diff)?),
-        Output::Text => print!("{}", diff.render_text()),
-    }
+pub fn run(args: &DiffArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(&args.repo)?;
+    let (from, to) = (tree_at(&repo, &args.from)?, tree_at(&repo, &args.to)?);
+    let diff = rewind_manifest::semantic_diff(&from, &to, &args.path).map_err(manifest_failure)?;
+    output.print(&diff, || print!("{}", diff.render_text()));
     Ok(ExitCode::SUCCESS)
 }

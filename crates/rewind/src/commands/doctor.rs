@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use rewind_manifest::Severity;
 
-use super::diff::Output;
 use super::hash::{manifest_failure, open_repo, tree_at};
+use super::output::Output;
+use super::progress::Spinner;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -25,27 +26,19 @@ pub struct DoctorArgs {
     /// Fail on notices too, not only on warnings.
     #[arg(long)]
     pub strict: bool,
-    #[arg(long, value_enum, default_value = "text")]
-    pub output: Output,
 }
 
-pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let repo = match open_repo(&args.repo) {
-        Ok(repo) => repo,
-        Err(code) => return Ok(code),
-    };
-    let tree = match tree_at(&repo, &args.rev) {
-        Ok(tree) => tree,
-        Err(code) => return Ok(code),
-    };
+pub fn run(args: &DoctorArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(&args.repo)?;
+    let tree = tree_at(&repo, &args.rev)?;
     let paths = (!args.path.is_empty()).then_some(args.path.as_slice());
-    let findings = match rewind_manifest::doctor(&tree, paths) {
-        Ok(findings) => findings,
-        Err(e) => return manifest_failure(e),
-    };
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-        Output::Text => {
+    // Rendering every app of a large repository takes seconds.
+    let spinner = Spinner::start(format!("checking {} at {}", args.repo.display(), args.rev));
+    let findings = rewind_manifest::doctor(&tree, paths).map_err(manifest_failure)?;
+    drop(spinner);
+    match output {
+        Output::Json | Output::Yaml => output.print(&findings, || {}),
+        Output::Table => {
             let mut app = None;
             for finding in &findings {
                 if finding.app != app {

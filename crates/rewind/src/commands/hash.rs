@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use rewind_git::GitTree;
 use rewind_manifest::ManifestError;
+use serde_json::json;
+
+use super::output::{Failure, Output};
 
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {
@@ -22,52 +24,43 @@ pub struct HashArgs {
     pub rev: String,
 }
 
-pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
-    let repo = match open_repo(&args.repo) {
-        Ok(repo) => repo,
-        Err(code) => return Ok(code),
-    };
-    let tree = match tree_at(&repo, &args.rev) {
-        Ok(tree) => tree,
-        Err(code) => return Ok(code),
-    };
-    match rewind_manifest::config_hash(&tree, &args.path) {
-        Ok(hash) => {
-            println!("{hash}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => manifest_failure(e),
-    }
-}
-
-/// A one-line reason on stderr and exit code 2 (usage).
-pub fn usage(reason: impl std::fmt::Display) -> ExitCode {
-    eprintln!("rewind: {reason}");
-    ExitCode::from(2)
+pub fn run(args: &HashArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(&args.repo)?;
+    let tree = tree_at(&repo, &args.rev)?;
+    let hash = rewind_manifest::config_hash(&tree, &args.path).map_err(manifest_failure)?;
+    output.print(
+        &json!({"path": args.path, "rev": args.rev, "config_hash": hash.to_string()}),
+        || println!("{hash}"),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens the repository at (or above) `dir`; a missing one is a usage error.
-pub fn open_repo(dir: &std::path::Path) -> Result<git2::Repository, ExitCode> {
+pub fn open_repo(dir: &std::path::Path) -> anyhow::Result<git2::Repository> {
     git2::Repository::discover(dir).map_err(|e| {
-        usage(format_args!(
+        Failure::usage(format_args!(
             "{} is not a Git repository: {}",
             dir.display(),
             e.message()
         ))
+        .into()
     })
 }
 
 /// The tree of `rev`; an unknown revision is a usage error.
-pub fn tree_at<'r>(repo: &'r git2::Repository, rev: &str) -> Result<GitTree<'r>, ExitCode> {
-    GitTree::at_rev(repo, rev)
-        .map_err(|e| usage(format_args!("unknown revision {rev:?}: {}", e.message())))
+pub fn tree_at<'r>(repo: &'r git2::Repository, rev: &str) -> anyhow::Result<GitTree<'r>> {
+    GitTree::at_rev(repo, rev).map_err(|e| {
+        Failure::usage(format_args!("unknown revision {rev:?}: {}", e.message())).into()
+    })
 }
 
 /// Maps a manifest error: a wrong app path is a usage error (2), anything
 /// else an error (1).
-pub fn manifest_failure(e: ManifestError) -> anyhow::Result<ExitCode> {
+pub fn manifest_failure(e: ManifestError) -> anyhow::Error {
     match e {
-        ManifestError::AppNotFound { .. } | ManifestError::InvalidPath { .. } => Ok(usage(e)),
-        other => Err(other).context("cannot read the app's manifests"),
+        ManifestError::AppNotFound { .. } | ManifestError::InvalidPath { .. } => {
+            Failure::usage(e).into()
+        }
+        other => anyhow::Error::new(other).context("cannot read the app's manifests"),
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::output::{Failure, Output};
+
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
     /// Base URL of the rewind to check (`/readyz` is appended unless the
@@ -23,7 +25,7 @@ pub struct HealthcheckArgs {
     timeout: u64,
 }
 
-pub fn run(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: HealthcheckArgs, output: Output) -> anyhow::Result<ExitCode> {
     let url = match &args.url {
         Some(url) => readyz_url(url),
         None => readyz_url(&default_base(args.config.as_deref())?),
@@ -45,16 +47,19 @@ pub fn run(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
     });
     match outcome {
         Ok((status, _)) if status.is_success() => {
-            println!("ready: {url} answered {status}");
+            output.print(
+                &serde_json::json!({"url": url, "ready": true, "status": status.as_u16()}),
+                || println!("ready: {url} answered {status}"),
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Ok((status, body)) => {
-            eprintln!("not ready: {url} answered {status}: {}", body.trim());
-            Ok(ExitCode::from(1))
-        }
+        Ok((status, body)) => Err(Failure::error(
+            "not_ready",
+            format!("not ready: {url} answered {status}: {}", body.trim()),
+        )
+        .into()),
         Err(e) => {
-            eprintln!("not ready: cannot reach {url}: {e}");
-            Ok(ExitCode::from(1))
+            Err(Failure::error("not_ready", format!("not ready: cannot reach {url}: {e}")).into())
         }
     }
 }

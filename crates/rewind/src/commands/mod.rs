@@ -1,11 +1,14 @@
 //! One module per command.
 
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod diff;
 pub mod doctor;
 pub mod hash;
 pub mod healthcheck;
+pub mod output;
+pub mod progress;
 pub mod remote;
 pub mod serve;
 

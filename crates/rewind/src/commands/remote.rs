@@ -1,19 +1,15 @@
 //! Commands that talk to a running rewind over its HTTP API and print tables
-//! (or JSON with `--output json`).
+//! (or JSON / YAML with `--output`). A 409 or 429 answer, and a 403 that is
+//! a review refusal (self-approval), is a refusal: exit code 3.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Output {
-    #[default]
-    Table,
-    Json,
-}
+use super::output::{Failure, Output, date, plain_table, short, short_hash, table, text as s};
+use super::progress::Spinner;
 
 /// How to reach the service.
 #[derive(Debug, Args)]
@@ -24,9 +20,6 @@ pub struct Remote {
     /// API token (`[[api.tokens]]`).
     #[arg(long, env = "REWIND_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -112,18 +105,16 @@ pub struct IdArgs {
     remote: Remote,
 }
 
-/// A response the contract defines as a refusal: exit code 3.
-struct Refused(String);
-
 /// The app reference sent to the server: `NAME@CLUSTER` when `--cluster`
 /// names the cluster, else the argument as given (the server resolves a
 /// plain name, or answers 409 naming the clusters).
 fn reference(app: &str, cluster: Option<&str>) -> anyhow::Result<String> {
     match cluster {
         None => Ok(app.to_owned()),
-        Some(_) if app.contains('@') => {
-            bail!("{app} already names its cluster; drop --cluster or the @CLUSTER part")
-        }
+        Some(_) if app.contains('@') => Err(Failure::usage(format!(
+            "{app} already names its cluster; drop --cluster or the @CLUSTER part"
+        ))
+        .into()),
         Some(cluster) => Ok(format!("{app}@{cluster}")),
     }
 }
@@ -137,7 +128,7 @@ fn call(
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<Result<Value, Refused>> {
+) -> anyhow::Result<Value> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -153,88 +144,88 @@ fn call(
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach rewind at {}", remote.server))?;
+        let response = request.send().await.map_err(|e| {
+            Failure::error(
+                "unreachable",
+                format!("cannot reach rewind at {}: {e}", remote.server),
+            )
+        })?;
         let status = response.status();
         let text = response.text().await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
-            return Ok(Ok(value));
+            return Ok(value);
         }
-        let reason = value
-            .get("detail")
-            .or_else(|| value.get("error"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| value.to_string());
-        if status.as_u16() == 409 || status.as_u16() == 429 {
-            return Ok(Err(Refused(reason)));
-        }
-        bail!(
-            "{} {}: {reason}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
+        Err(failure_of(status, &value).into())
     })
 }
 
-fn finish(remote: &Remote, result: Result<Value, Refused>, table: fn(&Value)) -> ExitCode {
-    match result {
-        Ok(value) => {
-            match remote.output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                ),
-                Output::Table => table(&value),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(Refused(reason)) => {
-            eprintln!("refused: {reason}");
-            ExitCode::from(3)
-        }
+/// The failure an error answer (`{error, detail}`) stands for.
+fn failure_of(status: reqwest::StatusCode, value: &Value) -> Failure {
+    let error = value
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("error")
+        .to_owned();
+    let detail = value
+        .get("detail")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
+    let refused =
+        matches!(status.as_u16(), 409 | 429) || (status.as_u16() == 403 && error != "forbidden");
+    if refused {
+        Failure::refused(error, detail)
+    } else {
+        Failure::error(
+            error,
+            format!(
+                "{} {}: {detail}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+        )
     }
 }
 
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("-")
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
+fn finish(output: Output, value: &Value, table: fn(&Value)) -> ExitCode {
+    output.print(value, || table(value));
+    ExitCode::SUCCESS
 }
 
 fn apps_table(value: &Value) {
-    println!(
-        "{:<32} {:<14} {:<10} {:<12} {:<10} DRIFT",
-        "APP", "CLUSTER", "CURRENT", "HEALTH", "KNOWN-GOOD"
-    );
+    let mut t = table(&[
+        "APP",
+        "CLUSTER",
+        "CURRENT",
+        "HEALTH",
+        "CONFIG",
+        "KNOWN-GOOD",
+        "DRIFT",
+    ]);
     for app in value.as_array().into_iter().flatten() {
         let rev = |p: &str| {
             app.pointer(p)
                 .and_then(Value::as_i64)
                 .map_or("-".to_string(), |n| n.to_string())
         };
-        println!(
-            "{:<32} {:<14} {:<10} {:<12} {:<10} {}",
-            s(app, "/name"),
-            s(app, "/cluster"),
+        t.add_row([
+            s(app, "/name").to_owned(),
+            s(app, "/cluster").to_owned(),
             rev("/current/cluster_revision"),
-            s(app, "/current/health"),
+            s(app, "/current/health").to_owned(),
+            short_hash(s(app, "/current/config_hash")).to_owned(),
             rev("/known_good/cluster_revision"),
-            s(app, "/drift/detail"),
-        );
+            s(app, "/drift/detail").to_owned(),
+        ]);
     }
+    println!("{t}");
 }
 
+/// As `argocd app history`: ID, date, revision, then health, the config
+/// hash (short) and the images.
 fn history_table(value: &Value) {
-    println!(
-        "{:<8} {:<9} {:<12} {:<11} {:<26} IMAGES",
-        "REV", "COMMIT", "HEALTH", "KNOWN-GOOD", "DEPLOYED"
-    );
+    let mut t = table(&["ID", "DATE", "REVISION", "HEALTH", "CONFIG", "IMAGES"]);
     for d in value.as_array().into_iter().flatten() {
         let images: Vec<&str> = d
             .get("images")
@@ -243,50 +234,88 @@ fn history_table(value: &Value) {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        println!(
-            "{:<8} {:<9} {:<12} {:<11} {:<26} {}",
+        let mut health = s(d, "/health").to_owned();
+        if d.get("known_good").and_then(Value::as_bool) == Some(true) {
+            health.push_str(" (known good)");
+        }
+        t.add_row([
             d.get("cluster_revision")
                 .and_then(Value::as_i64)
-                .unwrap_or(0),
-            short(s(d, "/commit")),
-            s(d, "/health"),
-            d.get("known_good")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            s(d, "/deployed_at"),
-            images.join(",")
-        );
+                .map_or("-".to_string(), |n| n.to_string()),
+            date(s(d, "/deployed_at")),
+            match d.get("commit").and_then(Value::as_str) {
+                Some(commit) => short(commit).to_owned(),
+                None => s(d, "/revision").to_owned(),
+            },
+            health,
+            short_hash(s(d, "/config_hash")).to_owned(),
+            images.join("\n"),
+        ]);
     }
+    println!("{t}");
 }
 
 fn rollback_table(r: &Value) {
-    println!("rollback  {}", s(r, "/id"));
-    println!("app       {}@{}", s(r, "/app"), s(r, "/cluster"));
-    println!("state     {}", s(r, "/state"));
-    println!(
-        "from      {} (cluster revision {})",
-        short(s(r, "/from/commit")),
-        r.pointer("/from/cluster_revision").unwrap_or(&Value::Null)
-    );
-    println!(
-        "to        {} (cluster revision {})",
-        short(s(r, "/to/commit")),
-        r.pointer("/to/cluster_revision").unwrap_or(&Value::Null)
-    );
-    println!("reason    {}", s(r, "/reason"));
-    println!("branch    {}", s(r, "/branch"));
+    let mut t = plain_table();
+    let rev = |p: &str| r.pointer(p).map_or("-".to_string(), Value::to_string);
+    t.add_row(["rollback".to_owned(), s(r, "/id").to_owned()]);
+    t.add_row([
+        "app".to_owned(),
+        format!("{}@{}", s(r, "/app"), s(r, "/cluster")),
+    ]);
+    t.add_row(["state".to_owned(), s(r, "/state").to_owned()]);
+    t.add_row([
+        "from".to_owned(),
+        format!(
+            "{} (cluster revision {}, config {})",
+            short(s(r, "/from/commit")),
+            rev("/from/cluster_revision"),
+            short_hash(s(r, "/from/config_hash"))
+        ),
+    ]);
+    t.add_row([
+        "to".to_owned(),
+        format!(
+            "{} (cluster revision {}, config {})",
+            short(s(r, "/to/commit")),
+            rev("/to/cluster_revision"),
+            short_hash(s(r, "/to/config_hash"))
+        ),
+    ]);
+    t.add_row(["reason".to_owned(), s(r, "/reason").to_owned()]);
+    t.add_row(["branch".to_owned(), s(r, "/branch").to_owned()]);
     if let Some(url) = r.pointer("/pr/url").and_then(Value::as_str) {
-        println!("pr        {url}");
+        t.add_row(["pr".to_owned(), url.to_owned()]);
     }
-    let risks = r.get("risks").and_then(Value::as_array);
+    let approvals: Vec<String> = r
+        .get("approvals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} via {}", s(a, "/by"), s(a, "/via")))
+        .collect();
+    t.add_row([
+        "approvals".to_owned(),
+        if approvals.is_empty() {
+            "none yet".to_owned()
+        } else {
+            approvals.join(", ")
+        },
+    ]);
+    println!("{t}");
+    let risks = r
+        .get("risks")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty());
     match risks {
-        Some(risks) if !risks.is_empty() => {
-            println!("risks");
+        Some(risks) => {
+            let mut t = table(&["RISK", "DETAIL"]);
             for risk in risks {
-                println!("  {:<14} {}", s(risk, "/code"), s(risk, "/detail"));
+                t.add_row([s(risk, "/code"), s(risk, "/detail")]);
             }
+            println!("\n{t}");
         }
-        _ => println!("risks     none"),
+        None => println!("\nrisks: none found"),
     }
     if let Some(text) = r.pointer("/diff/text").and_then(Value::as_str)
         && !text.is_empty()
@@ -294,20 +323,20 @@ fn rollback_table(r: &Value) {
         println!("\n{text}");
     }
     verification_table(r);
-    println!("timeline");
+    let mut t = table(&["AT", "EVENT", "DETAIL"]);
     for entry in r
         .get("timeline")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        println!(
-            "  {}  {:<16} {}",
-            s(entry, "/at"),
-            s(entry, "/event"),
-            s(entry, "/detail")
-        );
+        t.add_row([
+            date(s(entry, "/at")),
+            s(entry, "/event").to_owned(),
+            s(entry, "/detail").to_owned(),
+        ]);
     }
+    println!("\n{t}");
 }
 
 /// Each verification evaluation: check, verdict, before → after, detail.
@@ -319,7 +348,7 @@ fn verification_table(r: &Value) {
     else {
         return;
     };
-    println!("verification");
+    let mut t = table(&["AT", "CHECK", "VERDICT", "BEFORE → AFTER", "DETAIL"]);
     for e in results {
         let verdict = match e.get("pass").and_then(Value::as_bool) {
             Some(true) => "pass",
@@ -331,52 +360,48 @@ fn verification_table(r: &Value) {
                 .and_then(Value::as_f64)
                 .map_or("-".to_string(), |v| v.to_string())
         };
-        println!(
-            "  {}  {:<16} {:<7} {} → {}  {}",
-            s(e, "/at"),
-            s(e, "/check"),
-            verdict,
-            number("baseline"),
-            number("value"),
-            s(e, "/detail")
-        );
+        t.add_row([
+            date(s(e, "/at")),
+            s(e, "/check").to_owned(),
+            verdict.to_owned(),
+            format!("{} → {}", number("baseline"), number("value")),
+            s(e, "/detail").to_owned(),
+        ]);
     }
+    println!("\n{t}");
 }
 
 fn rollbacks_table(value: &Value) {
-    println!(
-        "{:<38} {:<36} {:<10} {:<9} {:<9} CREATED",
-        "ID", "APP", "STATE", "FROM", "TO"
-    );
+    let mut t = table(&["ID", "APP", "STATE", "FROM", "TO", "CREATED"]);
     for r in value.as_array().into_iter().flatten() {
-        println!(
-            "{:<38} {:<36} {:<10} {:<9} {:<9} {}",
-            s(r, "/id"),
+        t.add_row([
+            s(r, "/id").to_owned(),
             format!("{}@{}", s(r, "/app"), s(r, "/cluster")),
-            s(r, "/state"),
-            short(s(r, "/from/commit")),
-            short(s(r, "/to/commit")),
-            s(r, "/created_at")
-        );
+            s(r, "/state").to_owned(),
+            short(s(r, "/from/commit")).to_owned(),
+            short(s(r, "/to/commit")).to_owned(),
+            date(s(r, "/created_at")),
+        ]);
     }
+    println!("{t}");
 }
 
-pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
-    let result = call(&args.remote, reqwest::Method::GET, "/api/v1/apps", None)?;
-    Ok(finish(&args.remote, result, apps_table))
+pub fn apps(args: AppsArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let value = call(&args.remote, reqwest::Method::GET, "/api/v1/apps", None)?;
+    Ok(finish(output, &value, apps_table))
 }
 
-pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+pub fn history(args: HistoryArgs, output: Output) -> anyhow::Result<ExitCode> {
     let path = format!(
         "/api/v1/apps/{}/history?limit={}",
         encode(&reference(&args.app, args.cluster.as_deref())?),
         args.limit
     );
-    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
-    Ok(finish(&args.remote, result, history_table))
+    let value = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(output, &value, history_table))
 }
 
-pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
+pub fn undo(args: UndoArgs, output: Output) -> anyhow::Result<ExitCode> {
     let mut body = json!({"reason": args.reason, "dry_run": args.dry_run});
     if args.all_clusters {
         body["all_clusters"] = json!(true);
@@ -389,11 +414,19 @@ pub fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
     }
     let app = reference(&args.app, args.cluster.as_deref())?;
     let path = format!("/api/v1/apps/{}/rollbacks", encode(&app));
-    let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
-    Ok(finish(&args.remote, result, rollback_table))
+    // The answer comes once the rollback commit is built (and, for a wave,
+    // every cluster's): seconds on a large repository.
+    let spinner = Spinner::start(if args.dry_run {
+        format!("computing the rollback of {app}")
+    } else {
+        format!("proposing the rollback of {app}: building its commit")
+    });
+    let value = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
+    drop(spinner);
+    Ok(finish(output, &value, rollback_table))
 }
 
-pub fn rollbacks(args: RollbacksArgs) -> anyhow::Result<ExitCode> {
+pub fn rollbacks(args: RollbacksArgs, output: Output) -> anyhow::Result<ExitCode> {
     let mut query = Vec::new();
     if let Some(app) = &args.app {
         let app = reference(app, args.cluster.as_deref())?;
@@ -403,32 +436,32 @@ pub fn rollbacks(args: RollbacksArgs) -> anyhow::Result<ExitCode> {
         query.push(format!("state={}", encode(state)));
     }
     let path = format!("/api/v1/rollbacks?{}", query.join("&"));
-    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
-    Ok(finish(&args.remote, result, rollbacks_table))
+    let value = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(output, &value, rollbacks_table))
 }
 
-pub fn show(args: IdArgs) -> anyhow::Result<ExitCode> {
+pub fn show(args: IdArgs, output: Output) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/rollbacks/{}", encode(&args.id));
-    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
-    Ok(finish(&args.remote, result, rollback_table))
+    let value = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(output, &value, rollback_table))
 }
 
 /// `rewind merge ID [--override --reason TEXT]`.
-pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+pub fn merge(args: MergeArgs, output: Output) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/rollbacks/{}/merge", encode(&args.id));
     let body = if args.override_approvals {
         json!({"override": true, "reason": args.reason})
     } else {
         json!({})
     };
-    let result = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
-    Ok(finish(&args.remote, result, rollback_table))
+    let value = call(&args.remote, reqwest::Method::POST, &path, Some(body))?;
+    Ok(finish(output, &value, rollback_table))
 }
 
-pub fn act(args: IdArgs, action: &str) -> anyhow::Result<ExitCode> {
+pub fn act(args: IdArgs, action: &str, output: Output) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/rollbacks/{}/{action}", encode(&args.id));
-    let result = call(&args.remote, reqwest::Method::POST, &path, Some(json!({})))?;
-    Ok(finish(&args.remote, result, rollback_table))
+    let value = call(&args.remote, reqwest::Method::POST, &path, Some(json!({})))?;
+    Ok(finish(output, &value, rollback_table))
 }
 
 #[derive(Debug, Args)]
@@ -449,25 +482,22 @@ pub struct AuditArgs {
 }
 
 fn audit_table(value: &Value) {
-    println!(
-        "{:<28} {:<16} {:<26} {:<8} {:<44} TRACE",
-        "AT", "ACTOR", "ACTION", "VIA", "SUBJECT"
-    );
+    let mut t = table(&["AT", "ACTOR", "ACTION", "VIA", "SUBJECT", "TRACE"]);
     for e in value.as_array().into_iter().flatten() {
-        println!(
-            "{:<28} {:<16} {:<26} {:<8} {:<44} {}",
-            s(e, "/at"),
-            s(e, "/actor"),
-            s(e, "/action"),
-            s(e, "/via"),
-            s(e, "/subject"),
-            s(e, "/trace_id")
-        );
+        t.add_row([
+            date(s(e, "/at")),
+            s(e, "/actor").to_owned(),
+            s(e, "/action").to_owned(),
+            s(e, "/via").to_owned(),
+            s(e, "/subject").to_owned(),
+            s(e, "/trace_id").to_owned(),
+        ]);
     }
+    println!("{t}");
 }
 
 /// `rewind audit`: the audit log, newest first.
-pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub fn audit(args: AuditArgs, output: Output) -> anyhow::Result<ExitCode> {
     let mut query = vec![format!("limit={}", args.limit)];
     for (key, value) in [
         ("app", &args.app),
@@ -479,8 +509,8 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let path = format!("/api/v1/audit?{}", query.join("&"));
-    let result = call(&args.remote, reqwest::Method::GET, &path, None)?;
-    Ok(finish(&args.remote, result, audit_table))
+    let value = call(&args.remote, reqwest::Method::GET, &path, None)?;
+    Ok(finish(output, &value, audit_table))
 }
 
 /// `rewind token ...`: API tokens stored (hashed) in rewind's database.
@@ -536,42 +566,39 @@ fn created_token(value: &Value) {
 }
 
 fn tokens_table(value: &Value) {
-    println!(
-        "{:<24} {:<9} {:<9} {:<28} CREATED-BY",
-        "NAME", "ROLE", "SOURCE", "CREATED"
-    );
-    for t in value.as_array().into_iter().flatten() {
-        println!(
-            "{:<24} {:<9} {:<9} {:<28} {}",
-            s(t, "/name"),
-            s(t, "/role"),
-            s(t, "/source"),
-            s(t, "/created_at"),
-            s(t, "/created_by")
-        );
+    let mut t = table(&["NAME", "ROLE", "SOURCE", "CREATED", "CREATED-BY"]);
+    for e in value.as_array().into_iter().flatten() {
+        t.add_row([
+            s(e, "/name").to_owned(),
+            s(e, "/role").to_owned(),
+            s(e, "/source").to_owned(),
+            date(s(e, "/created_at")),
+            s(e, "/created_by").to_owned(),
+        ]);
     }
+    println!("{t}");
 }
 
-pub fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+pub fn token(command: TokenCommand, output: Output) -> anyhow::Result<ExitCode> {
     match command {
         TokenCommand::Create(args) => {
             let body = json!({"name": args.name, "role": args.role});
-            let result = call(
+            let value = call(
                 &args.remote,
                 reqwest::Method::POST,
                 "/api/v1/tokens",
                 Some(body),
             )?;
-            Ok(finish(&args.remote, result, created_token))
+            Ok(finish(output, &value, created_token))
         }
         TokenCommand::List(args) => {
-            let result = call(&args.remote, reqwest::Method::GET, "/api/v1/tokens", None)?;
-            Ok(finish(&args.remote, result, tokens_table))
+            let value = call(&args.remote, reqwest::Method::GET, "/api/v1/tokens", None)?;
+            Ok(finish(output, &value, tokens_table))
         }
         TokenCommand::Revoke(args) => {
             let path = format!("/api/v1/tokens/{}", encode(&args.name));
-            let result = call(&args.remote, reqwest::Method::DELETE, &path, None)?;
-            Ok(finish(&args.remote, result, |_| {}))
+            let value = call(&args.remote, reqwest::Method::DELETE, &path, None)?;
+            Ok(finish(output, &value, |_| {}))
         }
     }
 }
