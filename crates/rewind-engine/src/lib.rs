@@ -13,6 +13,7 @@
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
+//! - [`retention`]: `[retention]`: old rollback branches, deliveries, jobs.
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -33,6 +34,7 @@ mod observe;
 mod preflight;
 mod proof;
 mod propose;
+pub mod retention;
 mod review;
 mod timeline;
 mod verify;
@@ -51,6 +53,7 @@ pub use decide::Refusal;
 pub use error::EngineError;
 pub use notify::NOTIFY;
 pub use propose::{ProposeOutcome, ProposeRequest};
+pub use retention::{RETENTION, RetentionReport};
 pub use worker::JOB_KINDS;
 
 /// Kind of the job that advances one rollback by one step.

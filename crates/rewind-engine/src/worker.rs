@@ -18,6 +18,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
     crate::NOTIFY,
+    crate::RETENTION,
 ];
 
 /// How long a claimed job is ours before another worker may take it over.
@@ -30,6 +31,9 @@ impl Engine {
         // ledger's typed payloads do not know.
         if job.kind == crate::NOTIFY {
             return self.deliver_notification(&job.payload).await;
+        }
+        if job.kind == crate::RETENTION {
+            return self.retention_job(&job.payload).await;
         }
         let payload = JobPayload::of(job).map_err(|e| EngineError::Invalid(e.to_string()))?;
         match payload {

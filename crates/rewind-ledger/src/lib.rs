@@ -38,7 +38,7 @@ pub use error::LedgerError;
 pub use ledger::Ledger;
 pub use model::{
     AUDIT_VIA, AppSummary, AuditEntry, AuditFilter, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery,
-    DeliveryOutcome, ForgeEventRecord, Job, JobCount, JobPayload, JobState, StoredAlert,
+    DeliveryOutcome, ForgeEventRecord, Job, JobCount, JobPayload, JobState, Pruned, StoredAlert,
     StoredApiToken, StoredClusterRollback, UiSession, backoff, job_kind,
 };
 pub use store::SqlLedger;
