@@ -124,8 +124,7 @@ mod tests {
 
         // Two replicas' caches of one remote.
         let open = |name: &str| {
-            let settings =
-                GitSettings::new(format!("file://{url}"), "main", &dir.path().join(name));
+            let settings = GitSettings::new(format!("file://{url}"), "main", dir.path().join(name));
             let mut repo = GitRepo::open(settings).unwrap();
             repo.fetch().unwrap();
             repo
