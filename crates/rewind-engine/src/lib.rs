@@ -9,8 +9,11 @@
 //! - `advance`: push, open the PR, auto-merge, merge: one job per step.
 //! - `review`: approvals, merge and cancel from the API and from GitHub.
 //! - `observe`: new deployments (resolve, sync), alerts, pushes (holds).
+//! - `catch_up`: Git catches up with Flagger and Argo Rollouts rollbacks.
+//! - `deployed`: has the rollback reached the cluster (commit and images)?
 //! - `verify`: the clock: known-good promotion, verification, recovery.
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
+//! - `verify_comment`: the one verification comment on the pull request.
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
 //! - [`retention`]: `[retention]`: old rollback branches, deliveries, jobs.
@@ -26,7 +29,9 @@
 #![forbid(unsafe_code)]
 
 mod advance;
+mod catch_up;
 pub mod decide;
+mod deployed;
 mod error;
 mod inspect;
 mod notify;
@@ -38,6 +43,7 @@ pub mod retention;
 mod review;
 mod timeline;
 mod verify;
+mod verify_comment;
 pub mod wiring;
 pub mod worker;
 
