@@ -21,6 +21,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub policy: PolicySettings,
     pub alerts: AlertSettings,
+    pub retention: RetentionSettings,
     pub verify: crate::VerifySettings,
     #[serde(default)]
     pub notify: Vec<crate::NotifySettings>,
@@ -227,6 +228,16 @@ pub enum CatchUp {
     /// When the cluster is rolled back outside Git, propose the rollback in
     /// Git (trigger `drift`).
     Propose,
+}
+
+/// `[retention]`: how long finished work is kept. A zero duration keeps it
+/// forever.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetentionSettings {
+    /// `rewind/*` branches of finished rollbacks, from when they finished.
+    pub branches: HumanDuration,
+    /// Webhook delivery records and finished jobs.
+    pub deliveries: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
 //! - [`faults`]: failpoints for the crash tests (feature `failpoints` only).
+//! - [`retention`]: `[retention]`: old rollback branches, deliveries, jobs.
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
 //! - `timeline`: timeline entries and audit-log lines.
 //! - [`wiring`]: configuration → the lower crates' settings.
@@ -40,6 +41,7 @@ mod observe;
 mod preflight;
 mod proof;
 mod propose;
+pub mod retention;
 mod review;
 mod step_failure;
 mod timeline;
@@ -60,6 +62,7 @@ pub use decide::Refusal;
 pub use error::EngineError;
 pub use notify::NOTIFY;
 pub use propose::{ProposeOutcome, ProposeRequest};
+pub use retention::{RETENTION, RetentionReport};
 pub use worker::JOB_KINDS;
 
 /// Kind of the job that advances one rollback by one step.

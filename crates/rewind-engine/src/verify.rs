@@ -23,6 +23,7 @@ const RECOVER_AFTER: ChronoDuration = ChronoDuration::seconds(30);
 impl Engine {
     /// One pass of the clock.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        self.schedule_retention(now).await?;
         let promoted = self
             .ledger
             .promote_known_good(now, self.settings.policy.healthy_for.get())

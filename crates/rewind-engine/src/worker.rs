@@ -20,6 +20,7 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::CLUSTER_ROLLED_BACK,
     job_kind::DRIFT,
     crate::NOTIFY,
+    crate::RETENTION,
 ];
 
 impl Engine {
@@ -29,6 +30,9 @@ impl Engine {
         // ledger's typed payloads do not know.
         if job.kind == crate::NOTIFY {
             return self.deliver_notification(&job.payload).await;
+        }
+        if job.kind == crate::RETENTION {
+            return self.retention_job(&job.payload).await;
         }
         if job.kind == job_kind::DRIFT {
             return self.drift_began(&job.payload).await;

@@ -155,4 +155,17 @@ impl RepoCache {
         self.with_repo(move |repo| repo.merge_rollback(&req, &reviewed))
             .await
     }
+
+    /// The `rewind/*` branches as of the last fetch.
+    pub async fn rollback_branches(&self) -> Result<Vec<String>, GitError> {
+        self.with_repo(|repo| repo.rollback_branches()).await
+    }
+
+    /// Deletes a `rewind/*` branch on the remote and in the cache (one
+    /// already gone is not an error).
+    pub async fn delete_rollback_branch(&self, branch: &str) -> Result<(), GitError> {
+        let branch = branch.to_owned();
+        self.with_repo(move |repo| repo.delete_rollback_branch(&branch))
+            .await
+    }
 }

@@ -16,7 +16,7 @@
 //! - [`rollback`]: [`RollbackRequest`], [`BuildOutcome`], the commit message.
 //! - `build`, `restore`, `revert`: making the rollback commit.
 //! - [`push`]: the `rewind/<app-slug>/<id>` branch; [`merge`]: into
-//!   `git.branch`.
+//!   `git.branch`; [`prune`]: retention deletes finished rollbacks' branches.
 //! - [`tree_source`]: [`GitTree`], the manifest crate's view of a commit.
 //! - [`remote_status`]: the last fetch's outcome, for readiness and metrics.
 //! - `auth`, `lock`, `inputs`: credentials, the cache's lock file, the
@@ -35,6 +35,7 @@ pub mod error;
 mod inputs;
 mod lock;
 pub mod merge;
+pub mod prune;
 pub mod push;
 pub mod remote_status;
 pub mod repo;

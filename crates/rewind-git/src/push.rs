@@ -100,10 +100,26 @@ impl GitRepo {
     /// it as the cache's view of that branch.
     pub(crate) fn push_ref(&self, commit: Oid, branch: &str) -> Result<(), GitError> {
         let _lock = CacheLock::acquire(&self.dir)?;
-        let url = redact_url(&self.settings.url);
         let refname = format!("refs/heads/{branch}");
         let refspec = format!("{commit}:{refname}");
+        self.send_refspec(&refspec, &refname)?;
+        self.repo
+            .reference(
+                &format!("{TRACKING_PREFIX}{branch}"),
+                commit,
+                true,
+                "rewind: pushed",
+            )
+            .map_err(|e| self.git_error(e))?;
+        Ok(())
+    }
+
+    /// Sends one refspec (never forced) for `refname`; a refusal by libgit2
+    /// or by the remote is [`GitError::PushRejected`]. The caller holds the
+    /// cache lock.
+    pub(crate) fn send_refspec(&self, refspec: &str, refname: &str) -> Result<(), GitError> {
         debug_assert!(!refspec.starts_with('+'));
+        let url = redact_url(&self.settings.url);
         let rejection: RefCell<Option<String>> = RefCell::new(None);
         {
             let mut callbacks = auth::callbacks(&self.settings);
@@ -119,40 +135,30 @@ impl GitRepo {
                 .repo
                 .remote_anonymous(&self.settings.url)
                 .map_err(|e| self.git_error(e))?;
-            remote
-                .push(&[refspec.as_str()], Some(&mut options))
-                .map_err(|e| {
-                    let message = self.redactor.git(&e);
-                    if e.code() == git2::ErrorCode::NotFastForward {
-                        GitError::PushRejected {
-                            url: url.clone(),
-                            refname: refname.clone(),
-                            message,
-                        }
-                    } else {
-                        GitError::Push {
-                            url: url.clone(),
-                            refname: refname.clone(),
-                            message,
-                        }
+            remote.push(&[refspec], Some(&mut options)).map_err(|e| {
+                let message = self.redactor.git(&e);
+                if e.code() == git2::ErrorCode::NotFastForward {
+                    GitError::PushRejected {
+                        url: url.clone(),
+                        refname: refname.to_owned(),
+                        message,
                     }
-                })?;
+                } else {
+                    GitError::Push {
+                        url: url.clone(),
+                        refname: refname.to_owned(),
+                        message,
+                    }
+                }
+            })?;
         }
         if let Some(message) = rejection.into_inner() {
             return Err(GitError::PushRejected {
                 url,
-                refname,
+                refname: refname.to_owned(),
                 message: self.redactor.clean(&message),
             });
         }
-        self.repo
-            .reference(
-                &format!("{TRACKING_PREFIX}{branch}"),
-                commit,
-                true,
-                "rewind: pushed",
-            )
-            .map_err(|e| self.git_error(e))?;
         Ok(())
     }
 }

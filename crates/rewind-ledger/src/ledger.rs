@@ -360,4 +360,22 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// One in-cluster rollback by id.
     async fn cluster_rollback(&self, id: i64)
     -> Result<Option<StoredClusterRollback>, LedgerError>;
+
+    // --- retention --------------------------------------------------------
+
+    /// Deletes webhook delivery records received before `before` and
+    /// finished (`done`, `dead`) jobs last changed before it.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<crate::Pruned, LedgerError>;
+
+    /// Enqueues a job unless one with `dedup_key` was created after
+    /// `now - every`, in any state: periodic work, once per period across
+    /// replicas. `None` when it was not enqueued.
+    async fn enqueue_periodic(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        dedup_key: &str,
+        every: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError>;
 }

@@ -332,6 +332,15 @@ pub struct JobCount {
     pub count: u64,
 }
 
+/// What one retention prune deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// Webhook delivery records (idempotency keys).
+    pub deliveries: u64,
+    /// Finished (`done`, `dead`) jobs.
+    pub jobs: u64,
+}
+
 /// The delay before retry number `attempts` (1 for the first retry):
 /// exponential from 5 seconds, capped at 10 minutes.
 pub fn backoff(attempts: u32) -> Duration {

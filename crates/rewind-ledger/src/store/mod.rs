@@ -12,6 +12,7 @@ pub(crate) mod deployments;
 mod forge;
 mod jobs;
 mod proof;
+mod retention;
 mod rollbacks;
 mod tokens;
 
@@ -802,6 +803,39 @@ impl Ledger for SqlLedger {
         id: i64,
     ) -> Result<Option<StoredClusterRollback>, LedgerError> {
         cluster_rollbacks::by_id(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<crate::Pruned, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let pruned = retention::prune(&mut tx.conn(), before).await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    async fn enqueue_periodic(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        dedup_key: &str,
+        every: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, LedgerError> {
+        let every = chrono::Duration::from_std(every)
+            .map_err(|_| LedgerError::Invalid("period is too long".into()))?;
+        let mut tx = self.db.begin().await?;
+        // Due at once by the real clock, whatever `now` the caller simulates.
+        let id = retention::enqueue_unless_since(
+            &mut tx.conn(),
+            kind,
+            &payload,
+            dedup_key,
+            now - every,
+            Utc::now(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 }
 

@@ -13,5 +13,6 @@ mod jobs;
 mod migration;
 mod module_docs;
 mod properties;
+mod retention;
 mod rollbacks;
 mod verification;
