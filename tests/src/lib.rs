@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod chromium;
 pub mod prometheus;
 pub mod registry;
 pub mod repo;
