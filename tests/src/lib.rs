@@ -12,9 +12,12 @@
 
 pub mod browser;
 pub mod chromium;
+pub mod github;
 pub mod prometheus;
+pub mod receiver;
 pub mod registry;
 pub mod repo;
+pub mod token_issuer;
 
 use std::path::Path;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::app_ref::{no_such_app, resolve};
+use crate::routes::app_ref::{no_such_app, resolve, with_ref};
 use crate::routes::page::{ListKind, Page, PageRequest};
 use crate::state::AppState;
 
@@ -23,8 +23,11 @@ pub struct AppView {
     /// `NAME@CLUSTER`.
     #[serde(rename = "ref")]
     pub reference: String,
-    pub current: Option<Deployment>,
-    pub known_good: Option<Deployment>,
+    /// With its app's `ref`, as every API object.
+    #[schema(value_type = Option<Deployment>)]
+    pub current: Option<serde_json::Value>,
+    #[schema(value_type = Option<Deployment>)]
+    pub known_good: Option<serde_json::Value>,
 }
 
 impl From<AppSummary> for AppView {
@@ -32,8 +35,11 @@ impl From<AppSummary> for AppView {
         AppView {
             reference: summary.app.app_ref().to_string(),
             app: summary.app,
-            current: summary.current,
-            known_good: summary.known_good,
+            current: summary.current.as_ref().map(|d| with_ref(d, &d.app_ref())),
+            known_good: summary
+                .known_good
+                .as_ref()
+                .map(|d| with_ref(d, &d.app_ref())),
         }
     }
 }
@@ -155,6 +161,7 @@ pub async fn history(
         Page::cut(ListKind::History, &page, fetched, uri, |d: &Deployment| {
             d.cluster_revision.to_string()
         })
+        .map(|d| with_ref(&d, &d.app_ref()))
         .into_response(),
     )
 }

@@ -155,6 +155,17 @@ impl<T> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// The same page with every item made into what the answer shows.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+            uri: self.uri,
+        }
+    }
+}
+
 /// The request's URI with `cursor` set to `next`, every other parameter
 /// kept as it was.
 fn next_link(uri: &Uri, next: &str) -> String {

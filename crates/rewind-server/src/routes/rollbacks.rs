@@ -7,14 +7,14 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rewind_config::Role;
-use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
+use rewind_domain::{RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::routes::app_ref::resolve;
+use crate::routes::app_ref::{resolve, rollback_json};
 use crate::routes::page::{ListKind, Page, PageRequest};
 use crate::state::AppState;
 
@@ -97,9 +97,11 @@ pub async fn propose(
     {
         Ok(ProposeOutcome::Proposed(rollback)) => {
             state.0.wake.notify_waiters();
-            (StatusCode::CREATED, Json(*rollback)).into_response()
+            (StatusCode::CREATED, Json(rollback_json(&rollback))).into_response()
         }
-        Ok(ProposeOutcome::Preview(rollback)) => (StatusCode::OK, Json(*rollback)).into_response(),
+        Ok(ProposeOutcome::Preview(rollback)) => {
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
+        }
         Err(e) => engine_error(e),
     }
 }
@@ -136,7 +138,7 @@ async fn propose_wave(
                 StatusCode::CREATED
             };
             match wave.into_iter().next() {
-                Some(first) => (status, Json(first)).into_response(),
+                Some(first) => (status, Json(rollback_json(&first))).into_response(),
                 None => ApiError::not_found(format!("no app named {name}")).into_response(),
             }
         }
@@ -207,6 +209,7 @@ pub async fn list(
         Page::cut(ListKind::Rollbacks, &page, fetched, uri, |r: &Rollback| {
             r.id.to_string()
         })
+        .map(|r| rollback_json(&r))
         .into_response(),
     )
 }
@@ -226,14 +229,14 @@ pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Rollback>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let id = rollback_id(&id)?;
     state
         .ledger()
         .rollback(id)
         .await?
-        .map(Json)
+        .map(|r| Json(rollback_json(&r)))
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))
 }
 
@@ -323,7 +326,7 @@ pub async fn merge(
     {
         Ok(rollback) => {
             state.0.wake.notify_waiters();
-            (StatusCode::OK, Json(rollback)).into_response()
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
         }
         Err(e) => engine_error(e),
     }
@@ -365,7 +368,7 @@ async fn review(state: AppState, caller: Caller, id: String, role: Role, action:
     match result {
         Ok(rollback) => {
             state.0.wake.notify_waiters();
-            (StatusCode::OK, Json(rollback)).into_response()
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
         }
         Err(e) => engine_error(e),
     }
