@@ -7,7 +7,7 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rewind_config::Role;
-use rewind_domain::{RollbackId, RollbackState, Trigger};
+use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
 
