@@ -13,6 +13,7 @@
 pub mod browser;
 pub mod faults;
 pub mod git_daemon;
+pub mod chromium;
 pub mod github;
 pub mod prometheus;
 pub mod receiver;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AppName, AppRef, ClusterName, Source};
 
 /// One source of an app (Argo CD multi-source apps have several).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppSource {
     pub repo_url: String,
     /// Path inside the repository; empty for the repository root.
@@ -19,7 +19,7 @@ pub struct AppSource {
 }
 
 /// An app as rewind knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct App {
     pub name: AppName,
     pub source: Source,
@@ -58,7 +58,7 @@ pub struct App {
 }
 
 /// What the cluster reported that differs from Git, and since when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Drift {
     pub detail: String,
     pub since: DateTime<Utc>,

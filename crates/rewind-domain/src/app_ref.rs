@@ -17,7 +17,9 @@ use crate::{AppName, DomainError};
 /// A cluster as rewind names it: Argo CD's `spec.destination.name`, a
 /// `[[clusters]]` entry's name, the `{cluster}` of a webhook path, a Flux
 /// event's `cluster` metadata, or `[[apps]].cluster`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClusterName(String);
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AppName, AppRef, ClusterName, CommitId, ConfigHash, Health, Source, SyncStatus};
 
 /// A deployment as recorded in the ledger, with the contract's JSON fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     /// The ledger's row id: stable, never reused.
     pub id: i64,

@@ -10,7 +10,9 @@ use crate::DomainError;
 
 /// The key of an app: Argo CD's app name (`namespace/name` outside the
 /// control-plane namespace) or Flux's `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct AppName(String);
 
@@ -90,7 +92,9 @@ impl FromStr for AppName {
 }
 
 /// A full Git commit id: 40 lowercase hex digits (SHA-1 repositories).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct CommitId(String);
 
@@ -141,7 +145,9 @@ impl FromStr for CommitId {
 }
 
 /// `sha256:<64 hex>`: the app's config hash (see `docs/config-hash.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct ConfigHash(String);
 
@@ -204,7 +210,19 @@ impl FromStr for ConfigHash {
 }
 
 /// A rollback's id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct RollbackId(uuid::Uuid);
 

@@ -20,7 +20,19 @@ use crate::{
     TimelineEvent,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RollbackState {
     Proposed,
@@ -141,7 +153,9 @@ impl FromStr for RollbackState {
 }
 
 /// How the rollback commit is built (`policy.strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Every input of the app becomes its tree at the target commit.
@@ -167,7 +181,7 @@ impl fmt::Display for Strategy {
 }
 
 /// What started a rollback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Trigger {
     /// A firing alert; `group_key` is Alertmanager's group key.
@@ -188,14 +202,14 @@ pub enum Trigger {
 }
 
 /// A pull request on the forge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullRequestRef {
     pub number: u64,
     pub url: String,
 }
 
 /// An approval that counts towards `policy.required_approvals`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub by: String,
     pub at: DateTime<Utc>,
@@ -204,17 +218,20 @@ pub struct Approval {
 }
 
 /// One line of a rollback's story.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
+    /// The event's snake_case name (`proposed`, `pushed`, `merged`, ...).
+    #[schema(value_type = String)]
     pub event: TimelineEvent,
     pub detail: String,
 }
 
 /// The diff a rollback applies: semantic (objects and fields, as the manifest
 /// crate renders it to JSON) and textual (unified diff of the files).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct RollbackDiff {
+    #[schema(value_type = Object)]
     pub semantic: serde_json::Value,
     pub text: String,
 }
@@ -222,7 +239,7 @@ pub struct RollbackDiff {
 /// A rollback's place in a multi-cluster plan: every member shares `group`;
 /// `index` orders them (`policy.cluster_order`); `after` is the rollback
 /// that must be verified before this one leaves `held`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Wave {
     pub group: String,
     pub index: u32,
@@ -231,7 +248,7 @@ pub struct Wave {
 }
 
 /// A rollback, with the contract's JSON fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rollback {
     pub id: RollbackId,
     pub app: AppName,

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// Health of an app's deployment (Argo CD's `status.health.status`; Flux
 /// events are mapped onto it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 pub enum Health {
     Healthy,
     Progressing,
@@ -56,7 +58,9 @@ impl fmt::Display for Health {
 }
 
 /// Argo CD's `status.sync.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 pub enum SyncStatus {
     Synced,
     OutOfSync,
@@ -89,7 +93,7 @@ impl fmt::Display for SyncStatus {
 }
 
 /// Which GitOps controller reported a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Argocd,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// One evaluation of one check on a rollback (the contract's
 /// `verification` entries). `pass` is `None` for unknown: no data, too
 /// little evidence, a Prometheus error; unknown never counts as a pass.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckResult {
     pub check: String,
     pub at: DateTime<Utc>,
@@ -20,7 +20,7 @@ pub struct CheckResult {
 }
 
 /// What a stored check result is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckPhase {
     /// The value while the alert fired, before the merge.

@@ -20,7 +20,7 @@ use crate::timeline::entry;
 use crate::{Engine, EngineError};
 
 /// `POST /api/v1/apps/{app}/rollbacks`, `rewind undo`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeRequest {
     /// Target cluster revision.

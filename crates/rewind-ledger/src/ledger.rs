@@ -66,6 +66,13 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Every app by name and cluster, with its current and newest known-good
     /// deployment.
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError>;
+    /// At most `limit` apps in `list_apps`' order (name, then cluster),
+    /// starting after `after`: one page of the fleet.
+    async fn list_apps_page(
+        &self,
+        after: Option<&AppRef>,
+        limit: u32,
+    ) -> Result<Vec<AppSummary>, LedgerError>;
     /// Every app that has a path in the GitOps repository, by reference, with
     /// that path: one query, for questions across all apps
     /// (`shared-change`).
@@ -82,6 +89,14 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     async fn current_deployment(&self, app: &AppRef) -> Result<Option<Deployment>, LedgerError>;
     /// Newest first (by cluster revision).
     async fn history(&self, app: &AppRef, limit: u32) -> Result<Vec<Deployment>, LedgerError>;
+    /// Like `history`, only deployments with a cluster revision below
+    /// `before` (the last one of the previous page).
+    async fn history_page(
+        &self,
+        app: &AppRef,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>, LedgerError>;
     async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError>;
     async fn deployment_by_revision(
         &self,
@@ -169,6 +184,16 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         &self,
         app: Option<&AppRef>,
         state: Option<RollbackState>,
+        limit: u32,
+    ) -> Result<Vec<Rollback>, LedgerError>;
+    /// Like `list_rollbacks`, only rollbacks after `before` (the last one
+    /// of the previous page) in that order. An unknown `before` gives an
+    /// empty page.
+    async fn list_rollbacks_page(
+        &self,
+        app: Option<&AppRef>,
+        state: Option<RollbackState>,
+        before: Option<RollbackId>,
         limit: u32,
     ) -> Result<Vec<Rollback>, LedgerError>;
     /// Compare-and-set `from → to`, appending `entry` in the same

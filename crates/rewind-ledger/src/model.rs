@@ -73,7 +73,7 @@ pub struct StoredClusterRollback {
 }
 
 /// One line of the audit log: who did what to what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// API token name, `system`, or a webhook source.
@@ -82,12 +82,13 @@ pub struct AuditEntry {
     pub action: String,
     /// What was acted on, for example `rollback/<id>` or `app/<name>`.
     pub subject: String,
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     pub trace_id: Option<String>,
 }
 
 /// An audit entry with its position in the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: i64,
     #[serde(flatten)]
@@ -118,6 +119,8 @@ pub struct AuditFilter {
     pub app: Option<String>,
     pub actor: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Only entries older than this id (the last of the previous page).
+    pub before: Option<i64>,
     pub limit: u32,
 }
 

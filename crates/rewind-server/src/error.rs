@@ -41,6 +41,19 @@ pub struct ApiError {
     pub rollback: Option<serde_json::Value>,
 }
 
+/// Every error answer, as the OpenAPI description shows it (the answers
+/// themselves are written from [`ApiError`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A short, stable, machine-readable summary (`"bad request"`).
+    pub error: String,
+    /// What exactly is wrong, for a person.
+    pub detail: String,
+    /// A refusal's conflicting rollback.
+    #[schema(value_type = Option<rewind_domain::Rollback>)]
+    pub rollback: Option<serde_json::Value>,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,

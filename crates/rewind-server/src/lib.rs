@@ -13,6 +13,7 @@
 //! - [`metrics`]: Prometheus recorder and request middleware.
 //! - [`batcher`]: group commit of webhook deliveries.
 //! - [`flux_apps`]: Flux apps discovered in the repository, merged with `[[apps]]`.
+//! - [`openapi`]: the OpenAPI description, generated from the handlers.
 //! - [`routes`]: one module per area (health, apps, webhooks, rollbacks, UI).
 //!
 //! Architecture invariant: only this crate knows HTTP. Handlers translate
@@ -26,6 +27,7 @@ pub mod batcher;
 pub mod error;
 pub mod flux_apps;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod service;
 pub mod session;
@@ -81,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             post(routes::rollbacks::cancel),
         )
         .route("/api/v1/audit", get(routes::audit::list))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route(
             "/api/v1/tokens",
             get(routes::tokens::list).post(routes::tokens::create),
@@ -110,6 +113,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ui/logout", post(routes::ui::logout))
         .route("/ui/apps/{app}", get(routes::ui::app))
+        .route("/ui/apps/{app}/preview", get(routes::ui::preview))
+        .route("/ui/apps/{app}/rollbacks", post(routes::ui::propose))
         .route("/ui/rollbacks/{id}", get(routes::ui::rollback))
         .route("/ui/rollbacks/{id}/{action}", post(routes::ui::act))
         .fallback(|| async { ApiError::not_found("no such route") })

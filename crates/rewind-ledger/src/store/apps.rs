@@ -122,6 +122,24 @@ pub(crate) async fn list(c: &mut Conn<'_>) -> Result<Vec<App>, LedgerError> {
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }
 
+/// At most `limit` apps after `after` in (name, cluster) order.
+pub(crate) async fn page(
+    c: &mut Conn<'_>,
+    after: Option<&AppRef>,
+    limit: u32,
+) -> Result<Vec<App>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM apps WHERE ($1 IS NULL OR name > $1 OR (name = $1 AND cluster > $2)) \
+          ORDER BY name, cluster LIMIT $3"
+    ))
+    .bind(after.map(|a| a.name.as_str().to_owned()))
+    .bind(after.map(|a| a.cluster.as_str().to_owned()))
+    .bind(i64::from(limit));
+    c.fetch_all(q).await?.iter().map(from_row).collect()
+}
+
 /// Records what the cluster reported and the drift derived from it
 /// (`None`: cluster and Git agree). `drift_since` keeps the start of a
 /// continuing drift.

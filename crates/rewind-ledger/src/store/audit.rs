@@ -87,11 +87,13 @@ pub(crate) async fn search(
          WHERE ($1 IS NULL OR app = $1 OR substr(app, 1, length($1) + 1) = $1 || '@') \
            AND ($2 IS NULL OR actor = $2) \
            AND ($3 IS NULL OR at >= $3) \
+           AND ($5 IS NULL OR id < $5) \
          ORDER BY id DESC LIMIT $4",
     )
     .bind(filter.app.clone())
     .bind(filter.actor.clone())
     .bind(filter.since)
-    .bind(i64::from(filter.limit.max(1)));
+    .bind(i64::from(filter.limit.max(1)))
+    .bind(filter.before);
     c.fetch_all(q).await?.iter().map(from_row).collect()
 }

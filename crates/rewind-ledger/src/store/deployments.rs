@@ -123,6 +123,25 @@ pub(crate) async fn history(
     all(c.fetch_all(q).await?)
 }
 
+/// Newest first, below cluster revision `before` when given.
+pub(crate) async fn history_before(
+    c: &mut Conn<'_>,
+    app: &AppRef,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Deployment>, LedgerError> {
+    let q = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM deployments WHERE app = $1 AND ($3 IS NULL OR cluster_revision < $3) \
+          ORDER BY cluster_revision DESC LIMIT $2"
+    ))
+    .bind(app.to_string())
+    .bind(i64::from(limit))
+    .bind(before);
+    all(c.fetch_all(q).await?)
+}
+
 pub(crate) async fn by_revision(
     c: &mut Conn<'_>,
     app: &AppRef,

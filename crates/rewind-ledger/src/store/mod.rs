@@ -248,6 +248,20 @@ impl Ledger for SqlLedger {
         Ok(out)
     }
 
+    async fn list_apps_page(
+        &self,
+        after: Option<&AppRef>,
+        limit: u32,
+    ) -> Result<Vec<AppSummary>, LedgerError> {
+        let mut pooled = self.db.read().await?;
+        let mut c = pooled.conn();
+        let mut out = Vec::new();
+        for app in apps::page(&mut c, after, limit).await? {
+            out.push(Self::summary(&mut c, app).await?);
+        }
+        Ok(out)
+    }
+
     async fn app_paths(&self) -> Result<Vec<(AppRef, String)>, LedgerError> {
         apps::paths(&mut self.db.read().await?.conn()).await
     }
@@ -268,6 +282,15 @@ impl Ledger for SqlLedger {
 
     async fn history(&self, app: &AppRef, limit: u32) -> Result<Vec<Deployment>, LedgerError> {
         deployments::history(&mut self.db.read().await?.conn(), app, limit).await
+    }
+
+    async fn history_page(
+        &self,
+        app: &AppRef,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Deployment>, LedgerError> {
+        deployments::history_before(&mut self.db.read().await?.conn(), app, before, limit).await
     }
 
     async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError> {
@@ -447,7 +470,17 @@ impl Ledger for SqlLedger {
         state: Option<RollbackState>,
         limit: u32,
     ) -> Result<Vec<Rollback>, LedgerError> {
-        rollbacks::list(&mut self.db.read().await?.conn(), app, state, limit).await
+        rollbacks::list(&mut self.db.read().await?.conn(), app, state, None, limit).await
+    }
+
+    async fn list_rollbacks_page(
+        &self,
+        app: Option<&AppRef>,
+        state: Option<RollbackState>,
+        before: Option<RollbackId>,
+        limit: u32,
+    ) -> Result<Vec<Rollback>, LedgerError> {
+        rollbacks::list(&mut self.db.read().await?.conn(), app, state, before, limit).await
     }
 
     async fn transition_rollback(

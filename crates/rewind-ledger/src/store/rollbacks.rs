@@ -326,19 +326,25 @@ pub(crate) async fn list(
     c: &mut Conn<'_>,
     app: Option<&AppRef>,
     state: Option<RollbackState>,
+    before: Option<RollbackId>,
     limit: u32,
 ) -> Result<Vec<Rollback>, LedgerError> {
-    // `$n IS NULL OR ...` keeps one statement for all four filter
-    // combinations; ids are UUIDv7, so they break ties in creation order.
+    // `$n IS NULL OR ...` keeps one statement for all filter combinations;
+    // ids are UUIDv7, so they break ties in creation order. A page starts
+    // after `before` in (created_at, id) order (keyset pagination: a
+    // rollback created meanwhile cannot shift the next page).
     let q = sql(concat!(
         "SELECT ",
         rollback_columns!(),
         " FROM rollbacks WHERE ($1 IS NULL OR app = $1) AND ($2 IS NULL OR state = $2) \
+          AND ($4 IS NULL OR created_at < (SELECT b.created_at FROM rollbacks b WHERE b.id = $4) \
+               OR (created_at = (SELECT b.created_at FROM rollbacks b WHERE b.id = $4) AND id < $4)) \
           ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
     .bind(app.map(AppRef::to_string))
     .bind(state.map(RollbackState::as_str))
-    .bind(i64::from(limit));
+    .bind(i64::from(limit))
+    .bind(before.map(|id| id.to_string()));
     let rows = c.fetch_all(q).await?;
     load_rows(c, rows).await
 }

@@ -76,6 +76,7 @@ async fn audit_search_filters_by_app_actor_and_time_and_records_via() {
                 app: app.map(str::to_owned),
                 actor: actor.map(str::to_owned),
                 since: since.map(t),
+                before: None,
                 limit: 10,
             };
             async move {

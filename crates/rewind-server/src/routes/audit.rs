@@ -3,29 +3,34 @@
 //! (`action`, `subject`, `detail`), when (`at`), via (`api`, `ui`,
 //! `github`, ...) and the trace id.
 
-use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{OriginalUri, Query, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rewind_config::Role;
 use rewind_ledger::{AuditFilter, AuditRecord};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::page::{ListKind, Page, PageRequest};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Entries about this app (a plain name matches it on every cluster).
     app: Option<String>,
+    /// Entries by this actor (a token name, `system`, a webhook source).
     actor: Option<String>,
     /// RFC 3339 (`2026-12-01T08:00:00Z`) or a duration back from now
     /// (`90m`, `2d`).
     since: Option<String>,
-    limit: Option<u32>,
+    /// Items per page, 1 to 1000 (100 without it).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `X-Next-Cursor` of the previous page.
+    cursor: Option<String>,
 }
-
-/// Largest page one request may ask for.
-const MAX_AUDIT: u32 = 1000;
 
 fn parse_since(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
@@ -42,12 +47,38 @@ fn parse_since(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError>
         })
 }
 
+/// The audit log, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+    responses(
+        (status = 200, description = "audit entries, newest first", body = Vec<AuditRecord>,
+         headers(("X-Next-Cursor" = String, description = "cursor of the next page"),
+                 ("Link" = String, description = "the next page, rel=\"next\""))),
+        (status = 400, description = "bad since, limit or cursor", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
+    let page = PageRequest::parse(
+        ListKind::Audit,
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        100,
+    )?;
+    let before = page
+        .after
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
+        })
+        .transpose()?;
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let since = nonempty(query.since)
         .map(|s| parse_since(&s, Utc::now()))
@@ -56,9 +87,16 @@ pub async fn list(
         app: nonempty(query.app),
         actor: nonempty(query.actor),
         since,
-        limit: query.limit.unwrap_or(100).clamp(1, MAX_AUDIT),
+        before,
+        limit: page.fetch(),
     };
-    Ok(Json(state.ledger().audit_search(&filter).await?))
+    let fetched = state.ledger().audit_search(&filter).await?;
+    Ok(
+        Page::cut(ListKind::Audit, &page, fetched, uri, |a: &AuditRecord| {
+            a.id.to_string()
+        })
+        .into_response(),
+    )
 }
 
 #[cfg(test)]

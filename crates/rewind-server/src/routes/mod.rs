@@ -4,6 +4,7 @@ pub mod app_ref;
 pub mod apps;
 pub mod audit;
 pub mod health;
+pub mod page;
 pub mod rollbacks;
 pub mod tokens;
 pub mod ui;

@@ -3,17 +3,19 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rewind_config::Role;
-use rewind_domain::{RollbackId, RollbackState, Trigger};
+use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::routes::app_ref::{resolve, rollback_json};
+use crate::routes::page::{ListKind, Page, PageRequest};
 use crate::state::AppState;
 
 /// Parses a JSON body, naming the offending field on error.
@@ -47,6 +49,21 @@ fn engine_error(e: EngineError) -> Response {
     ApiError::from(e).into_response()
 }
 
+/// Proposes a rollback of the app (or previews one with `dry_run`).
+#[utoipa::path(
+    post, path = "/api/v1/apps/{app}/rollbacks", tag = "rollbacks",
+    params(("app" = String, Path, description = "NAME@CLUSTER, or a NAME one cluster runs (with all_clusters: the NAME)")),
+    request_body = ProposeRequest,
+    responses(
+        (status = 201, description = "the rollback, proposed", body = Rollback),
+        (status = 200, description = "a dry run: what would be proposed; nothing pushed or recorded", body = Rollback),
+        (status = 400, description = "a body field that does not parse, named", body = ErrorBody),
+        (status = 404, description = "no such app or target", body = ErrorBody),
+        (status = 409, description = "already on the target, or an open rollback exists (returned as `rollback`)", body = ErrorBody),
+        (status = 429, description = "the breaker is open", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn propose(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,19 +146,52 @@ async fn propose_wave(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this app's rollbacks (`NAME@CLUSTER` or `NAME`).
     app: Option<String>,
+    /// Only rollbacks in this state (`proposed`, `pr_open`, ...).
     state: Option<String>,
-    limit: Option<u32>,
+    /// Items per page, 1 to 1000 (100 without it).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `X-Next-Cursor` of the previous page.
+    cursor: Option<String>,
 }
 
+/// Rollbacks, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/rollbacks", tag = "rollbacks", params(ListQuery),
+    responses(
+        (status = 200, description = "rollbacks, newest first", body = Vec<Rollback>,
+         headers(("X-Next-Cursor" = String, description = "cursor of the next page"),
+                 ("Link" = String, description = "the next page, rel=\"next\""))),
+        (status = 400, description = "bad app, state, limit or cursor", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
+    let page = PageRequest::parse(
+        ListKind::Rollbacks,
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        100,
+    )?;
+    let before = page
+        .after
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<RollbackId>()
+                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
+        })
+        .transpose()?;
     let app = match query.app.filter(|a| !a.is_empty()) {
         Some(raw) => Some(resolve(&state, &raw).await?),
         None => None,
@@ -151,14 +201,30 @@ pub async fn list(
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<RollbackState>())
         .transpose()?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rollbacks = state
+    let fetched = state
         .ledger()
-        .list_rollbacks(app.as_ref(), rollback_state, limit)
+        .list_rollbacks_page(app.as_ref(), rollback_state, before, page.fetch())
         .await?;
-    Ok(Json(rollbacks.iter().map(rollback_json).collect()))
+    Ok(
+        Page::cut(ListKind::Rollbacks, &page, fetched, uri, |r: &Rollback| {
+            r.id.to_string()
+        })
+        .map(|r| rollback_json(&r))
+        .into_response(),
+    )
 }
 
+/// One rollback.
+#[utoipa::path(
+    get, path = "/api/v1/rollbacks/{id}", tag = "rollbacks",
+    params(("id" = String, Path, description = "the rollback's id")),
+    responses(
+        (status = 200, description = "the rollback", body = Rollback),
+        (status = 400, description = "not a rollback id", body = ErrorBody),
+        (status = 404, description = "no such rollback", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +240,18 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))
 }
 
+/// Approves a rollback (counts towards `policy.required_approvals`).
+#[utoipa::path(
+    post, path = "/api/v1/rollbacks/{id}/approve", tag = "rollbacks",
+    params(("id" = String, Path, description = "the rollback's id")),
+    responses(
+        (status = 200, description = "the rollback", body = Rollback),
+        (status = 403, description = "too small a role, or `self_approval`", body = ErrorBody),
+        (status = 404, description = "no such rollback", body = ErrorBody),
+        (status = 409, description = "not reviewable in its state", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,7 +261,7 @@ pub async fn approve(
 }
 
 /// Body of `POST /api/v1/rollbacks/{id}/merge` (may be empty).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// Merge without the required approvals (admin only).
@@ -195,6 +273,20 @@ pub struct MergeRequest {
     reason: Option<String>,
 }
 
+/// Merges a rollback once its approvals are there (or by an admin's
+/// override with a reason).
+#[utoipa::path(
+    post, path = "/api/v1/rollbacks/{id}/merge", tag = "rollbacks",
+    params(("id" = String, Path, description = "the rollback's id")),
+    request_body(content = Option<MergeRequest>, description = "optional; `{\"override\": true, \"reason\": \"...\"}` for an admin's override"),
+    responses(
+        (status = 200, description = "the rollback", body = Rollback),
+        (status = 400, description = "an override without a reason", body = ErrorBody),
+        (status = 403, description = "too small a role", body = ErrorBody),
+        (status = 409, description = "`approvals_missing` (the rollback is returned), or not mergeable in its state", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,6 +332,17 @@ pub async fn merge(
     }
 }
 
+/// Cancels an open rollback.
+#[utoipa::path(
+    post, path = "/api/v1/rollbacks/{id}/cancel", tag = "rollbacks",
+    params(("id" = String, Path, description = "the rollback's id")),
+    responses(
+        (status = 200, description = "the rollback", body = Rollback),
+        (status = 403, description = "too small a role", body = ErrorBody),
+        (status = 409, description = "not open", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,7 +374,7 @@ async fn review(state: AppState, caller: Caller, id: String, role: Role, action:
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     #[serde(default)]
@@ -279,6 +382,17 @@ pub struct ReleaseRequest {
 }
 
 /// `POST /api/v1/apps/{app}/release`: ends an app's hold.
+#[utoipa::path(
+    post, path = "/api/v1/apps/{app}/release", tag = "apps",
+    params(("app" = String, Path, description = "NAME@CLUSTER, or a NAME one cluster runs")),
+    request_body(content = Option<ReleaseRequest>, description = "optional: why"),
+    responses(
+        (status = 204, description = "the hold is released"),
+        (status = 403, description = "too small a role", body = ErrorBody),
+        (status = 404, description = "no such app", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn release(
     State(state): State<AppState>,
     caller: Caller,
