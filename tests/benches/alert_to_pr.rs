@@ -763,6 +763,7 @@ impl Bench {
                     RollbackRequest {
                         rollback_id: id,
                         app: app.clone(),
+                        cluster: ClusterName::in_cluster(),
                         app_path: path.clone(),
                         from: CommitId::new(&case.current.revision)?,
                         to: CommitId::new(&case.good.revision)?,

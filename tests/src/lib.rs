@@ -11,9 +11,12 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod github;
 pub mod prometheus;
+pub mod receiver;
 pub mod registry;
 pub mod repo;
+pub mod token_issuer;
 
 use std::path::Path;
 use std::time::Duration;

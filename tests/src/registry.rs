@@ -2,6 +2,8 @@
 //! distribution) on a free loopback port with HTTP basic auth (htpasswd,
 //! bcrypt from `apache2-utils`), and a Docker `config.json` holding its
 //! credentials. Images are pushed by the test through the registry API.
+//! [`Registry::start_with_tokens`] configures it with `auth: token:`
+//! instead, tokens from a [`TokenIssuer`] on loopback (the bearer flow).
 //!
 //! Without the binaries a test skips with the reason, except under `CI`,
 //! where it fails (CI installs them).
@@ -11,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
+
+use crate::token_issuer::{ISSUER, SERVICE, TokenIssuer};
 
 pub const USER: &str = "rewind";
 pub const PASSWORD: &str = "registry-pass";
@@ -43,6 +47,8 @@ pub struct Registry {
     pub host: String,
     /// A Docker config.json with this registry's credentials.
     pub auth_file: PathBuf,
+    /// With `auth: token:`, the issuer of its tokens.
+    pub issuer: Option<TokenIssuer>,
     _dir: tempfile::TempDir,
 }
 
@@ -55,12 +61,32 @@ impl Registry {
             .expect("htpasswd");
         assert!(htpasswd.status.success(), "htpasswd failed");
         std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).expect("htpasswd file");
+        let auth = format!(
+            "  htpasswd:\n    realm: rewind-test\n    path: {}\n",
+            dir.path().join("htpasswd").display()
+        );
+        Registry::serve(dir, &auth, None).await
+    }
+
+    /// The registry with `auth: token:`: every request needs a bearer
+    /// token from the issuer, which wants the Docker config's credentials.
+    pub async fn start_with_tokens() -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = TokenIssuer::start(dir.path(), USER, PASSWORD).await;
+        let auth = format!(
+            "  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            issuer.realm,
+            issuer.cert_path.display()
+        );
+        Registry::serve(dir, &auth, Some(issuer)).await
+    }
+
+    async fn serve(dir: tempfile::TempDir, auth: &str, issuer: Option<TokenIssuer>) -> Registry {
         let port = crate::prometheus::free_port();
         let host = format!("127.0.0.1:{port}");
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: rewind-test\n    path: {}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\nauth:\n{auth}",
             dir.path().join("data").display(),
-            dir.path().join("htpasswd").display()
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("config");
@@ -80,6 +106,7 @@ impl Registry {
             child: Some(child),
             host,
             auth_file,
+            issuer,
             _dir: dir,
         };
         registry.wait_ready().await;
@@ -101,6 +128,21 @@ impl Registry {
         }
     }
 
+    /// What the test's own pushes authenticate with.
+    fn push_authorization(&self, repository: &str) -> String {
+        use base64::Engine as _;
+        match &self.issuer {
+            Some(issuer) => format!(
+                "Bearer {}",
+                issuer.token_for(&format!("repository:{repository}:pull,push"))
+            ),
+            None => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+            ),
+        }
+    }
+
     /// Pushes a one-layer image `repository:tag` through the API.
     pub async fn push(&self, repository: &str, tag: &str) {
         let client = reqwest::Client::new();
@@ -119,7 +161,7 @@ impl Registry {
                 "http://{}/v2/{repository}/manifests/{tag}",
                 self.host
             ))
-            .basic_auth(USER, Some(PASSWORD))
+            .header("authorization", self.push_authorization(repository))
             .header(
                 "content-type",
                 "application/vnd.docker.distribution.manifest.v2+json",
@@ -138,7 +180,7 @@ impl Registry {
                 "http://{}/v2/{repository}/blobs/uploads/",
                 self.host
             ))
-            .basic_auth(USER, Some(PASSWORD))
+            .header("authorization", self.push_authorization(repository))
             .send()
             .await
             .expect("start upload");
@@ -157,7 +199,7 @@ impl Registry {
         let separator = if url.contains('?') { '&' } else { '?' };
         let done = client
             .put(format!("{url}{separator}digest={digest}"))
-            .basic_auth(USER, Some(PASSWORD))
+            .header("authorization", self.push_authorization(repository))
             .header("content-type", "application/octet-stream")
             .body(bytes.to_vec())
             .send()

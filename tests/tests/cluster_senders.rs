@@ -457,3 +457,37 @@ async fn flux_apps_are_discovered_and_follow_the_branch() {
         world.finish().await;
     }
 }
+
+/// `[[clusters]]` names reach the Flux discovery: a Kustomization under a
+/// directory named like a configured cluster (`fleet/eu-west/`, not the
+/// `clusters/<name>/` layout) belongs to that cluster, so an event that
+/// names no cluster still finds its app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_cluster_names_mark_flux_directories() {
+    for db in databases().await {
+        let world = World::start(db, |s| {
+            configure(s);
+            s.clusters.push(rewind_config::ClusterEntry {
+                name: "eu-west".into(),
+                server: "https://eu-west.k8s.example.com".into(),
+            });
+        })
+        .await;
+        let moved = world.repo.commit(
+            &[(
+                "fleet/eu-west/apps.yaml",
+                flux_kustomization("checkout", "apps/checkout/overlays/prod"),
+            )],
+            "flux: checkout on eu-west",
+        );
+        world.service().engine.git().fetch().await.unwrap();
+        let answer = flux_event(&world, "checkout", None, &moved).await;
+        assert_eq!(answer["ignored"].as_u64(), Some(0), "{answer}");
+        let app = app_entry(&world, "flux-system/checkout")
+            .await
+            .expect("app recorded");
+        assert_eq!(app["cluster"], "eu-west", "{app}");
+        assert_eq!(app["path"], "apps/checkout/overlays/prod", "{app}");
+        world.finish().await;
+    }
+}

@@ -644,3 +644,47 @@ async fn a_shared_change_is_one_rollback_not_a_wave() {
         world.finish().await;
     }
 }
+
+/// Contract, Words: every API object that carries an app carries `name`
+/// (or `app`), `cluster` and `ref` — apps and their deployments, history,
+/// rollbacks (listed, shown, answered by an action, and handed back with a
+/// refusal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_object_with_an_app_carries_its_ref() {
+    for db in databases().await {
+        let mut world = World::start(db, |_| {}).await;
+        let proposal = world.bad_deploy_and_alert().await;
+        let want = "checkout@in-cluster";
+        assert_eq!(proposal["ref"], want, "{proposal:#}");
+        assert_eq!(proposal["cluster"], "in-cluster");
+        let id = proposal["id"].as_str().unwrap();
+        assert_eq!(world.rollback(id).await["ref"], want);
+
+        let (_, apps) = world.get("/api/v1/apps").await;
+        let app = &apps[0];
+        assert_eq!(app["ref"], want, "{app:#}");
+        assert_eq!(app["current"]["ref"], want, "{app:#}");
+        assert_eq!(app["known_good"]["ref"], want, "{app:#}");
+        let (_, history) = world.get(&format!("/api/v1/apps/{want}/history")).await;
+        for d in history.as_array().unwrap() {
+            assert_eq!(d["ref"], want, "{d:#}");
+            assert_eq!(d["cluster"], "in-cluster", "{d:#}");
+        }
+        // A second request meets the open rollback: the refusal hands it
+        // back with its ref.
+        let (status, refused) = world
+            .api(
+                &format!("/api/v1/apps/{want}/rollbacks"),
+                json!({"reason": "again"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["rollback"]["ref"], want, "{refused:#}");
+        let (status, cancelled) = world
+            .api(&format!("/api/v1/rollbacks/{id}/cancel"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{cancelled}");
+        assert_eq!(cancelled["ref"], want);
+        world.finish().await;
+    }
+}

@@ -52,7 +52,7 @@ async fn alert_to_verified_rollback() {
         );
         let message = world.repo.git(&["log", "-1", "--format=%B", &branch]);
         assert!(
-            message.starts_with(&format!("Revert checkout to {}", &good[..7])),
+            message.starts_with(&format!("Revert checkout@in-cluster to {}", &good[..7])),
             "{message}"
         );
         assert!(

@@ -161,3 +161,46 @@ fn preflight_world(db: rewind_ledger::testing::TestDatabase, registry: &Registry
     world.settings.policy.auto_merge = rewind_config::AutoMerge::Safe;
     world
 }
+
+/// The bearer-token flow of the distribution token spec against the real
+/// registry configured with `auth: token:`: the registry answers 401 with
+/// `WWW-Authenticate: Bearer realm,service,scope`, the client asks the
+/// issuer on loopback with the Docker config's credentials, and retries
+/// with the JWT, which the registry verifies against its root certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_through_the_bearer_token_flow() {
+    if !available("lookups_through_the_bearer_token_flow") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/openssl").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl missing and CI is set"
+        );
+        eprintln!("SKIP lookups_through_the_bearer_token_flow: /usr/bin/openssl missing");
+        return;
+    }
+    let registry = Registry::start_with_tokens().await;
+    registry.push("shop/checkout", "v1.4.1").await;
+    let issuer = registry.issuer.as_ref().expect("token auth");
+    let timeout = std::time::Duration::from_secs(5);
+    let auth = RegistryAuth::from_docker_config(&registry.auth_file).unwrap();
+    let client = Client::new(timeout, auth).unwrap();
+    let host = registry.host.clone();
+    let image = |tag: &str| format!("{host}/shop/checkout:{tag}");
+
+    assert_eq!(issuer.issued(), 0);
+    assert_eq!(client.lookup(&image("v1.4.1")).await, ImageLookup::Found);
+    assert_eq!(issuer.issued(), 1, "one token for one lookup");
+    let ImageLookup::Missing(why) = client.lookup(&image("gone")).await else {
+        panic!("a missing tag behind token auth");
+    };
+    assert!(why.contains("serves no manifest for gone"), "{why}");
+
+    // No credentials: the issuer refuses, which is a warning, not "missing".
+    let anonymous = Client::new(timeout, RegistryAuth::default()).unwrap();
+    let ImageLookup::Unreachable(why) = anonymous.lookup(&image("v1.4.1")).await else {
+        panic!("no credentials");
+    };
+    assert!(why.contains("the token service refused: 401"), "{why}");
+}

@@ -76,6 +76,11 @@ pub struct HealthObserved {
     /// the current deployment's is drift.
     #[serde(default)]
     pub sync_revision: Option<String>,
+    /// The images the controller reports running (Argo CD
+    /// `status.summary.images`); `None` when it reports none (Flux has no
+    /// such report).
+    #[serde(default)]
+    pub running_images: Option<Vec<String>>,
     pub at: DateTime<Utc>,
 }
 

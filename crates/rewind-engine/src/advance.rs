@@ -480,6 +480,7 @@ impl Engine {
         Ok(RollbackRequest {
             rollback_id: rollback.id,
             app: rollback.app.clone(),
+            cluster: rollback.cluster.clone(),
             app_path,
             from: rollback.from.commit.clone().unwrap_or_else(|| to.clone()),
             to,

@@ -9,8 +9,11 @@
 //! - `advance`: push, open the PR, auto-merge, merge: one job per step.
 //! - `review`: approvals, merge and cancel from the API and from GitHub.
 //! - `observe`: new deployments (resolve, sync), alerts, pushes (holds).
+//! - `catch_up`: Git catches up with Flagger and Argo Rollouts rollbacks.
+//! - `deployed`: has the rollback reached the cluster (commit and images)?
 //! - `verify`: the clock: known-good promotion, verification, recovery.
 //! - `proof`: verification checks: baselines, evaluations, the verdict.
+//! - `verify_comment`: the one verification comment on the pull request.
 //! - `notify`: notifications, queued as durable jobs per target.
 //! - `preflight`: target images looked up in their registries.
 //! - `worker`: the job loop and the ticker, stopped by a cancellation token.
@@ -25,7 +28,9 @@
 #![forbid(unsafe_code)]
 
 mod advance;
+mod catch_up;
 pub mod decide;
+mod deployed;
 mod error;
 mod inspect;
 mod notify;
@@ -36,6 +41,7 @@ mod propose;
 mod review;
 mod timeline;
 mod verify;
+mod verify_comment;
 pub mod wiring;
 pub mod worker;
 

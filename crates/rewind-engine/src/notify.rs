@@ -80,6 +80,22 @@ impl Engine {
         }
     }
 
+    /// Runs a `drift` job (queued by the ledger when an app's cluster
+    /// begins to differ from Git): tells the targets that listen for
+    /// `drift`.
+    pub(crate) async fn drift_began(&self, payload: &serde_json::Value) -> Result<(), EngineError> {
+        let app: AppRef = payload["app"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| EngineError::Invalid(format!("drift job: {e}")))?;
+        let detail = payload["detail"]
+            .as_str()
+            .unwrap_or("the cluster differs from Git");
+        self.notify_app(NotifyEvent::Drift, &app, detail).await;
+        Ok(())
+    }
+
     /// Runs a `notify` job: one delivery attempt.
     pub(crate) async fn deliver_notification(
         &self,

@@ -3,7 +3,6 @@
 //! rollback under verification fails), a pull-request event, a review, a
 //! `/rewind` comment, a push to `git.branch` (held apps).
 
-use chrono::Utc;
 use rewind_domain::{
     AlertStatus, AppRef, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
     RollbackState, TimelineEvent, Trigger,
@@ -53,34 +52,7 @@ impl Engine {
         let Some(rollback) = self.ledger.open_rollback(&deployment.app_ref()).await? else {
             return Ok(());
         };
-        let Some(merge) = rollback.merge_commit.as_ref() else {
-            return Ok(());
-        };
-        if rollback.state != RollbackState::Merged {
-            return Ok(());
-        }
-        if merge == commit || self.git.is_ancestor(merge, commit).await? {
-            self.ledger
-                .transition_rollback(
-                    rollback.id,
-                    RollbackState::Merged,
-                    RollbackState::Synced,
-                    entry(
-                        TimelineEvent::Synced,
-                        format!(
-                            "{} deployed cluster revision {} at {}, which contains the rollback; verifying for {}",
-                            deployment.source,
-                            deployment.cluster_revision,
-                            commit.short(),
-                            self.settings.policy.verify_for
-                        ),
-                        Utc::now(),
-                    ),
-                )
-                .await?;
-            self.refresh_pull_request(&rollback).await;
-        }
-        Ok(())
+        self.sync_if_deployed(&rollback, &deployment).await
     }
 
     /// `policy.catch_up = "propose"`: the cluster's newest deployment runs

@@ -240,9 +240,11 @@ impl Engine {
             evaluated = true;
         }
         if evaluated {
-            // The PR body's verification table follows the checks (it
-            // reads the rollback again, with the new records).
+            // The PR body's verification table and the verification
+            // comment follow the checks (they read the rollback again,
+            // with the new records).
             self.refresh_pull_request(rollback).await;
+            self.update_verification_comment(rollback).await;
         }
         Ok(results)
     }

@@ -181,6 +181,7 @@ impl Engine {
         let git_request = RollbackRequest {
             rollback_id: id,
             app: app_name.name.clone(),
+            cluster: app_name.cluster.clone(),
             app_path: app_path.clone(),
             from: from.commit.clone().unwrap_or_else(|| head.clone()),
             to: to_commit,
@@ -338,7 +339,16 @@ impl Engine {
             &rollback.reason,
         )
         .await;
-        if !held {
+        if held {
+            let why = rollback
+                .timeline
+                .iter()
+                .rev()
+                .find(|e| e.event.as_str() == "held")
+                .map_or_else(|| "held in its wave".to_string(), |e| e.detail.clone());
+            self.notify(rewind_config::NotifyEvent::Held, &rollback, &why)
+                .await;
+        } else {
             self.enqueue_advance(id).await?;
         }
         tracing::info!(rollback.id = %id, "rollback proposed");
@@ -490,20 +500,16 @@ impl Engine {
     /// A wave member failed: the ones after it stay held, and say why.
     pub(crate) async fn stop_wave(&self, failed: &Rollback) -> Result<(), EngineError> {
         for next in self.held_after(failed).await? {
+            let why = format!(
+                "wave stopped: rollback {} of {} failed; this one stays held until a person acts",
+                failed.id,
+                failed.app_ref()
+            );
             self.ledger
-                .append_timeline(
-                    next.id,
-                    entry(
-                        "wave_stopped",
-                        format!(
-                            "rollback {} of {} failed; this one stays held until a person acts",
-                            failed.id,
-                            failed.app_ref()
-                        ),
-                        Utc::now(),
-                    ),
-                )
+                .append_timeline(next.id, entry("wave_stopped", why.clone(), Utc::now()))
                 .await?;
+            self.notify(rewind_config::NotifyEvent::Held, &next, &why)
+                .await;
             tracing::warn!(rollback.id = %next.id, "wave stopped: the rollback before failed");
         }
         Ok(())

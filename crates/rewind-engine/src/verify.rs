@@ -89,7 +89,9 @@ impl Engine {
                 .await;
         }
         if !synced {
-            return Ok(());
+            // Argo CD may report the target's images after the commit:
+            // the health reports that follow carry them.
+            return self.sync_if_deployed(&rollback, &current).await;
         }
         let verify_for = ChronoDuration::from_std(self.settings.policy.verify_for.get())
             .unwrap_or(ChronoDuration::MAX);
@@ -175,6 +177,7 @@ impl Engine {
             &format!("verified{checks_said}"),
         )
         .await;
+        self.update_verification_comment(&rollback).await;
         if let Some(last) = rollback.timeline.last() {
             self.notify(
                 rewind_config::NotifyEvent::Verified,
@@ -239,6 +242,7 @@ impl Engine {
                 .await?;
             self.verify_status(&rollback, rewind_forge::StatusState::Failure, &evidence)
                 .await;
+            self.update_verification_comment(&rollback).await;
         }
         self.audit(
             "rewind",

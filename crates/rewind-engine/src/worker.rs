@@ -17,6 +17,8 @@ pub const JOB_KINDS: &[&str] = &[
     job_kind::RESOLVE_DEPLOYMENT,
     job_kind::ALERT_FIRED,
     job_kind::FORGE_EVENT,
+    job_kind::CLUSTER_ROLLED_BACK,
+    job_kind::DRIFT,
     crate::NOTIFY,
 ];
 
@@ -31,6 +33,9 @@ impl Engine {
         if job.kind == crate::NOTIFY {
             return self.deliver_notification(&job.payload).await;
         }
+        if job.kind == job_kind::DRIFT {
+            return self.drift_began(&job.payload).await;
+        }
         let payload = JobPayload::of(job).map_err(|e| EngineError::Invalid(e.to_string()))?;
         match payload {
             JobPayload::AdvanceRollback { rollback_id } => self.advance(rollback_id).await,
@@ -39,6 +44,10 @@ impl Engine {
             }
             JobPayload::AlertFired { alert_id, .. } => self.alert_fired(alert_id).await,
             JobPayload::ForgeEvent { forge_event_id, .. } => self.forge_event(forge_event_id).await,
+            JobPayload::ClusterRolledBack {
+                cluster_rollback_id,
+                ..
+            } => self.cluster_rolled_back(cluster_rollback_id).await,
         }
     }
 

@@ -98,6 +98,17 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// Adds a comment to the pull request's conversation.
     async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError>;
 
+    /// Keeps one comment up to date: replaces the body of comment
+    /// `existing` when given, else (or when a person deleted it) posts a
+    /// new one on the pull request. Answers the comment's id, to pass as
+    /// `existing` next time.
+    async fn upsert_comment(
+        &self,
+        number: u64,
+        existing: Option<u64>,
+        body: &str,
+    ) -> Result<u64, ForgeError>;
+
     /// Merges the pull request if its head is still `expected_head_sha`, and
     /// returns the merge commit. Already merged: returns the existing merge
     /// commit. Head moved: [`ForgeError::HeadChanged`]. Refused:

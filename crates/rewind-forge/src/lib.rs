@@ -31,5 +31,6 @@ pub use forge::{
 };
 pub use github::{DEFAULT_API_URL, GitHubAuth, GitHubForge, GitHubSettings, MergeMethod};
 pub use report::{
-    ReportStage, RollbackReport, render_pull_request_body, render_title, rollback_id_from_body,
+    ReportStage, RollbackReport, render_pull_request_body, render_title,
+    render_verification_comment, rollback_id_from_body,
 };

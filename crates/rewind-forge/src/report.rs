@@ -53,12 +53,12 @@ pub struct RollbackReport<'a> {
     pub stage: ReportStage,
 }
 
-/// `Roll back shop/checkout to revision 11 (abcdef0)`, with the alert name
-/// when an alert triggered it.
+/// `Roll back shop/checkout@prod to revision 11 (abcdef0)`, with the alert
+/// name when an alert triggered it: the same name runs on several clusters.
 pub fn render_title(rollback: &Rollback) -> String {
     let mut title = format!(
         "Roll back {} to revision {}{}",
-        rollback.app,
+        rollback.app_ref(),
         rollback.to.cluster_revision,
         rollback
             .to
@@ -403,6 +403,29 @@ fn write_verification(out: &mut String, report: &RollbackReport<'_>) {
         human_duration(report.verify_for)
     );
     write_check_results(out, rollback);
+}
+
+/// The one verification comment rewind keeps up to date on a rollback's
+/// pull request: the state, then the latest evaluation of each check with
+/// before → after. Edited in place on every evaluation and state change.
+pub fn render_verification_comment(rollback: &Rollback) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<!-- rewind-verification {} -->\n**rewind verification** of {}: {}, {} evaluation(s).\n",
+        rollback.id,
+        code(rollback.app.as_str()),
+        code(rollback.state.as_str()),
+        rollback.verification.len()
+    );
+    if rollback.verification.is_empty() {
+        out.push_str("No check has been evaluated yet.\n");
+    }
+    write_check_results(&mut out, rollback);
+    if let Some(last) = rollback.timeline.last() {
+        let _ = writeln!(out, "Last: {}", inline(&last.detail));
+    }
+    out
 }
 
 /// The latest evaluation of each verification check, kept up to date as

@@ -223,7 +223,7 @@ fn alert_triggered_with_risks() {
     );
     assert_eq!(
         render_title(&rollback),
-        "Roll back shop/checkout to revision 11 (bbbbbbb): CheckoutErrorRate"
+        "Roll back shop/checkout@prod-eu to revision 11 (bbbbbbb): CheckoutErrorRate"
     );
     insta::assert_snapshot!(body);
 }
@@ -242,7 +242,7 @@ fn manual_without_risks() {
 
     assert_eq!(
         render_title(&rollback),
-        "Roll back shop/checkout to revision 11 (bbbbbbb)"
+        "Roll back shop/checkout@prod-eu to revision 11 (bbbbbbb)"
     );
     insta::assert_snapshot!(body);
 }

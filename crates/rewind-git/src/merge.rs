@@ -183,13 +183,14 @@ impl GitRepo {
             }
         }
         let message = format!(
-            "Merge {} into {}\n\nRollback of {} reviewed as {}.\n\nRewind-Rollback-Id: {}\nRewind-App: {}\n",
+            "Merge {} into {}\n\nRollback of {} reviewed as {}.\n\nRewind-Rollback-Id: {}\nRewind-App: {}\nRewind-Cluster: {}\n",
             rollback_branch(&req.app, &req.rollback_id),
             self.settings.branch,
-            req.app,
+            req.app_ref(),
             reviewed,
             req.rollback_id,
             req.app,
+            req.cluster,
         );
         self.write_commit(
             &message,

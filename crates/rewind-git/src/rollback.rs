@@ -1,7 +1,9 @@
 //! What a caller asks for and what it gets back: the rollback request, the
 //! built commit, and the commit message with its trailers.
 
-use rewind_domain::{AppName, CommitId, ConfigHash, RollbackId, Strategy, branch_slug, text};
+use rewind_domain::{
+    AppName, AppRef, ClusterName, CommitId, ConfigHash, RollbackId, Strategy, branch_slug, text,
+};
 
 /// Bring `app` back to commit `to`, on top of the current head of
 /// `git.branch`.
@@ -9,6 +11,8 @@ use rewind_domain::{AppName, CommitId, ConfigHash, RollbackId, Strategy, branch_
 pub struct RollbackRequest {
     pub rollback_id: RollbackId,
     pub app: AppName,
+    /// The app's cluster: messages name the app as `NAME@CLUSTER`.
+    pub cluster: ClusterName,
     /// The app's path in the repository (`apps/checkout/overlays/prod`).
     pub app_path: String,
     /// The commit the cluster runs now (for the message and trailers).
@@ -25,6 +29,13 @@ pub struct RollbackRequest {
     /// The target's config hash as the ledger recorded it; computed from
     /// the target commit when absent.
     pub target_config_hash: Option<ConfigHash>,
+}
+
+impl RollbackRequest {
+    /// The app on its cluster, as messages name it.
+    pub fn app_ref(&self) -> AppRef {
+        AppRef::new(self.app.clone(), self.cluster.clone())
+    }
 }
 
 /// The result of building a rollback.
@@ -88,7 +99,8 @@ pub(crate) fn commit_message(
     revert_conflicts: &[String],
     dropped_links: &[String],
 ) -> String {
-    let mut msg = format!("Revert {} to {}", req.app, req.to.short());
+    let app = req.app_ref();
+    let mut msg = format!("Revert {app} to {}", req.to.short());
     if let Some(revision) = req.to_cluster_revision {
         msg.push_str(&format!(" (cluster revision {revision})"));
     }
@@ -103,12 +115,12 @@ pub(crate) fn commit_message(
         Strategy::Restore => msg.push_str(&format!(
             "Every input of {} ({} and the paths its kustomizations reference) is restored \
              to its tree at {}; every other path is unchanged.\n",
-            req.app, req.app_path, req.to
+            app, req.app_path, req.to
         )),
         Strategy::Revert => {
             msg.push_str(&format!(
                 "Reverts, newest first, the commits since {} that touched the inputs of {}:\n",
-                req.to, req.app
+                req.to, app
             ));
             for commit in reverted {
                 msg.push_str(&format!("- {commit}\n"));
@@ -130,6 +142,7 @@ pub(crate) fn commit_message(
     msg.push('\n');
     msg.push_str(&format!("Rewind-Rollback-Id: {}\n", req.rollback_id));
     msg.push_str(&format!("Rewind-App: {}\n", req.app));
+    msg.push_str(&format!("Rewind-Cluster: {}\n", req.cluster));
     msg.push_str(&format!("Rewind-From: {}\n", req.from));
     msg.push_str(&format!("Rewind-To: {}\n", req.to));
     if let Some(hash) = config_hash {
@@ -153,6 +166,7 @@ mod tests {
         RollbackRequest {
             rollback_id: "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap(),
             app: AppName::new("shop/checkout").unwrap(),
+            cluster: ClusterName::new("prod-eu").unwrap(),
             app_path: "apps/checkout/overlays/prod".into(),
             from: CommitId::new("b".repeat(40)).unwrap(),
             to: CommitId::new("a1b2c3d".to_string() + &"0".repeat(33)).unwrap(),
@@ -173,7 +187,7 @@ mod tests {
         let mut lines = msg.lines();
         assert_eq!(
             lines.next(),
-            Some("Revert shop/checkout to a1b2c3d (cluster revision 41)")
+            Some("Revert shop/checkout@prod-eu to a1b2c3d (cluster revision 41)")
         );
         let last_paragraph = msg.trim_end().rsplit("\n\n").next().unwrap();
         assert_eq!(
@@ -181,6 +195,7 @@ mod tests {
             format!(
                 "Rewind-Rollback-Id: 01890a5d-ac96-774b-bcce-b302099a8057\n\
                  Rewind-App: shop/checkout\n\
+                 Rewind-Cluster: prod-eu\n\
                  Rewind-From: {}\n\
                  Rewind-To: a1b2c3d{}\n\
                  Rewind-Config-Hash: {hash}",

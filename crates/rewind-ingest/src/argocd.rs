@@ -92,6 +92,15 @@ struct Status {
     history: Option<Vec<HistoryEntry>>,
     #[serde(default)]
     reconciled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    summary: Option<Summary>,
+}
+
+/// `status.summary`: what Argo CD sees running.
+#[derive(Debug, Deserialize)]
+struct Summary {
+    #[serde(default)]
+    images: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +300,11 @@ pub fn parse_argocd_from(
                 .sync
                 .as_ref()
                 .and_then(|s| pick_revision(&s.revision, &s.revisions, ours)),
+            running_images: status
+                .summary
+                .as_ref()
+                .and_then(|s| s.images.clone())
+                .filter(|images| !images.is_empty()),
             at,
         }));
     }

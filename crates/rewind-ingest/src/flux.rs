@@ -145,6 +145,8 @@ pub fn parse_flux_from(
                 health,
                 sync: (reason == "ReconciliationSucceeded").then_some(SyncStatus::Synced),
                 sync_revision: None,
+                // Flux reports no running images.
+                running_images: None,
                 at,
             }));
     }

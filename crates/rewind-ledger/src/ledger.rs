@@ -215,6 +215,12 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         phase: rewind_domain::CheckPhase,
         result: &rewind_domain::CheckResult,
     ) -> Result<(), LedgerError>;
+    /// The images the controller last reported running for the deployment
+    /// (Argo CD `status.summary.images`); `None` when it never reported any.
+    async fn running_images(&self, deployment_id: i64) -> Result<Option<Vec<String>>, LedgerError>;
+    /// The id of the verification comment on the rollback's pull request.
+    async fn verify_comment(&self, id: RollbackId) -> Result<Option<u64>, LedgerError>;
+    async fn set_verify_comment(&self, id: RollbackId, comment_id: u64) -> Result<(), LedgerError>;
     /// The rollback's records of `phase`, oldest first.
     async fn check_results(
         &self,

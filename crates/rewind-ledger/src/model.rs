@@ -200,6 +200,9 @@ pub mod job_kind {
     /// Payload `{"deployment_id", "app", "commit"}`: resolve the commit's
     /// tree, config hash and images.
     pub const RESOLVE_DEPLOYMENT: &str = "resolve_deployment";
+    /// Payload `{"app", "detail"}`: the cluster began to drift from Git
+    /// (queued once per drift episode); the engine notifies `drift`.
+    pub const DRIFT: &str = "drift";
     /// Payload `{"alert_id", "app", "deployment_id"}`: decide whether to
     /// propose a rollback.
     pub const ALERT_FIRED: &str = "alert_fired";
@@ -208,6 +211,9 @@ pub mod job_kind {
     pub const FORGE_EVENT: &str = "forge_event";
     /// Payload `{"rollback_id"}`: run the rollback's next step.
     pub const ADVANCE_ROLLBACK: &str = "advance_rollback";
+    /// Payload `{"cluster_rollback_id", "app"}`: Git catches up with a
+    /// rollback Flagger or Argo Rollouts did in the cluster.
+    pub const CLUSTER_ROLLED_BACK: &str = "cluster_rolled_back";
 }
 
 /// What a job asks for, typed: the ledger builds these while recording
@@ -239,6 +245,11 @@ pub enum JobPayload {
     },
     /// Run the next step of a rollback.
     AdvanceRollback { rollback_id: RollbackId },
+    /// Catch Git up with an in-cluster rollback (`policy.catch_up`).
+    ClusterRolledBack {
+        cluster_rollback_id: i64,
+        app: AppName,
+    },
 }
 
 impl JobPayload {
@@ -249,6 +260,7 @@ impl JobPayload {
             JobPayload::AlertFired { .. } => job_kind::ALERT_FIRED,
             JobPayload::ForgeEvent { .. } => job_kind::FORGE_EVENT,
             JobPayload::AdvanceRollback { .. } => job_kind::ADVANCE_ROLLBACK,
+            JobPayload::ClusterRolledBack { .. } => job_kind::CLUSTER_ROLLED_BACK,
         }
     }
 
@@ -274,6 +286,10 @@ impl JobPayload {
                 format!("{}:{forge_event_id}", self.kind())
             }
             JobPayload::AdvanceRollback { rollback_id } => format!("advance:{rollback_id}"),
+            JobPayload::ClusterRolledBack {
+                cluster_rollback_id,
+                ..
+            } => format!("{}:{cluster_rollback_id}", self.kind()),
         }
     }
 

@@ -185,7 +185,7 @@ impl From<rewind_engine::EngineError> for ApiError {
                 // Refusals keep returning the conflicting rollback.
                 error.rollback = refusal
                     .existing()
-                    .and_then(|r| serde_json::to_value(r).ok());
+                    .map(crate::routes::app_ref::rollback_json);
                 error
             }
             E::NotFound(detail) => ApiError::not_found(detail),

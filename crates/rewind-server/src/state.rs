@@ -115,9 +115,13 @@ impl AppState {
         ];
         let ingest = rewind_engine::wiring::ingest_settings(&settings);
         AppState(Arc::new(App {
-            // `[[clusters]]` names would mark cluster directories too; the
-            // `clusters/<name>/` layout needs none.
-            flux_apps: FluxApps::new(ingest.clone(), Vec::new()),
+            // A directory named like a `[[clusters]]` entry marks that
+            // cluster (`fleet/eu-west/…`), besides the `clusters/<name>/`
+            // layout, which needs no configuration.
+            flux_apps: FluxApps::new(
+                ingest.clone(),
+                settings.clusters.iter().map(|c| c.name.clone()).collect(),
+            ),
             ingest,
             deliveries: DeliveryBatcher::start(ledger.clone()),
             settings,

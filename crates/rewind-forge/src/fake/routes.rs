@@ -49,6 +49,10 @@ pub(crate) fn router(shared: Shared) -> Router {
             get(list_comments).post(create_comment),
         )
         .route(
+            "/repos/{owner}/{repo}/issues/comments/{id}",
+            get(get_comment).patch(update_comment),
+        )
+        .route(
             "/repos/{owner}/{repo}/issues/{number}/labels",
             post(add_labels),
         )
@@ -551,10 +555,52 @@ async fn create_comment(
             pr: number,
             body: request.body,
             created_at: Utc::now(),
+            updated_at: None,
         };
         let rendered = state.comment_json(&comment);
         state.comments.push(comment);
         Ok(json_answer(StatusCode::CREATED, rendered))
+    })())
+}
+
+/// `PATCH /repos/{o}/{r}/issues/comments/{id}`: replaces the body; 404 for
+/// an id the repository does not have, 422 for an empty body, as GitHub
+/// answers.
+async fn update_comment(
+    State(shared): State<Shared>,
+    Path((owner, repo_name, id)): Path<(String, String, u64)>,
+    body: Bytes,
+) -> Response {
+    both((|| {
+        let mut state = lock(&shared);
+        check_repo(&state, &owner, &repo_name)?;
+        let request: CreateComment = parse(&body)?;
+        if request.body.trim().is_empty() {
+            return Err(validation_failed(
+                json!([{ "resource": "IssueComment", "field": "body", "code": "missing_field" }]),
+            ));
+        }
+        let Some(comment) = state.comments.iter_mut().find(|c| c.id == id) else {
+            return Err(github_error(404, "Not Found"));
+        };
+        comment.body = request.body;
+        comment.updated_at = Some(Utc::now());
+        let comment = comment.clone();
+        Ok(json_answer(StatusCode::OK, state.comment_json(&comment)))
+    })())
+}
+
+async fn get_comment(
+    State(shared): State<Shared>,
+    Path((owner, repo_name, id)): Path<(String, String, u64)>,
+) -> Response {
+    both((|| {
+        let state = lock(&shared);
+        check_repo(&state, &owner, &repo_name)?;
+        let Some(comment) = state.comments.iter().find(|c| c.id == id) else {
+            return Err(github_error(404, "Not Found"));
+        };
+        Ok(json_answer(StatusCode::OK, state.comment_json(comment)))
     })())
 }
 

@@ -57,6 +57,8 @@ pub struct FakeComment {
     pub pr: u64,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// Set by `PATCH /repos/{o}/{r}/issues/comments/{id}`.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +263,7 @@ impl State {
             "body": comment.body,
             "user": self.user_json(&self.options.owner),
             "created_at": comment.created_at,
-            "updated_at": comment.created_at,
+            "updated_at": comment.updated_at.unwrap_or(comment.created_at),
             "author_association": "OWNER",
         })
     }

@@ -216,6 +216,49 @@ impl Forge for GitHubForge {
         expect_status(OP, answer, StatusCode::CREATED).map(drop)
     }
 
+    #[tracing::instrument(name = "github.upsert_comment", skip_all, fields(pr.number = number))]
+    async fn upsert_comment(
+        &self,
+        number: u64,
+        existing: Option<u64>,
+        body: &str,
+    ) -> Result<u64, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        if let Some(id) = existing {
+            const OP: &str = "update a pull request comment";
+            let answer = self
+                .transport
+                .call(
+                    OP,
+                    Verb::Patch,
+                    &self.repo_path(&format!("/issues/comments/{id}")),
+                    Some(&json!({ "body": body })),
+                )
+                .await?;
+            match expect_status(OP, answer, StatusCode::OK) {
+                Ok(_) => return Ok(id),
+                // Deleted by a person: post it again below.
+                Err(ForgeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        const OP: &str = "comment on a pull request";
+        let answer = self
+            .transport
+            .call(
+                OP,
+                Verb::Post,
+                &self.repo_path(&format!("/issues/{number}/comments")),
+                Some(&json!({ "body": body })),
+            )
+            .await?;
+        let created: Created = expect_status(OP, answer, StatusCode::CREATED)?.json(OP)?;
+        Ok(created.id)
+    }
+
     #[tracing::instrument(name = "github.merge", skip_all, fields(pr.number = number, commit.sha = %expected_head_sha))]
     async fn merge(
         &self,

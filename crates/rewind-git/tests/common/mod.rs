@@ -196,6 +196,7 @@ pub fn request(
     RollbackRequest {
         rollback_id: RollbackId::generate(),
         app: AppName::new(app).unwrap(),
+        cluster: rewind_domain::ClusterName::default(),
         app_path: app_path.to_string(),
         from: CommitId::new(from).unwrap(),
         to: CommitId::new(to).unwrap(),

@@ -8,8 +8,8 @@ use rewind_domain::{
 };
 
 use crate::db::{Conn, sql};
-use crate::store::{alerts, apps, cluster_rollbacks, deployments, forge, jobs};
-use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
+use crate::store::{alerts, apps, cluster_rollbacks, deployments, forge, jobs, proof};
+use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError, job_kind};
 
 /// Longest accepted delivery key; senders' ids are far shorter, and a
 /// digest of the body is 64 hex digits.
@@ -108,10 +108,14 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Observation::Health(h) = o {
-            deployments::apply_health(c, h).await?;
+            let applied_to = deployments::apply_health(c, h).await?;
+            if let (Some(id), Some(images)) = (applied_to, &h.running_images) {
+                proof::set_running_images(c, id, images).await?;
+            }
             let app = h.app_ref();
             let current = deployments::current(c, &app).await?;
             let drift = drift_of(h, current.as_ref());
+            let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
             let sync = h.sync.map(SyncStatus::as_str);
             apps::set_reported(
                 c,
@@ -122,6 +126,9 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                 h.at,
             )
             .await?;
+            if let (Some(detail), false) = (&drift, drifting_before) {
+                job_count += enqueue_drift(c, &app, detail, h.at, now).await?;
+            }
         }
     }
 
@@ -175,8 +182,8 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         }
     }
 
-    // In-cluster rollbacks: recorded as reported; the engine reads them to
-    // propose that Git catch up.
+    // In-cluster rollbacks: recorded as reported, with the job that
+    // decides whether Git catches up, in the same transaction.
     for o in &d.observations {
         if let Observation::ClusterRolledBack(r) = o {
             let id = cluster_rollbacks::insert(c, r, now).await?;
@@ -188,6 +195,11 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                 "cluster rolled back on its own"
             );
             new_cluster_rollbacks.push(id);
+            let job = JobPayload::ClusterRolledBack {
+                cluster_rollback_id: id,
+                app: r.app.clone(),
+            };
+            job_count += enqueue(c, &job, now).await?;
         }
     }
 
@@ -240,6 +252,21 @@ async fn enqueue_resolve(
         commit: commit.clone(),
     };
     enqueue(c, &job, now).await
+}
+
+/// A drift began: one `drift` job to tell people (the engine notifies).
+/// Keyed by the drift's start, so a redelivery queues nothing new.
+async fn enqueue_drift(
+    c: &mut Conn<'_>,
+    app: &AppRef,
+    detail: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let key = format!("{}:{app}:{}", job_kind::DRIFT, since.timestamp_millis());
+    let payload = serde_json::json!({"app": app.to_string(), "detail": detail});
+    let id = jobs::enqueue(c, job_kind::DRIFT, &payload, Some(&key), now, now).await?;
+    Ok(usize::from(id.is_some()))
 }
 
 async fn enqueue(

@@ -207,21 +207,24 @@ pub(crate) async fn revisions_between(
 /// Applies a health report to the deployment it is about: the newest one
 /// with the reported revision, else the newest with the reported commit,
 /// else the current one. The common case, a revision the ledger has, takes
-/// one statement.
-pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result<(), LedgerError> {
+/// one statement. Answers the deployment it applied to, if any.
+pub(crate) async fn apply_health(
+    c: &mut Conn<'_>,
+    h: &HealthObserved,
+) -> Result<Option<i64>, LedgerError> {
     if let Some(revision) = h.revision.as_deref() {
         let q = sql(concat!(
             set_health!(),
             " WHERE id = (SELECT id FROM deployments WHERE app = $1 AND revision = $5 \
-               ORDER BY cluster_revision DESC LIMIT 1)"
+               ORDER BY cluster_revision DESC LIMIT 1) RETURNING id"
         ))
         .bind(h.app_ref().to_string())
         .bind(h.health.as_str())
         .bind(h.sync.map(|s| s.as_str()))
         .bind(h.at)
         .bind(revision);
-        if c.execute(q).await? > 0 {
-            return Ok(());
+        if let Some(row) = c.fetch_optional(q).await? {
+            return Ok(Some(row.i64("id")?));
         }
     }
     let app = h.app_ref();
@@ -236,7 +239,7 @@ pub(crate) async fn apply_health(c: &mut Conn<'_>, h: &HealthObserved) -> Result
     if let Some(id) = target {
         set_health(c, id, h.health, h.sync, h.at).await?;
     }
-    Ok(())
+    Ok(target)
 }
 
 /// Inserts an observed deployment unless the ledger has it already.

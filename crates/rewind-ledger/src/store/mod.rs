@@ -11,6 +11,7 @@ mod deliveries;
 pub(crate) mod deployments;
 mod forge;
 mod jobs;
+mod proof;
 mod rollbacks;
 mod tokens;
 
@@ -548,6 +549,20 @@ impl Ledger for SqlLedger {
             return Err(LedgerError::not_found("rollback", id));
         }
         checks::record(&mut c, id, phase, result).await?;
+        tx.commit().await
+    }
+
+    async fn running_images(&self, deployment_id: i64) -> Result<Option<Vec<String>>, LedgerError> {
+        proof::running_images(&mut self.db.read().await?.conn(), deployment_id).await
+    }
+
+    async fn verify_comment(&self, id: RollbackId) -> Result<Option<u64>, LedgerError> {
+        proof::verify_comment(&mut self.db.read().await?.conn(), id).await
+    }
+
+    async fn set_verify_comment(&self, id: RollbackId, comment_id: u64) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        proof::set_verify_comment(&mut tx.conn(), id, comment_id).await?;
         tx.commit().await
     }
 

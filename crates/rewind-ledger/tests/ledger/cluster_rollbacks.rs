@@ -68,7 +68,15 @@ async fn recorded_once_and_read_back_by_app_and_cluster() {
             panic!("expected Recorded, got {first:?}");
         };
         assert_eq!(new_cluster_rollbacks.len(), 1);
-        assert_eq!(jobs, 0);
+        // The catch-up job, in the same transaction as the report.
+        assert_eq!(jobs, 1);
+        let counts = l.job_counts().await.unwrap();
+        assert!(
+            counts
+                .iter()
+                .any(|c| c.kind == rewind_ledger::job_kind::CLUSTER_ROLLED_BACK),
+            "{counts:?}"
+        );
         // The same delivery again changes nothing.
         assert_eq!(
             l.record_delivery(delivery("k1", vec![canary("staging", 1)]))

@@ -91,6 +91,7 @@ pub fn health(app: &str, revision: Option<String>, h: Health, at: i64) -> Observ
         health: h,
         sync: Some(rewind_domain::SyncStatus::Synced),
         sync_revision: None,
+        running_images: None,
         at: t(at),
     })
 }

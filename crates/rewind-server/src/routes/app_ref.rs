@@ -43,3 +43,19 @@ fn bad_reference(raw: &str, e: DomainError) -> ApiError {
         "{e}; an app is named NAME or NAME@CLUSTER (got {shown:?})"
     ))
 }
+
+/// `value` as JSON with `ref` (`NAME@CLUSTER`) beside its `name`/`app` and
+/// `cluster`: every API object that carries an app says it the way URLs,
+/// the CLI and alerts take it (contract, Words).
+pub(crate) fn with_ref(value: &impl serde::Serialize, app: &AppRef) -> serde_json::Value {
+    let mut json = serde_json::to_value(value).unwrap_or_default();
+    if let Some(object) = json.as_object_mut() {
+        object.insert("ref".into(), app.to_string().into());
+    }
+    json
+}
+
+/// A rollback as the API answers it: with its app's `ref`.
+pub(crate) fn rollback_json(rollback: &rewind_domain::Rollback) -> serde_json::Value {
+    with_ref(rollback, &rollback.app_ref())
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::app_ref::{no_such_app, resolve};
+use crate::routes::app_ref::{no_such_app, resolve, with_ref};
 use crate::state::AppState;
 
 /// Apps with their current and known-good deployments.
@@ -26,11 +26,19 @@ pub async fn list(
                 obj.insert("ref".into(), summary.app.app_ref().to_string().into());
                 obj.insert(
                     "current".into(),
-                    serde_json::to_value(&summary.current).unwrap_or_default(),
+                    summary
+                        .current
+                        .as_ref()
+                        .map(|d| with_ref(d, &d.app_ref()))
+                        .unwrap_or_default(),
                 );
                 obj.insert(
                     "known_good".into(),
-                    serde_json::to_value(&summary.known_good).unwrap_or_default(),
+                    summary
+                        .known_good
+                        .as_ref()
+                        .map(|d| with_ref(d, &d.app_ref()))
+                        .unwrap_or_default(),
                 );
             }
             app
@@ -53,12 +61,15 @@ pub async fn history(
     caller: Caller,
     Path(app): Path<String>,
     Query(query): Query<HistoryQuery>,
-) -> Result<Json<Vec<rewind_domain::Deployment>>, ApiError> {
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     caller.require(Role::Viewer)?;
     let app = resolve(&state, &app).await?;
     if state.ledger().get_app(&app).await?.is_none() {
         return Err(no_such_app(&app));
     }
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_HISTORY);
-    Ok(Json(state.ledger().history(&app, limit).await?))
+    let history = state.ledger().history(&app, limit).await?;
+    Ok(Json(
+        history.iter().map(|d| with_ref(d, &d.app_ref())).collect(),
+    ))
 }

@@ -7,13 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rewind_config::Role;
-use rewind_domain::{Rollback, RollbackId, RollbackState, Trigger};
+use rewind_domain::{RollbackId, RollbackState, Trigger};
 use rewind_engine::{EngineError, ProposeOutcome, ProposeRequest};
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::app_ref::resolve;
+use crate::routes::app_ref::{resolve, rollback_json};
 use crate::state::AppState;
 
 /// Parses a JSON body, naming the offending field on error.
@@ -80,9 +80,11 @@ pub async fn propose(
     {
         Ok(ProposeOutcome::Proposed(rollback)) => {
             state.0.wake.notify_waiters();
-            (StatusCode::CREATED, Json(*rollback)).into_response()
+            (StatusCode::CREATED, Json(rollback_json(&rollback))).into_response()
         }
-        Ok(ProposeOutcome::Preview(rollback)) => (StatusCode::OK, Json(*rollback)).into_response(),
+        Ok(ProposeOutcome::Preview(rollback)) => {
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
+        }
         Err(e) => engine_error(e),
     }
 }
@@ -119,7 +121,7 @@ async fn propose_wave(
                 StatusCode::CREATED
             };
             match wave.into_iter().next() {
-                Some(first) => (status, Json(first)).into_response(),
+                Some(first) => (status, Json(rollback_json(&first))).into_response(),
                 None => ApiError::not_found(format!("no app named {name}")).into_response(),
             }
         }
@@ -138,7 +140,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<Rollback>>, ApiError> {
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     caller.require(Role::Viewer)?;
     let app = match query.app.filter(|a| !a.is_empty()) {
         Some(raw) => Some(resolve(&state, &raw).await?),
@@ -150,26 +152,25 @@ pub async fn list(
         .map(|s| s.parse::<RollbackState>())
         .transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(
-        state
-            .ledger()
-            .list_rollbacks(app.as_ref(), rollback_state, limit)
-            .await?,
-    ))
+    let rollbacks = state
+        .ledger()
+        .list_rollbacks(app.as_ref(), rollback_state, limit)
+        .await?;
+    Ok(Json(rollbacks.iter().map(rollback_json).collect()))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Rollback>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let id = rollback_id(&id)?;
     state
         .ledger()
         .rollback(id)
         .await?
-        .map(Json)
+        .map(|r| Json(rollback_json(&r)))
         .ok_or_else(|| ApiError::not_found(format!("no rollback {id}")))
 }
 
@@ -233,7 +234,7 @@ pub async fn merge(
     {
         Ok(rollback) => {
             state.0.wake.notify_waiters();
-            (StatusCode::OK, Json(rollback)).into_response()
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
         }
         Err(e) => engine_error(e),
     }
@@ -264,7 +265,7 @@ async fn review(state: AppState, caller: Caller, id: String, role: Role, action:
     match result {
         Ok(rollback) => {
             state.0.wake.notify_waiters();
-            (StatusCode::OK, Json(rollback)).into_response()
+            (StatusCode::OK, Json(rollback_json(&rollback))).into_response()
         }
         Err(e) => engine_error(e),
     }
