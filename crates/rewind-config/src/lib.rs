@@ -95,7 +95,7 @@ pub fn load_from(
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError::Syntax {
                 path: path.to_path_buf(),
-                message: e.to_string().trim().to_string(),
+                message: describe_syntax_error(&text, &e),
             });
         }
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
@@ -122,7 +122,7 @@ pub fn load_from(
         let key = e.path().to_string();
         ConfigError::Invalid {
             origin: origins.describe(&key),
-            message: e.into_inner().to_string(),
+            message: scrub_secret_value(&key, &e.into_inner().to_string()),
             key,
         }
     })?;
@@ -141,6 +141,76 @@ pub fn load_from(
         message,
     })?;
     Ok(settings)
+}
+
+/// serde's "invalid type: string \"...\", expected ..." quotes the value:
+/// for a key that holds a credential the value is replaced.
+fn scrub_secret_value(key: &str, message: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    let secret = ["token", "secret", "password", "key", "url"]
+        .iter()
+        .any(|word| key.contains(word));
+    if !secret {
+        return message.to_string();
+    }
+    match message.split_once(", expected") {
+        Some((_, expected)) => format!("invalid value {REDACTED}, expected{expected}"),
+        None => format!("invalid value {REDACTED}"),
+    }
+}
+
+/// Where a TOML syntax error is and what it is, without the source line:
+/// toml's own message quotes that line, and it may be `password = "..."`
+/// with the secret in it. Line and column are 1-based; the key is the
+/// table and key the broken line assigns, when it has one.
+fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let what = error
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .trim();
+    let Some(span) = error.span() else {
+        return what.to_string();
+    };
+    let offset = span.start.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let key = broken_key(text, line);
+    match key {
+        Some(key) => format!("line {line}, column {column}, key `{key}`: {what}"),
+        None => format!("line {line}, column {column}: {what}"),
+    }
+}
+
+/// `table.key` for the `key = ...` on `line` (1-based), from the last
+/// `[table]` header above it; `None` when the line assigns no bare key.
+fn broken_key(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let current = lines.get(line.checked_sub(1)?)?;
+    let (key, _) = current.split_once('=')?;
+    let key = key.trim();
+    let bare = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if !bare(key) {
+        return None;
+    }
+    let table = lines[..line - 1].iter().rev().find_map(|l| {
+        let l = l.trim();
+        let name = l.strip_prefix("[[").or_else(|| l.strip_prefix('['))?;
+        let name = name.split(']').next()?.trim();
+        bare(name).then_some(name)
+    });
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 /// Prefix of environment variables that each add one API token:

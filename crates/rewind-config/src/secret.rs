@@ -70,20 +70,55 @@ impl SecretUrl {
 }
 
 /// Replaces the password of a URL, or its user name when there is no
-/// password (a bare `https://<token>@host` carries the token there).
+/// password (a bare `https://<token>@host` carries the token there), and
+/// the value of every query parameter that carries a credential.
 pub fn redact_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         // Not a URL (a local path): nothing to hide.
         return raw.to_string();
     };
+    let mut changed = false;
     if url.password().is_some() {
         let _ = url.set_password(Some(REDACTED));
-    } else if !url.username().is_empty() && url.scheme() != "ssh" {
+        changed = true;
+    } else if !url.username().is_empty() && matches!(url.scheme(), "http" | "https") {
+        // A lone user name is a token only over HTTPS; a database or SSH
+        // user name is not a secret.
         let _ = url.set_username(REDACTED);
-    } else {
-        return raw.to_string();
+        changed = true;
     }
-    url.to_string()
+    // `postgres://u@h/db?password=pw` (libpq and sqlx accept it), and
+    // tokens some services take as query parameters.
+    if url.query_pairs().any(|(key, _)| is_secret_parameter(&key)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_secret_parameter(&key) {
+                    REDACTED.to_string()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    if changed {
+        url.to_string()
+    } else {
+        raw.to_string()
+    }
+}
+
+/// Query parameters that carry credentials: `password`, `sslpassword`,
+/// `token`, `access_token`, `secret`, `api_key`, ...
+fn is_secret_parameter(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "passwd", "token", "secret", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+        && key != "sslkey"
 }
 
 impl fmt::Debug for SecretUrl {
@@ -133,6 +168,18 @@ mod tests {
                 "https://%5Bredacted%5D@github.com/acme/gitops.git",
             ),
             ("sqlite://var/rewind.db", "sqlite://var/rewind.db"),
+            (
+                "postgres://rewind@db/rewind?password=pw&sslmode=require",
+                "postgres://rewind@db/rewind?password=%5Bredacted%5D&sslmode=require",
+            ),
+            (
+                "postgres://rewind:pw@db/rewind?sslpassword=pw",
+                "postgres://rewind:%5Bredacted%5D@db/rewind?sslpassword=%5Bredacted%5D",
+            ),
+            (
+                "postgres:///rewind?host=/run/postgresql&user=u&password=pw",
+                "postgres:///rewind?host=%2Frun%2Fpostgresql&user=u&password=%5Bredacted%5D",
+            ),
             ("var/gitops.git", "var/gitops.git"),
             (
                 "ssh://git@github.com/acme/gitops.git",

@@ -38,6 +38,15 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub request_timeout: HumanDuration,
     pub shutdown_grace: HumanDuration,
+    /// A client must send a request's whole header within this (slowloris).
+    pub header_read_timeout: HumanDuration,
+    /// A request's whole body must arrive within this, else `408`.
+    pub body_read_timeout: HumanDuration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Open connections at most; further clients wait in the listen backlog
+    /// instead of exhausting file descriptors.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

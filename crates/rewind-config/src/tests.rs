@@ -146,6 +146,51 @@ fn syntax_errors_and_missing_files_name_the_file() {
 }
 
 #[test]
+fn syntax_errors_name_line_column_and_key_but_never_echo_the_value() {
+    let f = file(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[database]\nurl = \"postgres://rewind:hunter2-db@db/rewind\n",
+    );
+    let err = load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains(&f.path().display().to_string()), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+    assert!(err.contains("column"), "{err}");
+    assert!(err.contains("`database.url`"), "{err}");
+    assert!(!err.contains("hunter2"), "the source line is echoed: {err}");
+    assert!(!err.contains('\n'), "one line, no quoted source: {err}");
+
+    // A broken line that is not an assignment still names where it is.
+    let f = file("[api]\ntokens_file = \"x\"\n[[api.tokens]\ntoken = \"s3cr3t\"\n");
+    let err = load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains("line 3"), "{err}");
+    assert!(!err.contains("s3cr3t"), "{err}");
+}
+
+#[test]
+fn a_credential_value_in_a_serde_message_is_not_quoted_back() {
+    let message = "invalid type: string \"hunter2\", expected a sequence";
+    let scrubbed = scrub_secret_value("api.tokens", message);
+    assert!(!scrubbed.contains("hunter2"), "{scrubbed}");
+    assert!(scrubbed.contains("expected a sequence"), "{scrubbed}");
+    // Keys that hold no credential keep serde's message whole.
+    assert_eq!(scrub_secret_value("policy.strategy", message), message);
+}
+
+#[test]
+fn a_password_query_parameter_is_redacted_in_config_show() {
+    let f = file(
+        "[database]\nurl = \"postgres://rewind@db:5432/rewind?password=pq-hunter2&sslmode=disable\"\n",
+    );
+    let s = load_from(Some(f.path()), env(&[])).unwrap();
+    let shown = format!("{s:?}\n{}\n{}", s.to_redacted_toml(), s.database.url);
+    assert!(!shown.contains("pq-hunter2"), "{shown}");
+    assert!(shown.contains("sslmode=disable"), "{shown}");
+    assert_eq!(
+        s.database.url.expose(),
+        "postgres://rewind@db:5432/rewind?password=pq-hunter2&sslmode=disable"
+    );
+}
+
+#[test]
 fn secrets_are_redacted_everywhere() {
     let f = file(
         r#"

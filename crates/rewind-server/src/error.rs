@@ -288,6 +288,64 @@ pub async fn json_errors(max_body: usize, request: Request, next: Next) -> Respo
     answer
 }
 
+/// Middleware: reads the whole request body within
+/// `server.body_read_timeout`, so a client trickling a body cannot hold a
+/// request (and its connection) for `server.request_timeout` or longer.
+/// Too slow: `408` and the connection is closed (the rest of the body is
+/// never read). Over `server.max_body_bytes`: `413`. Handlers then get the
+/// buffered body, which they would buffer anyway: webhooks are verified over
+/// their exact bytes.
+pub async fn body_deadline(
+    limit: Duration,
+    max_body: usize,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(limit, axum::body::to_bytes(body, max_body)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) if is_length_limit(&error) => {
+            return ApiError::payload_too_large(max_body).into_response();
+        }
+        Ok(Err(_)) => {
+            return ApiError::bad_request(
+                "the connection failed while the request body was being read",
+            )
+            .into_response();
+        }
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout",
+                format!(
+                    "the request body did not arrive within server.body_read_timeout ({}s)",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Whether reading a body failed because it was over the limit (the error
+/// arrives wrapped, from `to_bytes` or from `RequestBodyLimitLayer`).
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
 /// Middleware: a request that takes longer than `server.request_timeout`
 /// is answered `503 {error: "timeout"}` (the work it started may still
 /// finish; a webhook sender retries, and deliveries are idempotent).

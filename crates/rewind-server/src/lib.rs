@@ -12,6 +12,8 @@
 //!   security headers.
 //! - [`metrics`]: Prometheus recorder and request middleware.
 //! - [`batcher`]: group commit of webhook deliveries.
+//! - [`connections`]: the accept loop: connection cap, header-read and
+//!   idle timeouts.
 //! - [`flux_apps`]: Flux apps discovered in the repository, merged with `[[apps]]`.
 //! - [`openapi`]: the OpenAPI description, generated from the handlers.
 //! - [`routes`]: one module per area (health, apps, webhooks, rollbacks, UI).
@@ -24,6 +26,7 @@
 
 pub mod auth;
 pub mod batcher;
+pub mod connections;
 pub mod error;
 pub mod flux_apps;
 pub mod metrics;
@@ -34,7 +37,6 @@ pub mod session;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings();
     let max_body = settings.server.max_body_bytes;
     let timeout: Duration = settings.server.request_timeout.get();
+    let body_timeout: Duration = settings.server.body_read_timeout.get();
     Router::new()
         .route("/api/v1/apps", get(routes::apps::list))
         .route("/api/v1/apps/{app}/history", get(routes::apps::history))
@@ -121,6 +124,9 @@ pub fn router(state: AppState) -> Router {
         // Order matters: the body limit wraps the handlers so oversized
         // bodies are refused with 413 before they are buffered.
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            error::body_deadline(body_timeout, max_body, request, next)
+        }))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(audit_via))
@@ -184,7 +190,8 @@ async fn audit_via(request: Request, next: Next) -> Response {
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves; then stops
-/// accepting and lets in-flight requests finish.
+/// accepting and lets in-flight requests finish. Connections are capped and
+/// timed out as [`connections`] describes.
 ///
 /// Binding is the caller's job so that tests (and `rewind serve`) know the
 /// address is live before anything connects: no sleeps needed.
@@ -193,9 +200,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // With the client's address, for the web UI's sign-in rate limit.
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = connections::ConnectionLimits::from_settings(&state.settings().server);
+    connections::serve_connections(listener, router(state), limits, shutdown).await
 }
