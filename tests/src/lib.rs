@@ -11,9 +11,9 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod chromium;
 pub mod faults;
 pub mod git_daemon;
-pub mod chromium;
 pub mod github;
 pub mod prometheus;
 pub mod receiver;

@@ -139,4 +139,3 @@ fn wave_section(r: &Rollback, members: &[Rollback]) -> Markup {
         }
     }
 }
-
