@@ -164,6 +164,7 @@ fn review_section(r: &Rollback, review: &ReviewStatus) -> Markup {
 fn verification(results: &[CheckResult]) -> Markup {
     let number = |v: Option<f64>| v.map_or("–".to_string(), |v| v.to_string());
     html! {
+        @if results.is_empty() { p { "no check evaluated yet" } }
         @if !results.is_empty() {
             table {
                 thead { tr { th scope="col" { "at" } th scope="col" { "check" } th scope="col" { "verdict" } th scope="col" { "before → after" } th scope="col" { "detail" } } }
