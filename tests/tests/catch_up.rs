@@ -100,6 +100,13 @@ async fn good_then_bad(world: &mut World) {
     assert!(world.rollbacks().await.is_empty());
 }
 
+/// The `drift` of `checkout@in-cluster` as the API shows it.
+async fn app_drift(world: &World) -> Value {
+    let (status, app) = world.get(&format!("/api/v1/apps/{APP}@in-cluster")).await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    app["drift"].clone()
+}
+
 /// The audit entries `catch_up.skipped`, newest first.
 async fn skipped(world: &World) -> Vec<Value> {
     let (_, audit) = world.get("/api/v1/audit").await;
@@ -175,6 +182,15 @@ async fn catch_up_off_records_the_cluster_rollback_only() {
         let mut world = World::start(db, |s| configure(s, CatchUp::Off)).await;
         good_then_bad(&mut world).await;
         send_flagger(&world, canary_failed(APP, "in-cluster")).await;
+        // The cluster no longer runs what Git says: the app drifts, from
+        // the first report on, whatever `catch_up` says.
+        let first = app_drift(&world).await;
+        let detail = first["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("Flagger rolled back test/Canary/podinfo")
+                && detail.contains("Git says cluster revision 2"),
+            "{first:#}"
+        );
         send_rollouts(
             &world,
             rollout_aborted(
@@ -186,6 +202,26 @@ async fn catch_up_off_records_the_cluster_rollback_only() {
         .await;
         assert!(world.rollbacks().await.is_empty());
         assert!(skipped(&world).await.is_empty());
+        // The newest report says what happened; the drift began with the first.
+        let drift = app_drift(&world).await;
+        assert!(
+            drift["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Argo Rollouts aborted")),
+            "{drift:#}"
+        );
+        assert_eq!(drift["since"], first["since"], "{drift:#}");
+        // Argo CD still sees Git's revision in sync (Flagger keeps the
+        // previous version on the primary): the drift stays.
+        let bad = world.repo.bad.clone();
+        world
+            .deploy_at(2, &bad, "Healthy", Utc::now() - Duration::minutes(10))
+            .await;
+        assert_eq!(app_drift(&world).await, drift);
+        // Git moves past the refused deployment: the drift ends.
+        let good = world.repo.good.clone();
+        world.deploy(3, &good, "Healthy").await;
+        assert_eq!(app_drift(&world).await, Value::Null);
         let ledger = world.service().engine.ledger().clone();
         let recorded = ledger
             .cluster_rollbacks(

@@ -66,6 +66,8 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
     /// Every app by name and cluster, with its current and newest known-good
     /// deployment.
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError>;
+    /// One app with its current and newest known-good deployment.
+    async fn app_summary(&self, app: &AppRef) -> Result<Option<AppSummary>, LedgerError>;
     /// At most `limit` apps in `list_apps`' order (name, then cluster),
     /// starting after `after`: one page of the fleet.
     async fn list_apps_page(

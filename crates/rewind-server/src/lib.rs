@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     let body_timeout: Duration = settings.server.body_read_timeout.get();
     Router::new()
         .route("/api/v1/apps", get(routes::apps::list))
+        .route("/api/v1/apps/{app}", get(routes::apps::show))
         .route("/api/v1/apps/{app}/history", get(routes::apps::history))
         .route(
             "/api/v1/apps/{app}/rollbacks",

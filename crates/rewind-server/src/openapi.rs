@@ -32,6 +32,7 @@ use crate::routes;
     ),
     paths(
         routes::apps::list,
+        routes::apps::show,
         routes::apps::history,
         routes::rollbacks::propose,
         routes::rollbacks::release,
@@ -261,6 +262,7 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         for path in [
             "/api/v1/apps",
+            "/api/v1/apps/{app}",
             "/api/v1/apps/{app}/history",
             "/api/v1/apps/{app}/rollbacks",
             "/api/v1/apps/{app}/release",

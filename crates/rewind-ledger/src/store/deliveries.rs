@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use rewind_domain::{
-    AlertStatus, AppRef, CommitId, Deployment, HealthObserved, Observation, SyncStatus,
+    AlertStatus, AppRef, ClusterName, ClusterRolledBack, CommitId, Deployment, HealthObserved,
+    Observation, RollbackSender, SyncStatus,
 };
 
 use crate::db::{Conn, sql};
@@ -114,8 +115,17 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
             }
             let app = h.app_ref();
             let current = deployments::current(c, &app).await?;
-            let drift = drift_of(h, current.as_ref());
             let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
+            // Argo CD and Flux see Git's version in sync while Flagger or
+            // Argo Rollouts keep the previous one running: a drift reported
+            // by those stays until Git moves past the refused deployment.
+            let drift = match drift_of(h, current.as_ref()) {
+                Some(drift) => Some(drift),
+                None if drifting_before => {
+                    cluster_rollback_drift(c, &app, current.as_ref()).await?
+                }
+                None => None,
+            };
             let sync = h.sync.map(SyncStatus::as_str);
             apps::set_reported(
                 c,
@@ -195,6 +205,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
                 "cluster rolled back on its own"
             );
             new_cluster_rollbacks.push(id);
+            job_count += record_cluster_rollback_drift(c, r, now).await?;
             let job = JobPayload::ClusterRolledBack {
                 cluster_rollback_id: id,
                 app: r.app.clone(),
@@ -237,6 +248,91 @@ fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> 
         }
         _ => None,
     }
+}
+
+/// The app a Flagger or Argo Rollouts report is about, when the ledger
+/// can tell: the cluster it names, else the only cluster that runs an app
+/// of that name.
+async fn reported_app(
+    c: &mut Conn<'_>,
+    r: &ClusterRolledBack,
+) -> Result<Option<AppRef>, LedgerError> {
+    if !r.cluster.is_empty() {
+        return Ok(ClusterName::new(r.cluster.as_str())
+            .ok()
+            .map(|cluster| AppRef::new(r.app.clone(), cluster)));
+    }
+    let clusters = apps::clusters_of(c, &r.app).await?;
+    Ok(match clusters.as_slice() {
+        [only] => Some(AppRef::new(r.app.clone(), only.clone())),
+        _ => None,
+    })
+}
+
+/// What the drift of a cluster that rolled back on its own reads like.
+fn describe_cluster_rollback(r: &ClusterRolledBack, current: &Deployment) -> String {
+    let sender = match r.sender {
+        RollbackSender::Flagger => "Flagger rolled back",
+        RollbackSender::ArgoRollouts => "Argo Rollouts aborted",
+    };
+    format!(
+        "{sender} {}/{} at {}: the cluster runs the previous version while Git says cluster revision {} ({})",
+        r.namespace,
+        r.workload,
+        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        current.cluster_revision,
+        current.revision
+    )
+}
+
+/// A report of an in-cluster rollback makes its app drift (whatever
+/// `policy.catch_up` says): the cluster no longer runs what Git says.
+/// Nothing when rewind cannot tell the app, or the report is about a
+/// deployment Git has since moved past. Returns the jobs queued.
+async fn record_cluster_rollback_drift(
+    c: &mut Conn<'_>,
+    r: &ClusterRolledBack,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let Some(app) = reported_app(c, r).await? else {
+        return Ok(0);
+    };
+    let Some(known) = apps::get(c, &app).await? else {
+        return Ok(0);
+    };
+    let Some(current) = deployments::current(c, &app).await? else {
+        return Ok(0);
+    };
+    if r.at < current.deployed_at {
+        return Ok(0);
+    }
+    let detail = describe_cluster_rollback(r, &current);
+    apps::set_reported(c, &app, None, None, Some(&detail), r.at).await?;
+    if known.drift.is_some() {
+        return Ok(0);
+    }
+    enqueue_drift(c, &app, &detail, r.at, now).await
+}
+
+/// The drift an earlier in-cluster rollback still causes: its newest
+/// report on this app's cluster is about the current deployment.
+async fn cluster_rollback_drift(
+    c: &mut Conn<'_>,
+    app: &AppRef,
+    current: Option<&Deployment>,
+) -> Result<Option<String>, LedgerError> {
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let mut reports =
+        cluster_rollbacks::for_app(c, &app.name, Some(app.cluster.as_str()), 1).await?;
+    if reports.is_empty() && apps::clusters_of(c, &app.name).await?.len() == 1 {
+        reports = cluster_rollbacks::for_app(c, &app.name, Some(""), 1).await?;
+    }
+    Ok(reports
+        .first()
+        .filter(|stored| stored.rollback.at >= current.deployed_at)
+        .map(|stored| describe_cluster_rollback(&stored.rollback, current)))
 }
 
 async fn enqueue_resolve(

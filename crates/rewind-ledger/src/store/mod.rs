@@ -248,6 +248,15 @@ impl Ledger for SqlLedger {
         Ok(out)
     }
 
+    async fn app_summary(&self, app: &AppRef) -> Result<Option<AppSummary>, LedgerError> {
+        let mut pooled = self.db.read().await?;
+        let mut c = pooled.conn();
+        match apps::get(&mut c, app).await? {
+            Some(found) => Ok(Some(Self::summary(&mut c, found).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn list_apps_page(
         &self,
         after: Option<&AppRef>,

@@ -1,5 +1,6 @@
-//! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/history` (`{app}` is
-//! `NAME@CLUSTER`, or a `NAME` only one cluster runs).
+//! `GET /api/v1/apps`, `GET /api/v1/apps/{app}` and
+//! `GET /api/v1/apps/{app}/history` (`{app}` is `NAME@CLUSTER`, or a `NAME`
+//! only one cluster runs).
 
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -111,6 +112,31 @@ pub async fn list(
         })
         .into_response(),
     )
+}
+
+/// One app, as the list shows it: its drift, hold, current and known-good
+/// deployments.
+#[utoipa::path(
+    get, path = "/api/v1/apps/{app}", tag = "apps",
+    params(("app" = String, Path, description = "NAME@CLUSTER, or a NAME one cluster runs")),
+    responses(
+        (status = 200, description = "the app", body = AppView),
+        (status = 404, description = "no such app", body = crate::error::ErrorBody),
+        (status = 409, description = "a plain name several clusters run", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+) -> Result<axum::Json<AppView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let app = resolve(&state, &app).await?;
+    match state.ledger().app_summary(&app).await? {
+        Some(summary) => Ok(axum::Json(AppView::from(summary))),
+        None => Err(no_such_app(&app)),
+    }
 }
 
 /// Deployments of an app, newest first.
