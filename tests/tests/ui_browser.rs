@@ -123,7 +123,10 @@ async fn every_page_and_button_works_in_headless_chromium() {
             html.contains("0 of 1"),
             "approvals needed and given: {html}"
         );
-        assert!(html.contains("requested by adam-admin"), "{html}");
+        assert!(
+            html.contains("Requested by <code>adam-admin</code>"),
+            "{html}"
+        );
         world.settle().await;
         let listed = rollbacks(&world).await;
         assert_eq!(listed.len(), 1);
@@ -153,7 +156,7 @@ async fn every_page_and_button_works_in_headless_chromium() {
         browser.goto(&format!("{base}/ui/rollbacks/{id}")).await;
         let html = browser.press("Approve").await;
         assert!(html.contains("1 of 1"), "{html}");
-        assert!(html.contains("anna-approver via ui"), "{html}");
+        assert!(html.contains("<code>anna-approver</code> via ui"), "{html}");
         let html = browser.press("Merge").await;
         assert!(html.contains(">merged<"), "{html}");
         browser

@@ -213,11 +213,17 @@ async fn rolling_back_from_the_ui_previews_then_proposes_under_the_rules() {
 
         // The rollback page: the review needed and given, the timeline.
         let (_, page) = admin.get(&world, &location).await;
-        assert!(page.contains("<b>0 of 1</b> approvals needed"), "{page}");
+        assert!(page.contains("0 of 1 required approval."), "{page}");
         assert!(
-            page.contains("requested by admin (their own approval does not count)"),
+            page.contains("Requested by <code>admin</code>, whose own approval does not count."),
             "{page}"
         );
+        assert!(page.contains("No approvals yet."), "{page}");
+        // Said once: the report's Review section, with the buttons in it.
+        assert_eq!(page.matches("required approval").count(), 1, "{page}");
+        let review = &page[page.find(r#"id="review""#).unwrap()..];
+        let review = &review[..review.find("</section>").unwrap()];
+        assert!(review.contains("<button>Approve</button>"), "{review}");
         assert!(page.contains("no check evaluated yet"), "{page}");
         world.finish().await;
     }

@@ -43,6 +43,8 @@ mod restore;
 mod revert;
 pub mod rollback;
 pub mod settings;
+#[cfg(test)]
+mod test_remote;
 pub mod tree_source;
 
 pub use cache::RepoCache;

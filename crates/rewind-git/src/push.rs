@@ -165,43 +165,14 @@ impl GitRepo {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::process::Command;
-
     use super::*;
     use crate::GitSettings;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
+    use crate::test_remote::{TestRemote, git};
 
     #[test]
     fn a_push_that_is_not_a_fast_forward_is_rejected_never_forced() {
         let dir = tempfile::tempdir().unwrap();
-        let remote = dir.path().join("remote.git");
-        let work = dir.path().join("work");
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", "remote.git"],
-        );
-        git(dir.path(), &["init", "-q", "-b", "main", "work"]);
-        std::fs::write(work.join("a.txt"), "a\n").unwrap();
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-q", "-m", "a"]);
+        let TestRemote { remote, work } = TestRemote::new(dir.path());
         git(&work, &["push", "-q", remote.to_str().unwrap(), "main"]);
 
         let cache = tempfile::tempdir().unwrap();

@@ -7,10 +7,9 @@
 //! freed the job's retry fetches and everything reads `ok` again, with
 //! nothing that was accepted lost.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -84,76 +83,34 @@ fn kustomization(tag: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
+mod served;
+
+/// `rewind serve` with `cache` on a fresh 4 MiB tmpfs of its own: its own
+/// mount namespace, where `sh` mounts the tmpfs and then becomes rewind.
+fn serve_on_small_disk(config: &Path, dir: &Path, cache: &Path) -> served::Served {
+    let cache = cache.to_str().expect("utf-8 path");
+    served::serve(
+        config,
+        dir,
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=4m rewind-cache \"$1\" && shift && exec \"$@\"",
+            "sh",
+            cache,
+        ],
+        &[("RUST_LOG", "info")],
+    )
 }
 
-impl Served {
-    /// `rewind serve` with `cache` on a fresh `size` tmpfs of its own.
-    fn start(config: &Path, dir: &Path, cache: &Path) -> Served {
-        let mut child = Command::new("unshare")
-            .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
-            .arg("mount -t tmpfs -o size=4m rewind-cache \"$1\" && exec \"$2\" serve --config \"$3\"")
-            .arg("sh")
-            .arg(cache)
-            .arg(env!("CARGO_BIN_EXE_rewind"))
-            .arg(config)
-            .current_dir(dir)
-            .env_remove("REWIND_CONFIG")
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("unshare starts");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("rewind serve exited before serving")
-                .expect("read log");
-            log.lock().unwrap().push(line.clone());
-            if let Some(rest) = line.split("server.url=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .trim_matches('"')
-                    .to_string();
-            }
-        };
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Served { child, url, log }
-    }
-
-    /// The cache directory as the server sees it (its mount namespace).
-    fn cache_view(&self, cache: &Path) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root", self.child.id()))
-            .join(cache.strip_prefix("/").unwrap_or(cache))
-    }
-
-    fn stop(mut self) -> Vec<String> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.wait();
-        self.log.lock().unwrap().clone()
-    }
+/// The cache directory as the server sees it (its mount namespace).
+fn cache_view(served: &served::Served, cache: &Path) -> PathBuf {
+    PathBuf::from(format!("/proc/{}/root", served.pid()))
+        .join(cache.strip_prefix("/").unwrap_or(cache))
 }
 
 fn request(method: &str, url: &str, body: Option<Vec<u8>>) -> (u16, String) {
@@ -252,14 +209,14 @@ fn a_full_cache_disk_is_reported_webhooks_still_recorded_and_it_recovers() {
         ),
     )
     .unwrap();
-    let served = Served::start(&config, dir.path(), &cache);
+    let served = serve_on_small_disk(&config, dir.path(), &cache);
     let url = served.url.clone();
     let body = wait_for(&url, "first fetch", |b| b["checks"]["repository"] == "ok");
     assert_eq!(body["checks"]["cache_disk"], "ok", "{body}");
     assert!(metric(&url, "rewind_cache_free_bytes").unwrap_or(0.0) > 1024.0 * 1024.0);
 
     // The disk fills up (something else on the volume, or the cache grew).
-    let filler = fill(&served.cache_view(&cache));
+    let filler = fill(&cache_view(&served, &cache));
     let (status, body) = readyz(&url);
     assert_eq!(status, 200, "webhooks can still be recorded: {body}");
     let disk = body["checks"]["cache_disk"].as_str().unwrap_or_default();

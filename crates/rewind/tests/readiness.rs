@@ -6,8 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn rewind() -> Command {
@@ -16,65 +15,12 @@ fn rewind() -> Command {
     command
 }
 
-/// `rewind serve` with its URL (read from the line announcing it) and
-/// every log line it writes, collected as it runs.
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
+mod served;
 
-fn serve(config: &Path, dir: &Path) -> Served {
-    let mut child = rewind()
-        .args(["serve", "--config"])
-        .arg(config)
-        .current_dir(dir)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("rewind serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("rewind serve exited before serving")
-            .expect("read log");
-        log.lock().unwrap().push(line.clone());
-        if let Some(rest) = line.split("server.url=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .trim_matches('"')
-                .to_string();
-        }
-    };
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Served { child, url, log }
-}
-
-impl Served {
-    fn stop(mut self) -> Vec<String> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.log.lock().unwrap().clone()
-    }
+/// `rewind serve` at info level, as production runs it: the probes'
+/// log level is what is under test.
+fn serve(config: &Path, dir: &Path) -> served::Served {
+    served::serve(config, dir, &[], &[("RUST_LOG", "info")])
 }
 
 fn get(url: &str) -> (u16, serde_json::Value) {

@@ -91,14 +91,7 @@ pub async fn list(
             .collect();
         return Ok(axum::Json(apps).into_response());
     }
-    let after = page
-        .after
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<rewind_domain::AppRef>()
-                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
-        })
-        .transpose()?;
+    let after = page.after_key::<rewind_domain::AppRef>()?;
     let fetched = state
         .ledger()
         .list_apps_page(after.as_ref(), page.fetch())
@@ -167,14 +160,7 @@ pub async fn history(
         query.cursor.as_deref(),
         50,
     )?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
-        })
-        .transpose()?;
+    let before = page.after_key::<i64>()?;
     let app = resolve(&state, &app).await?;
     if state.ledger().get_app(&app).await?.is_none() {
         return Err(no_such_app(&app));

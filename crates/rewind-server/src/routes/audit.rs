@@ -71,14 +71,7 @@ pub async fn list(
         query.cursor.as_deref(),
         100,
     )?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
-        })
-        .transpose()?;
+    let before = page.after_key::<i64>()?;
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let since = nonempty(query.since)
         .map(|s| parse_since(&s, Utc::now()))

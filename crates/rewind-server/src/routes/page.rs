@@ -58,6 +58,18 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// The previous page's last key as the list's key type; a cursor whose
+    /// key does not parse is refused like any foreign cursor.
+    pub fn after_key<K: std::str::FromStr>(&self) -> Result<Option<K>, ApiError> {
+        self.after
+            .as_deref()
+            .map(|raw| {
+                raw.parse::<K>()
+                    .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
+            })
+            .transpose()
+    }
+
     /// Parses `limit` and `cursor` as the query carried them; `default` is
     /// the limit when none is given.
     pub fn parse(

@@ -184,14 +184,7 @@ pub async fn list(
         query.cursor.as_deref(),
         100,
     )?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<RollbackId>()
-                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list"))
-        })
-        .transpose()?;
+    let before = page.after_key::<RollbackId>()?;
     let app = match query.app.filter(|a| !a.is_empty()) {
         Some(raw) => Some(resolve(&state, &raw).await?),
         None => None,

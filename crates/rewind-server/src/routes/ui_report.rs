@@ -23,8 +23,9 @@ pub struct ReportPolicy {
     pub verify_for: Duration,
 }
 
-/// Changes, risks, review, verification, text diff (folded) and timeline.
-pub fn rollback_report(r: &Rollback, policy: ReportPolicy) -> Markup {
+/// Changes, risks, review, verification, text diff (folded) and timeline;
+/// `actions` (the review buttons) go at the end of the Review section.
+pub fn rollback_report(r: &Rollback, policy: ReportPolicy, actions: Option<Markup>) -> Markup {
     let table = ChangeTable::from_semantic(&r.diff.semantic);
     let review = ReviewStatus::of(r, policy.required_approvals, policy.allow_self_approval);
     html! {
@@ -51,7 +52,7 @@ pub fn rollback_report(r: &Rollback, policy: ReportPolicy) -> Markup {
             @if r.risks.is_empty() { p { "None found." } }
             ul { @for risk in &r.risks { li { span class="risk" { (risk.code.as_str()) } " " (risk.detail) } } }
         }
-        (review_section(r, &review))
+        (review_section(r, &review, actions))
         section aria-labelledby="verification" {
             h2 id="verification" { "Verification" }
             p { "After the merge, rewind waits for " code { (r.to.cluster.as_str()) }
@@ -125,7 +126,7 @@ fn change_table(table: &ChangeTable) -> Markup {
     }
 }
 
-fn review_section(r: &Rollback, review: &ReviewStatus) -> Markup {
+fn review_section(r: &Rollback, review: &ReviewStatus, actions: Option<Markup>) -> Markup {
     html! {
         section aria-labelledby="review" {
             h2 id="review" { "Review" }
@@ -141,8 +142,10 @@ fn review_section(r: &Rollback, review: &ReviewStatus) -> Markup {
                     }
                 }
             }
-            @if !review.approvals.is_empty() {
-                ul {
+            @if review.approvals.is_empty() {
+                p { "No approvals yet." }
+            } @else {
+                ul class="approvals-given" {
                     @for (a, counts) in &review.approvals {
                         li { code { (a.by) } " via " (a.via) " at " (a.at.format("%Y-%m-%d %H:%M:%S"))
                             @if !counts { " (does not count: requested it)" } }
@@ -156,6 +159,7 @@ fn review_section(r: &Rollback, review: &ReviewStatus) -> Markup {
                     }
                     "." }
             }
+            @if let Some(actions) = actions { (actions) }
         }
     }
 }

@@ -92,6 +92,11 @@ impl Served {
         self.log.lock().unwrap().clone()
     }
 
+    /// The child's process id (`/proc/PID/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()
     }

@@ -1,7 +1,7 @@
 //! `GET /ui/rollbacks/{id}`: one rollback as a reviewer reads it: what it
-//! does (from → to, why), the review (approvals needed and given, the
-//! buttons), its wave, the changes and risks, verification and the
-//! timeline.
+//! does (from → to, why), its wave, then the report the pull request
+//! carries (changes, risks, the review with its buttons, verification,
+//! timeline).
 
 use axum::extract::{Path, State};
 use maud::{Markup, html};
@@ -9,7 +9,7 @@ use rewind_config::Role;
 use rewind_domain::{Rollback, RollbackId};
 
 use super::actions::UiAction;
-use super::layout::{app_link, csrf_field, page, short, shown, time};
+use super::layout::{app_link, csrf_field, page, short, shown};
 use crate::error::ApiError;
 use crate::session::UiUser;
 use crate::state::AppState;
@@ -32,24 +32,18 @@ pub async fn rollback(
         None => Vec::new(),
     };
     let policy = &state.settings().policy;
-    let review = Review {
-        required: policy.required_approvals as usize,
-        counted: r.counted_approvals(policy.allow_self_approval),
-        allow_self: policy.allow_self_approval,
-    };
     let r = shown(r);
     Ok(page(
         &format!("Rollback of {}", r.app_ref()),
         &user,
         html! {
             (summary(&r))
-            (review_section(&r, &review, &user))
             (wave_section(&r, &wave))
             (crate::routes::ui_report::rollback_report(&r, crate::routes::ui_report::ReportPolicy {
                 required_approvals: policy.required_approvals,
                 allow_self_approval: policy.allow_self_approval,
                 verify_for: policy.verify_for.get(),
-            }))
+            }, review_actions(&r, &user)))
         },
     ))
 }
@@ -79,37 +73,13 @@ fn summary(r: &Rollback) -> Markup {
     }
 }
 
-/// What the review rule asks for and what it has.
-struct Review {
-    required: usize,
-    counted: usize,
-    allow_self: bool,
-}
-
-fn review_section(r: &Rollback, review: &Review, user: &UiUser) -> Markup {
-    let requester = r.requester();
-    html! {
-        h2 id="approve" { "Approve or merge" }
-        p class="approvals" {
-            b { (review.counted) " of " (review.required) } " approvals needed"
-            @if review.counted >= review.required { " — complete" }
-            @if let Some(who) = requester {
-                " · requested by " (who)
-                @if !review.allow_self { " (their own approval does not count)" }
-            }
-        }
-        @if r.approvals.is_empty() {
-            p { "no approvals yet" }
-        } @else {
-            ul class="approvals-given" {
-                @for a in &r.approvals {
-                    li { (a.by) " via " (a.via) " at " (time(&a.at))
-                        @if !review.allow_self && requester == Some(a.by.as_str()) { " (does not count)" } }
-                }
-            }
-        }
-        @if r.state.is_reviewable() {
-            p {
+/// The review buttons, while the rollback can still be reviewed; the
+/// report's Review section shows them under the approvals, so a reviewer
+/// reads who approved and acts in one place.
+fn review_actions(r: &Rollback, user: &UiUser) -> Option<Markup> {
+    r.state.is_reviewable().then(|| {
+        html! {
+            p class="review-actions" {
                 @for action in UiAction::ALL {
                     form method="post" action={ "/ui/rollbacks/" (r.id) "/" (action.as_str()) } {
                         (csrf_field(user))
@@ -118,7 +88,7 @@ fn review_section(r: &Rollback, review: &Review, user: &UiUser) -> Markup {
                 }
             }
         }
-    }
+    })
 }
 
 fn wave_section(r: &Rollback, members: &[Rollback]) -> Markup {
