@@ -1,6 +1,7 @@
 //! What rewind cannot trust, end to end on every backend: a target it
-//! cannot render (a symlink to `/etc/passwd`, an alias bomb, a
-//! kustomization cycle, a reference escaping the repository) carries
+//! cannot render (a symlink to `/etc/passwd`, an alias bomb, 100,000
+//! levels of flow nesting, a kustomization cycle, a reference escaping the
+//! repository) carries
 //! `unrenderable` and is never merged by `auto_merge = "safe"`, and the link
 //! is never restored; a broken current commit does not block rolling back to
 //! a clean target; NUL characters in webhooks and requests are refused with
@@ -53,6 +54,25 @@ fn problems() -> Vec<Problem> {
             ],
             links: vec![],
             names: "bomb.yaml",
+        },
+        Problem {
+            name: "100,000 levels of flow nesting",
+            files: vec![
+                (
+                    format!("{APP_PATH}/deep.yaml"),
+                    format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n  x: {}x{}\n",
+                        "[".repeat(100_000),
+                        "]".repeat(100_000)
+                    ),
+                ),
+                (
+                    format!("{APP_PATH}/kustomization.yaml"),
+                    overlay_with("deep.yaml", "v1.4.1"),
+                ),
+            ],
+            links: vec![],
+            names: "deep.yaml",
         },
         Problem {
             name: "kustomization cycle",
