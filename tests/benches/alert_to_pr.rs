@@ -16,7 +16,10 @@
 //! `cargo bench -p rewind-tests --bench alert_to_pr`. The repository is
 //! generated once into `$REWIND_BENCH_DIR` (default `/tmp/rewind-bench`)
 //! with `tests/tools/gen-gitops-repo` (about 50 s) and reused.
-//! `REWIND_BENCH_ALERTS` (default 100) apps are rolled back;
+//! `REWIND_BENCH_ALERTS` (default 100) apps are rolled back and measured,
+//! after `REWIND_BENCH_FINISHED` (default 100) others were rolled back,
+//! cancelled and their branches deleted by retention (a service with
+//! history behind it);
 //! `REWIND_BENCH_KNOWN_APPS` (default all 4,000 Argo CD apps of the
 //! repository, 2,000 apps × 2 clusters) are registered with rewind first.
 
@@ -56,11 +59,13 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let spans = SpanTimes::install()?;
     let alerts = env_usize("REWIND_BENCH_ALERTS", 100)?;
+    let finished = env_usize("REWIND_BENCH_FINISHED", 100)?;
     let fixture = Fixture::ensure()?;
-    let (cases, known) = fixture.cases(alerts)?;
+    let (cases, known) = fixture.cases(alerts + finished)?;
     let known = known.min(env_usize("REWIND_BENCH_KNOWN_APPS", usize::MAX)?);
     let mut bench = Bench::start(&fixture, &cases, known).await?;
     bench.register(known).await?;
+    bench.finish_some(finished).await?;
 
     let pulls = format!("/repos/{OWNER}/{REPO}/pulls");
     let mut rewind = Vec::new();
@@ -288,6 +293,8 @@ struct Bench {
     cases: Vec<Case>,
     /// Measured alerts: rewind's rollback branch per app.
     branches: HashMap<String, String>,
+    /// Rollbacks finished (and their branches deleted) before measuring.
+    behind: usize,
     setup: Duration,
 }
 
@@ -352,6 +359,8 @@ impl Bench {
         settings.webhooks.alertmanager_token = Some(Secret::new(ALERTMANAGER_TOKEN));
         // Known good as soon as the clock sees it healthy.
         settings.policy.healthy_for = HumanDuration::from_secs(0);
+        // Finished rollbacks' branches go at the next retention pass.
+        settings.retention.branches = HumanDuration::from_secs(1);
         let forge = &mut settings.forge;
         forge.kind = ForgeKind::Github;
         forge.api_url = Some(fake.url().to_string());
@@ -390,6 +399,7 @@ impl Bench {
             fixture_deploy_log: fixture.deploy_log.clone(),
             cases: cases.to_vec(),
             branches: HashMap::new(),
+            behind: 0,
             setup: started.elapsed(),
         })
     }
@@ -541,6 +551,44 @@ impl Bench {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        Ok(())
+    }
+
+    /// The history a service in production has behind it: the first `n`
+    /// cases are rolled back (alert → PR) and cancelled, and retention
+    /// deletes their branches; the rest are the measured cases.
+    async fn finish_some(&mut self, n: usize) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let pulls = format!("/repos/{OWNER}/{REPO}/pulls");
+        let behind: Vec<Case> = self.cases.drain(..n.min(self.cases.len())).collect();
+        for case in &behind {
+            self.alert_to_pr(case, &pulls).await?;
+            let app = in_cluster(&case.app)?;
+            let open = self
+                .ledger()
+                .open_rollback(&app)
+                .await?
+                .with_context(|| format!("{}: no open rollback", case.app))?;
+            self.service()
+                .engine
+                .cancel(open.id, "bench", "api")
+                .await?;
+        }
+        // Retention keeps a finished rollback's branch one second here.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let report = self
+            .service()
+            .engine
+            .apply_retention(Utc::now())
+            .await?;
+        eprintln!(
+            "{} rollbacks finished behind the measured ones, {} branches deleted by retention, in {:.1} s",
+            behind.len(),
+            report.branches_deleted.len(),
+            started.elapsed().as_secs_f64()
+        );
+        self.behind = behind.len();
+        self.setup += started.elapsed();
         Ok(())
     }
 
@@ -863,7 +911,8 @@ fn report(
         *kinds.entry(case.kind.as_str()).or_default() += 1;
     }
     println!(
-        "\nalert → create-PR request at the forge: {n} apps ({kinds:?}), {APPS} apps / {COMMITS} commits, setup {:.1} s",
+        "\nalert → create-PR request at the forge: {n} apps ({kinds:?}), {APPS} apps / {COMMITS} commits, {} finished rollbacks behind, setup {:.1} s",
+        bench.behind,
         bench.setup.as_secs_f64()
     );
     println!(
