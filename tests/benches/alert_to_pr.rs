@@ -576,11 +576,7 @@ impl Bench {
         }
         // Retention keeps a finished rollback's branch one second here.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let report = self
-            .service()
-            .engine
-            .apply_retention(Utc::now())
-            .await?;
+        let report = self.service().engine.apply_retention(Utc::now()).await?;
         eprintln!(
             "{} rollbacks finished behind the measured ones, {} branches deleted by retention, in {:.1} s",
             behind.len(),

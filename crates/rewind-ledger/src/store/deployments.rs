@@ -94,6 +94,44 @@ pub(crate) async fn current(
     one(c.fetch_optional(q).await?)
 }
 
+/// Every app's current deployment and newest known-good one, keyed by
+/// the app reference: two statements for the whole fleet instead of two
+/// per app (the fleet page and `GET /api/v1/apps` list thousands).
+pub(crate) async fn current_and_known_good_of_all(
+    c: &mut Conn<'_>,
+) -> Result<
+    (
+        std::collections::HashMap<String, Deployment>,
+        std::collections::HashMap<String, Deployment>,
+    ),
+    LedgerError,
+> {
+    let current = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM (SELECT ",
+        deployment_columns!(),
+        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest            FROM deployments) ranked WHERE newest = 1"
+    ));
+    let known_good = sql(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM (SELECT ",
+        deployment_columns!(),
+        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest            FROM deployments WHERE known_good) ranked WHERE newest = 1"
+    ));
+    let by_app =
+        |rows: Vec<Row>| -> Result<std::collections::HashMap<String, Deployment>, LedgerError> {
+            rows.iter()
+                .map(|row| from_row(row).map(|d| (d.app_ref().to_string(), d)))
+                .collect()
+        };
+    Ok((
+        by_app(c.fetch_all(current).await?)?,
+        by_app(c.fetch_all(known_good).await?)?,
+    ))
+}
+
 pub(crate) async fn newest_known_good(
     c: &mut Conn<'_>,
     app: &AppRef,

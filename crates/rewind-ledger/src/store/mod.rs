@@ -241,11 +241,20 @@ impl Ledger for SqlLedger {
     async fn list_apps(&self) -> Result<Vec<AppSummary>, LedgerError> {
         let mut pooled = self.db.read().await?;
         let mut c = pooled.conn();
-        let mut out = Vec::new();
-        for app in apps::list(&mut c).await? {
-            out.push(Self::summary(&mut c, app).await?);
-        }
-        Ok(out)
+        let apps = apps::list(&mut c).await?;
+        let (mut current, mut known_good) =
+            deployments::current_and_known_good_of_all(&mut c).await?;
+        Ok(apps
+            .into_iter()
+            .map(|app| {
+                let key = app.app_ref().to_string();
+                AppSummary {
+                    current: current.remove(&key),
+                    known_good: known_good.remove(&key),
+                    app,
+                }
+            })
+            .collect())
     }
 
     async fn app_summary(&self, app: &AppRef) -> Result<Option<AppSummary>, LedgerError> {

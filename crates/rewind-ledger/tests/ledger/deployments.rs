@@ -95,6 +95,58 @@ async fn queries_by_revision_commit_time_and_known_good() {
     .await;
 }
 
+/// The whole fleet's summaries (two statements) say what each app's own
+/// summary says: current and newest known-good, per app, none mixed up.
+#[tokio::test]
+async fn the_fleet_list_agrees_with_each_apps_summary() {
+    for_each_backend(|h| async move {
+        let l = h.ledger.clone();
+        let mut obs = Vec::new();
+        for (app, revisions) in [("shop", 4), ("cart", 2), ("search", 3), ("empty", 0)] {
+            obs.push(Observation::App(crate::fixtures::app(app)));
+            for rev in 1..=revisions {
+                obs.push(argo(app, rev, rev as u64, rev * 10));
+            }
+        }
+        l.record_delivery(delivery("argocd", "fleet", obs))
+            .await
+            .unwrap();
+        // shop: 1 and 3 known good (current 4 is not); cart: its current;
+        // search: none.
+        for (app, rev) in [("shop", 1), ("shop", 3), ("cart", 2)] {
+            h.execute_raw(&format!(
+                "UPDATE deployments SET known_good = TRUE \
+                 WHERE app = '{app}@prod' AND cluster_revision = {rev}"
+            ))
+            .await
+            .unwrap();
+        }
+        let fleet = l.list_apps().await.unwrap();
+        let paged = l.list_apps_page(None, 1000).await.unwrap();
+        assert_eq!(format!("{fleet:?}"), format!("{paged:?}"));
+        let revisions: Vec<(String, Option<i64>, Option<i64>)> = fleet
+            .iter()
+            .map(|s| {
+                (
+                    s.app.name.to_string(),
+                    s.current.as_ref().map(|d| d.cluster_revision),
+                    s.known_good.as_ref().map(|d| d.cluster_revision),
+                )
+            })
+            .collect();
+        assert_eq!(
+            revisions,
+            [
+                ("cart".to_string(), Some(2), Some(2)),
+                ("empty".to_string(), None, None),
+                ("search".to_string(), Some(3), None),
+                ("shop".to_string(), Some(4), Some(3)),
+            ]
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn resolution_and_direct_health_updates() {
     for_each_backend(|h| async move {
