@@ -11,7 +11,8 @@
 //!   entries, `REWIND_SOAK_DEPLOYS_PER_S` (default 20) per second;
 //! - rollbacks: `REWIND_SOAK_ROLLBACK_APPS` (default 4) other apps, each
 //!   in turn: a good deployment (known good after `policy.healthy_for`,
-//!   1 s here), a degraded one, a critical Alertmanager alert, the PR on the
+//!   1 s here), a commit pushed onto `main` restoring a degraded revision's
+//!   overlay and base, deployed Degraded, a critical Alertmanager alert, the PR on the
 //!   fake GitHub, an approval and (when the approval alone did not merge)
 //!   a merge through the API with an approver token, Argo CD deploying the
 //!   merge, the alert resolved, until `verified`; at most one cycle per app
@@ -184,6 +185,8 @@ impl Plan {
 /// rewind, the fake GitHub, and what was measured.
 struct Soak {
     _dir: tempfile::TempDir,
+    /// The bare remote rewind fetches from and merges into.
+    remote: PathBuf,
     _fake: FakeGitHub,
     replica: Replica,
     repo_url: String,
@@ -238,6 +241,7 @@ impl Soak {
         .map_err(|f| anyhow::anyhow!("rewind did not start ({:?}):\n{}", f.status, f.log))?;
         Ok(Soak {
             _dir: dir,
+            remote,
             _fake: fake,
             replica,
             repo_url,
@@ -383,7 +387,7 @@ async fn read_loop(soak: Arc<Soak>, end: Instant) -> anyhow::Result<()> {
     while Instant::now() < end {
         tick.tick().await;
         n += 1;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             soak.api_get("list rollbacks", "/api/v1/rollbacks?limit=50")
                 .await?;
         } else {
@@ -451,8 +455,16 @@ async fn one_cycle(
     })
     .await
     .context("known good")?;
+    // A developer pushes the degraded configuration onto `main`, and Argo
+    // CD deploys it: what the rollback undoes is Git's head, as in
+    // production (a deployment of an old commit while `main` already says
+    // the good configuration is refused "already on target").
+    let remote = soak.remote.clone();
+    let (path, bad_revision) = (cycle.path.clone(), bad.to_string());
+    let bad =
+        tokio::task::spawn_blocking(move || push_degraded(&remote, &path, &bad_revision)).await??;
     *id += 1;
-    push(history, entry(*id, bad));
+    push(history, entry(*id, &bad));
     let status = soak
         .argocd(
             "deploy (rollback app)",
@@ -534,6 +546,28 @@ async fn one_cycle(
     .await
     .context("verified")?;
     Ok(())
+}
+
+/// Commits onto `main` of `remote` the app's overlay and base as they are
+/// at `bad`; answers the new commit. The ref moves only if `main` did not
+/// (a rewind merge in between fails this cycle, not the merge).
+fn push_degraded(remote: &Path, path: &str, bad: &str) -> anyhow::Result<String> {
+    let repo = git2::Repository::open_bare(remote)?;
+    let head = repo.find_reference("refs/heads/main")?.peel_to_commit()?;
+    let bad_tree = repo.find_commit(git2::Oid::from_str(bad)?)?.tree()?;
+    let base = format!("{}/base", path.split("/overlays/").next().unwrap_or(path));
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for dir in [path, base.as_str()] {
+        match bad_tree.get_path(Path::new(dir)) {
+            Ok(entry) => update.upsert(dir, entry.id(), git2::FileMode::Tree),
+            Err(_) => update.remove(dir),
+        };
+    }
+    let tree = repo.find_tree(update.create_updated(&repo, &head.tree()?)?)?;
+    let who = git2::Signature::now("Soak Developer", "dev@example.com")?;
+    let id = repo.commit(None, &who, &who, "soak: degrade", &tree, &[&head])?;
+    repo.reference_matching("refs/heads/main", id, true, head.id(), "soak: degrade")?;
+    Ok(id.to_string())
 }
 
 /// GETs `path` every 250 ms until `done` (within the cycle's timeout).
