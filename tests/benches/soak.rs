@@ -552,6 +552,22 @@ async fn one_cycle(
 /// at `bad`; answers the new commit. The ref moves only if `main` did not
 /// (a rewind merge in between fails this cycle, not the merge).
 fn push_degraded(remote: &Path, path: &str, bad: &str) -> anyhow::Result<String> {
+    // One at a time from this process; a rewind merge moving `main` (or
+    // holding its lock) in between is retried a few times.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last = None;
+    for _ in 0..10 {
+        match try_push_degraded(remote, path, bad) {
+            Ok(id) => return Ok(id),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+fn try_push_degraded(remote: &Path, path: &str, bad: &str) -> anyhow::Result<String> {
     let repo = git2::Repository::open_bare(remote)?;
     let head = repo.find_reference("refs/heads/main")?.peel_to_commit()?;
     let bad_tree = repo.find_commit(git2::Oid::from_str(bad)?)?.tree()?;
