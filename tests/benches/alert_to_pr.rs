@@ -41,15 +41,13 @@ use rewind_ingest::samples::{HistoryEntry, alertmanager_notification, argocd_not
 use rewind_ledger::Ledger;
 use rewind_ledger::testing::TestDatabase;
 use rewind_server::{Service, ServiceOptions};
+use rewind_tests::fleet_repo::{APPS, COMMITS, DeployLine, Fixture};
 use rewind_tests::{ALERTMANAGER_TOKEN, ARGOCD_TOKEN};
-use serde::Deserialize;
 use tracing_subscriber::layer::SubscriberExt;
 
 const OWNER: &str = "acme";
 const REPO: &str = "gitops";
 const TOKEN: &str = "ghs_benchtoken";
-const APPS: usize = 2000;
-const COMMITS: usize = 20000;
 /// Longest wait for one PR; far above any real latency, so a stuck
 /// rollback fails the run with its state instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -99,39 +97,6 @@ fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     }
 }
 
-/// The generated repository, its summary and its Argo CD deploy log.
-struct Fixture {
-    bare: PathBuf,
-    summary: PathBuf,
-    deploy_log: PathBuf,
-}
-
-#[derive(Deserialize)]
-struct Summary {
-    apps: Vec<SummaryApp>,
-    events: Vec<SummaryEvent>,
-}
-
-#[derive(Deserialize)]
-struct SummaryApp {
-    name: String,
-    base: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SummaryEvent {
-    commit: String,
-    kind: String,
-}
-
-#[derive(Deserialize, Clone, Debug)]
-struct DeployLine {
-    app: String,
-    history_id: i64,
-    revision: String,
-    path: String,
-}
-
 /// One app to roll back: from `current` (the repository head's
 /// configuration) to `good`, the deployment before it.
 #[derive(Clone, Debug)]
@@ -150,62 +115,18 @@ struct Case {
     outside: bool,
 }
 
-impl Fixture {
-    fn ensure() -> anyhow::Result<Fixture> {
-        let dir = std::env::var_os("REWIND_BENCH_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/tmp/rewind-bench"));
-        let name = format!("alert-pr-{APPS}");
-        let fixture = Fixture {
-            bare: dir.join(format!("{name}.git")),
-            summary: dir.join(format!("{name}.summary.json")),
-            deploy_log: dir.join(format!("{name}.deploy.jsonl")),
-        };
-        if fixture.bare.join("HEAD").exists() && fixture.deploy_log.exists() {
-            return Ok(fixture);
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let partial = dir.join(format!("{name}.partial"));
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial)?;
-        }
-        let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/gen-gitops-repo");
-        eprintln!(
-            "generating {} ({APPS} apps, {COMMITS} commits; about a minute)",
-            fixture.bare.display()
-        );
-        let status = Command::new(&tool)
-            .arg(&partial)
-            .args([
-                "--apps",
-                &APPS.to_string(),
-                "--commits",
-                &COMMITS.to_string(),
-            ])
-            .args(["--seed", "1", "--bare", "--summary"])
-            .arg(&fixture.summary)
-            .arg("--deploy-log")
-            .arg(&fixture.deploy_log)
-            .status()
-            .with_context(|| format!("run {}", tool.display()))?;
-        ensure!(status.success(), "{} failed: {status}", tool.display());
-        if fixture.bare.exists() {
-            std::fs::remove_dir_all(&fixture.bare)?;
-        }
-        std::fs::rename(&partial, &fixture.bare)?;
-        Ok(fixture)
-    }
+/// The bench's choice of apps to roll back.
+trait Cases {
+    fn cases(&self, n: usize) -> anyhow::Result<(Vec<Case>, usize)>;
+}
 
+impl Cases for Fixture {
     /// `n` apps to roll back, spread over the repository, and how many Argo
     /// CD apps the repository has in all. Each app's last change must
     /// change its configuration (not only formatting), so the rollback has
     /// something to do.
     fn cases(&self, n: usize) -> anyhow::Result<(Vec<Case>, usize)> {
-        let summary: Summary = serde_json::from_reader(std::io::BufReader::new(
-            std::fs::File::open(&self.summary)
-                .with_context(|| format!("open {}", self.summary.display()))?,
-        ))
-        .with_context(|| format!("parse {}", self.summary.display()))?;
+        let summary = self.summary()?;
         let kinds: HashMap<&str, &str> = summary
             .events
             .iter()
@@ -216,17 +137,7 @@ impl Fixture {
             .iter()
             .map(|a| (a.name.as_str(), a.base.as_deref()))
             .collect();
-        let file = std::fs::File::open(&self.deploy_log)
-            .with_context(|| format!("open {}", self.deploy_log.display()))?;
-        let mut last_two: BTreeMap<String, Vec<DeployLine>> = BTreeMap::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line: DeployLine = serde_json::from_str(&line?).context("deploy log line")?;
-            let entry = last_two.entry(line.app.clone()).or_default();
-            entry.push(line);
-            if entry.len() > 2 {
-                entry.remove(0);
-            }
-        }
+        let last_two = self.last_deploys(2)?;
         let known = last_two.len();
         let repo = git2::Repository::open_bare(&self.bare)?;
         let entry = |commit: &str, path: &str| -> anyhow::Result<Option<git2::Oid>> {

@@ -13,8 +13,10 @@
 pub mod browser;
 pub mod chromium;
 pub mod faults;
+pub mod fleet_repo;
 pub mod git_daemon;
 pub mod github;
+pub mod proc_stats;
 pub mod prometheus;
 pub mod receiver;
 pub mod registry;

@@ -123,6 +123,28 @@ impl Replica {
         config: &Path,
         failpoints: Option<&str>,
     ) -> Result<Replica, StartFailure> {
+        Replica::start_watched(
+            binary,
+            name,
+            config,
+            failpoints,
+            Duration::from_secs(60),
+            |_| {},
+        )
+    }
+
+    /// [`Replica::try_start`], waiting up to `patience` for it to serve
+    /// (the fleet benches' first fetch clones a large repository) and
+    /// calling `on_spawn` with the child's pid as soon as it exists (they
+    /// watch its memory from the start).
+    pub fn start_watched(
+        binary: &str,
+        name: &str,
+        config: &Path,
+        failpoints: Option<&str>,
+        patience: Duration,
+        on_spawn: impl FnOnce(u32),
+    ) -> Result<Replica, StartFailure> {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--config"])
@@ -137,6 +159,7 @@ impl Replica {
             command.env("FAILPOINTS", spec);
         }
         let mut child = command.spawn().expect("spawn rewind serve");
+        on_spawn(child.id());
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Log::default());
         let (url_tx, url_rx) = std::sync::mpsc::channel();
@@ -155,7 +178,7 @@ impl Replica {
                 reader_log.lines.lock().expect("log lock").push(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + patience;
         loop {
             if let Ok(url) = url_rx.recv_timeout(Duration::from_millis(50)) {
                 return Ok(Replica {
@@ -182,6 +205,25 @@ impl Replica {
                 });
             }
         }
+    }
+
+    /// The child's process id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many lines it logged so far.
+    pub fn log_len(&self) -> usize {
+        self.log.lines.lock().expect("log lock").len()
+    }
+
+    /// The lines logged from index `from` on.
+    pub fn log_since(&self, from: usize) -> Vec<String> {
+        let lines = self.log.lines.lock().expect("log lock");
+        lines
+            .get(from..)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Everything it logged so far.

@@ -347,6 +347,11 @@ fn validate(s: &Settings) -> Result<(), (&'static str, String)> {
     if s.database.max_connections == 0 {
         return Err(("database.max_connections", "must be positive".into()));
     }
+    if s.git.object_cache_mib == 0 {
+        // 0 would not mean "off" to libgit2 but "evict everything at once";
+        // say so rather than guess.
+        return Err(("git.object_cache_mib", "must be at least 1".into()));
+    }
     if s.git.url.expose().trim().is_empty() {
         return Err(("git.url", "must not be empty".into()));
     }

@@ -65,6 +65,11 @@ pub struct GitSettings {
     pub cache_dir: PathBuf,
     pub author_name: String,
     pub author_email: String,
+    /// Bound of libgit2's object cache (process-wide), in MiB.
+    pub object_cache_mib: u32,
+    /// How many resolved app snapshots (tree, config hash, images) are kept
+    /// by the ids of the directories they read.
+    pub resolve_cache_entries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,14 @@ pub enum EngineError {
     Notify(#[from] rewind_notify::NotifyError),
 }
 
+/// A tree read failing under the manifest layer's memo
+/// (`rewind_manifest::ReadMemo`) is a manifest error like any other.
+impl From<rewind_manifest::source::SourceError> for EngineError {
+    fn from(e: rewind_manifest::source::SourceError) -> Self {
+        EngineError::Manifest(e.into())
+    }
+}
+
 impl From<Refusal> for EngineError {
     fn from(r: Refusal) -> Self {
         EngineError::Refused(Box::new(r))

@@ -44,11 +44,15 @@ impl Engine {
         app_path: &str,
     ) -> Result<Snapshot, EngineError> {
         let (commit, app_path) = (commit.clone(), app_path.to_string());
+        let snapshots = Arc::clone(&self.snapshots);
         self.git
             .with_repo(move |repo| {
                 ensure_commit(repo, &commit)?;
                 let tree = repo.tree(&commit)?;
-                Ok(snapshot_of(&tree, &app_path))
+                // Entries are inserted whole, so a panic elsewhere leaves
+                // the memo usable.
+                let mut snapshots = snapshots.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(snapshots.get_or_compute(&tree, &app_path, |src| snapshot_of(src, &app_path)))
             })
             .await?
     }

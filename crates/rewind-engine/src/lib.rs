@@ -56,7 +56,7 @@ use rewind_config::Settings;
 use rewind_forge::Forge;
 use rewind_git::RepoCache;
 use rewind_ledger::Ledger;
-use rewind_manifest::InputsCache;
+use rewind_manifest::{InputsCache, ReadMemo};
 
 pub use decide::Refusal;
 pub use error::EngineError;
@@ -78,6 +78,10 @@ pub struct Engine {
     worker_id: String,
     /// Other apps' inputs, kept across proposals for `shared-change`.
     inputs: Arc<Mutex<InputsCache>>,
+    /// Apps' snapshots (tree, config hash, images) by the ids of the
+    /// directories they read: history entries sharing them resolve once
+    /// (`git.resolve_cache_entries`).
+    snapshots: Arc<Mutex<ReadMemo<inspect::Snapshot>>>,
     /// Prometheus and smoke endpoints; `None` when it could not be built
     /// (every check then reads as unknown, never as a pass).
     probe: Option<Arc<dyn rewind_probe::Probe>>,
@@ -125,6 +129,9 @@ impl Engine {
         let notifier = rewind_notify::Notifier::new(settings.verify.timeout.get())
             .map_err(|e| tracing::error!(error = %e, "notifications unavailable"))
             .ok();
+        let snapshots = Arc::new(Mutex::new(ReadMemo::new(
+            usize::try_from(settings.git.resolve_cache_entries).unwrap_or(usize::MAX),
+        )));
         Engine {
             settings,
             ledger,
@@ -132,6 +139,7 @@ impl Engine {
             forge,
             worker_id,
             inputs: Arc::default(),
+            snapshots,
             probe,
             checks,
             notifier,

@@ -119,6 +119,9 @@ impl Engine {
     }
 }
 
+/// Jobs in one drain after which the worker gives freed memory back.
+const IDLE_TRIM_AFTER: usize = 100;
+
 /// Runs jobs until `cancel` fires, then releases this worker's claims.
 /// `wake` is notified when new work was recorded, so jobs start at once.
 pub async fn run_worker(
@@ -128,8 +131,15 @@ pub async fn run_worker(
     poll: Duration,
 ) {
     while !cancel.is_cancelled() {
-        if let Err(e) = engine.drain().await {
-            tracing::warn!(error = %e, "job loop error");
+        match engine.drain().await {
+            // The queue just emptied after a burst (a fleet's first
+            // reports: thousands of resolves); glibc keeps what those
+            // freed unless asked, so an idle rewind would stay at its peak.
+            Ok(ran) if ran >= IDLE_TRIM_AFTER => {
+                tokio::task::spawn_blocking(rewind_git::limits::release_free_memory);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "job loop error"),
         }
         tokio::select! {
             () = cancel.cancelled() => break,

@@ -19,6 +19,7 @@
 //!   `git.branch`; [`prune`]: retention deletes finished rollbacks' branches.
 //! - [`tree_source`]: [`GitTree`], the manifest crate's view of a commit.
 //! - [`remote_status`]: the last fetch's outcome, for readiness and metrics.
+//! - [`limits`]: libgit2's process-wide object cache bound.
 //! - `auth`, `lock`, `inputs`: credentials, the cache's lock file, the
 //!   app's inputs as the manifest crate computes them.
 //!
@@ -26,13 +27,16 @@
 //! refs written are `rewind/*` and, on merge, `git.branch`; secrets never
 //! reach a log line or an error message.
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `limits` alone sets libgit2's global options,
+// which git2 only offers as `unsafe` calls.
+#![deny(unsafe_code)]
 
 mod auth;
 mod build;
 pub mod cache;
 pub mod error;
 mod inputs;
+pub mod limits;
 mod lock;
 pub mod merge;
 pub mod prune;

@@ -124,7 +124,13 @@ impl GitRepo {
         remote
             .fetch(&refspecs, Some(&mut options), None)
             .map_err(|e| self.fetch_error(&e))?;
+        let received = remote.stats().received_objects();
         drop(remote);
+        if received > 0 {
+            // Indexing a pack allocates and frees a lot (a first clone of
+            // a large repository: ~120 MiB); give it back.
+            crate::limits::release_free_memory();
+        }
         let head = self.head(branch)?.ok_or_else(|| GitError::BranchNotFound {
             url: redact_url(&self.settings.url),
             branch: branch.clone(),

@@ -99,12 +99,19 @@ fn still_valid(
 
 /// Forwards to `inner`, noting the directory behind every answer: the one
 /// listed, or the parent of the entry read or looked up.
-struct Recording<'a> {
-    inner: &'a dyn TreeSource,
-    dirs: RefCell<BTreeSet<String>>,
+pub(crate) struct Recording<'a> {
+    pub(crate) inner: &'a dyn TreeSource,
+    pub(crate) dirs: RefCell<BTreeSet<String>>,
 }
 
-impl Recording<'_> {
+impl<'a> Recording<'a> {
+    pub(crate) fn new(inner: &'a dyn TreeSource) -> Self {
+        Recording {
+            inner,
+            dirs: RefCell::default(),
+        }
+    }
+
     fn note(&self, dir: &str) {
         let dir = dir.trim_matches('/');
         if !self.dirs.borrow().contains(dir) {

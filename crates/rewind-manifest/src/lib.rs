@@ -42,6 +42,7 @@ pub mod node;
 pub mod parse;
 pub mod patch;
 pub mod path;
+pub mod read_memo;
 pub mod render;
 pub mod risk;
 pub mod source;
@@ -57,6 +58,7 @@ pub use hash::{config_hash, hash_inputs};
 pub use inputs::{AppInputs, Escapes, app_inputs, app_inputs_with};
 pub use inputs_cache::InputsCache;
 pub use node::Node;
+pub use read_memo::ReadMemo;
 pub use render::{Object, ObjectId, Rendered, images, render, render_with};
 pub use risk::{
     Assessment, assess_rollback, rollback_risks, rollback_risks_cached, unrenderable_findings,

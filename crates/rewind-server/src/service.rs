@@ -82,6 +82,11 @@ impl Service {
                 url: settings.database.url.redacted(),
                 source,
             })?;
+        // Before the first fetch: libgit2's default (256 MiB) would stay
+        // allocated once a fleet's history was resolved.
+        rewind_git::limits::set_object_cache_bytes(
+            usize::try_from(settings.git.object_cache_mib).unwrap_or(usize::MAX) << 20,
+        )?;
         let git = RepoCache::open(rewind_engine::wiring::git_settings(&settings)).await?;
         // A first fetch now, so /readyz can say the repository is ready; a
         // remote that is down is not fatal: the next fetch retries.

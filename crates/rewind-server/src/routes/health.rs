@@ -103,9 +103,19 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 async fn refresh_ledger_gauges(state: &AppState) {
     match state.ledger().job_counts().await {
         Ok(counts) => {
-            for count in counts {
-                metrics::gauge!("rewind_jobs", "kind" => count.kind, "state" => count.state.as_str())
-                    .set(count.count as f64);
+            // Every state of every kind, 0 when the ledger has none: a
+            // gauge only set from the rows present would keep its last
+            // count once a queue empties (`queued` stuck at the last
+            // non-zero value after a burst).
+            for kind in rewind_engine::JOB_KINDS {
+                for job_state in rewind_ledger::JobState::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|c| c.kind == *kind && c.state == job_state)
+                        .map_or(0, |c| c.count);
+                    metrics::gauge!("rewind_jobs", "kind" => *kind, "state" => job_state.as_str())
+                        .set(n as f64);
+                }
             }
         }
         Err(e) => tracing::debug!(error = %e, "cannot read job counts for /metrics"),

@@ -1,0 +1,75 @@
+//! libgit2's process-wide memory bounds, and giving freed heap back.
+//!
+//! libgit2 keeps parsed objects (commits, and trees and tags up to 4 KiB;
+//! never blobs) in a per-repository cache whose total over the process is
+//! bounded by one global, 256 MiB by default. Resolving thousands of
+//! history entries touches tens of thousands of distinct small trees, so
+//! an idle rewind kept most of that bound as anonymous memory. Pack files
+//! are read through `mmap` windows (`GIT_OPT_SET_MWINDOW_*`): those pages
+//! are file-backed (page cache, `RssFile`), which the kernel reclaims
+//! under pressure, so they are left at libgit2's defaults.
+
+// git2 marks these option calls `unsafe` because libgit2 does not
+// synchronise them with other threads' use of the library. The one set
+// here is a single integer that libgit2 reads when it stores an object;
+// another thread reading it at the same moment sees the old or the new
+// bound, both valid. `malloc_trim` is the other foreign call. This module
+// is the crate's only unsafe code.
+#![allow(unsafe_code)]
+
+use crate::GitError;
+
+/// Bounds libgit2's object cache to `bytes` for the whole process. Later
+/// calls replace the bound; objects above it are evicted as new ones come.
+pub fn set_object_cache_bytes(bytes: usize) -> Result<(), GitError> {
+    let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
+    // SAFETY: see the module comment; the value is a plain size.
+    unsafe { git2::opts::set_cache_max_size(bytes) }.map_err(|e| GitError::Cache {
+        path: "(libgit2 options)".to_string(),
+        message: e.message().to_string(),
+    })
+}
+
+/// Gives the heap's free pages back to the kernel (glibc's `malloc_trim`;
+/// nothing elsewhere). glibc returns freed memory only from the top of each
+/// arena, so after a burst (a pack indexed, thousands of resolves on
+/// blocking threads, each with its own arena) the resident set stays at
+/// the peak while idle. Takes a few milliseconds on a large heap: call it
+/// after bursts, not per request.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists, under the
+    // allocator's locks; it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// libgit2's object cache: bytes held now and the bound.
+pub fn object_cache_usage() -> Option<(usize, usize)> {
+    // SAFETY: reads two integers; see the module comment.
+    let (current, max) = unsafe { git2::opts::get_cached_memory() }.ok()?;
+    Some((
+        usize::try_from(current).unwrap_or(0),
+        usize::try_from(max).unwrap_or(0),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releasing_free_memory_is_harmless() {
+        let big = vec![1u8; 8 << 20];
+        drop(std::hint::black_box(big));
+        release_free_memory();
+    }
+
+    #[test]
+    fn the_bound_is_what_was_set() {
+        set_object_cache_bytes(3 << 20).unwrap();
+        let (_, max) = object_cache_usage().unwrap();
+        assert_eq!(max, 3 << 20);
+    }
+}

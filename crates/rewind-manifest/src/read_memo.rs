@@ -1,0 +1,303 @@
+//! [`ReadMemo`]: answers about an app kept by the Git ids of what they
+//! read, so the same inputs at another commit cost a few lookups.
+//!
+//! A deployment's history comes in bursts (Argo CD reports the last ten
+//! entries of each app; a fleet of 4,000 apps is 40,000 of them on a cold
+//! start), and most entries of one app differ only outside the app: its
+//! overlay, base and shared base are the same trees at many commits. An
+//! answer computed only through a [`TreeSource`] is a pure function of the
+//! directories it looked at, so it is stored under the ids of those
+//! directories. Looking up an app at a new tree takes the directory lists
+//! its earlier answers read, asks the tree for their ids now, and finds
+//! the answer stored under them, if any.
+//!
+//! Both maps are size-capped LRUs: at most `capacity` answers and
+//! `capacity` apps' directory lists. Sources without object ids (in-memory
+//! trees) are never cached.
+
+use std::sync::Arc;
+
+use hashlink::LruCache;
+use sha2::{Digest, Sha256};
+
+use crate::inputs_cache::Recording;
+use crate::source::{SourceError, TreeSource};
+
+/// How many different directory lists are kept per app: an app whose
+/// closure changed shape (a new base) has two for a while.
+const LISTS_PER_APP: usize = 2;
+
+/// Answers of type `T` by app path and the ids of what they read.
+#[derive(Debug)]
+pub struct ReadMemo<T> {
+    answers: LruCache<Key, T>,
+    /// Per app, the directory lists of its answers, newest first.
+    lists: LruCache<String, Vec<Arc<[String]>>>,
+    hits: u64,
+    misses: u64,
+}
+
+/// The app path and a digest of (directory, id) over one directory list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    app_path: String,
+    fingerprint: [u8; 32],
+}
+
+impl<T: Clone> ReadMemo<T> {
+    /// At most `capacity` answers; 0 keeps nothing (every question is
+    /// computed).
+    pub fn new(capacity: usize) -> Self {
+        ReadMemo {
+            answers: LruCache::new(capacity),
+            lists: LruCache::new(capacity),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Answers kept now.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// (answered from the memo, computed) since it was made.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+
+    /// `compute(src)` for the app at `app_path`, or the answer it gave for
+    /// the same directories at another tree. `compute` must read the tree
+    /// only through the source it is given.
+    pub fn get_or_compute<E>(
+        &mut self,
+        src: &dyn TreeSource,
+        app_path: &str,
+        compute: impl FnOnce(&dyn TreeSource) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<SourceError>,
+    {
+        if self.answers.capacity() == 0 || src.object_id("")?.is_none() {
+            return compute(src);
+        }
+        let known: Vec<Arc<[String]>> = self.lists.get(app_path).cloned().unwrap_or_default();
+        for dirs in &known {
+            let key = Key {
+                app_path: app_path.to_string(),
+                fingerprint: fingerprint(src, dirs)?,
+            };
+            if let Some(answer) = self.answers.get(&key) {
+                self.hits += 1;
+                return Ok(answer.clone());
+            }
+        }
+        self.misses += 1;
+        let recording = Recording::new(src);
+        let answer = compute(&recording)?;
+        let dirs: Arc<[String]> = recording.dirs.into_inner().into_iter().collect();
+        let key = Key {
+            app_path: app_path.to_string(),
+            fingerprint: fingerprint(src, &dirs)?,
+        };
+        self.answers.insert(key, answer.clone());
+        let mut lists = known;
+        if !lists.contains(&dirs) {
+            lists.insert(0, dirs);
+            lists.truncate(LISTS_PER_APP);
+        }
+        self.lists.insert(app_path.to_string(), lists);
+        Ok(answer)
+    }
+}
+
+/// Digest of each directory's path and id in `src` (absent ones too:
+/// "still missing" is part of what an answer read).
+fn fingerprint(src: &dyn TreeSource, dirs: &[String]) -> Result<[u8; 32], SourceError> {
+    let mut digest = Sha256::new();
+    for dir in dirs {
+        digest.update(dir.as_bytes());
+        digest.update([0]);
+        match src.object_id(dir)? {
+            Some(id) => digest.update(id.as_bytes()),
+            None => digest.update(b"-"),
+        }
+        digest.update([0]);
+    }
+    Ok(digest.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::source::{DirEntry, EntryKind, MemoryTree};
+    use crate::{ManifestError, config_hash};
+
+    /// A [`MemoryTree`] with object ids: a digest of everything under a
+    /// path, so an id changes exactly when something under it changes.
+    struct Hashed(MemoryTree);
+
+    impl TreeSource for Hashed {
+        fn list_dir(&self, path: &str) -> Result<Option<Vec<DirEntry>>, SourceError> {
+            self.0.list_dir(path)
+        }
+        fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+            self.0.read_file(path)
+        }
+        fn kind(&self, path: &str) -> Result<Option<EntryKind>, SourceError> {
+            self.0.kind(path)
+        }
+        fn object_id(&self, path: &str) -> Result<Option<String>, SourceError> {
+            fn walk(t: &MemoryTree, p: &str, h: &mut Sha256) -> Result<bool, SourceError> {
+                if let Some(bytes) = t.read_file(p)? {
+                    h.update(p.as_bytes());
+                    h.update(&bytes);
+                    return Ok(true);
+                }
+                let Some(entries) = t.list_dir(p)? else {
+                    return Ok(false);
+                };
+                for e in entries {
+                    let child = if p.is_empty() {
+                        e.name.clone()
+                    } else {
+                        format!("{p}/{}", e.name)
+                    };
+                    walk(t, &child, h)?;
+                }
+                Ok(true)
+            }
+            let mut h = Sha256::new();
+            Ok(walk(&self.0, path, &mut h)?
+                .then(|| h.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+        }
+    }
+
+    /// App `a` (overlay on a shared base) and an unrelated file.
+    fn repo(replicas: u32, image: &str, other: &str) -> Hashed {
+        let mut t = MemoryTree::new();
+        t.insert(
+            "apps/a/kustomization.yaml",
+            format!("resources: [../../bases/web, deploy.yaml]\nimages:\n- name: web\n  newTag: \"{image}\"\n"),
+        );
+        t.insert(
+            "apps/a/deploy.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: web}]\n",
+        );
+        t.insert("bases/web/kustomization.yaml", "resources: [svc.yaml]\n");
+        t.insert(
+            "bases/web/svc.yaml",
+            format!("apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{replicas: {replicas}}}\n"),
+        );
+        t.insert("unrelated/x.yaml", other);
+        Hashed(t)
+    }
+
+    /// The config hash through the memo, counting real computations.
+    fn hash(
+        memo: &mut ReadMemo<String>,
+        tree: &Hashed,
+        computed: &Cell<u32>,
+    ) -> Result<String, ManifestError> {
+        memo.get_or_compute(tree, "apps/a", |src| {
+            computed.set(computed.get() + 1);
+            config_hash(src, "apps/a").map(|h| h.to_string())
+        })
+    }
+
+    #[test]
+    fn same_inputs_at_another_tree_are_a_lookup_and_the_same_answer() {
+        let mut memo = ReadMemo::new(16);
+        let computed = Cell::new(0);
+        let first = repo(1, "1.0", "x: 1\n");
+        let fresh = config_hash(&first, "apps/a").unwrap().to_string();
+        assert_eq!(hash(&mut memo, &first, &computed).unwrap(), fresh);
+        assert_eq!(computed.get(), 1);
+
+        // Another commit: only a file outside the app's closure moved.
+        let elsewhere = repo(1, "1.0", "x: 2\n");
+        assert_eq!(hash(&mut memo, &elsewhere, &computed).unwrap(), fresh);
+        assert_eq!(computed.get(), 1, "answered from the memo");
+        assert_eq!(memo.counts(), (1, 1));
+
+        // The shared base changed, then the overlay: each is computed, and
+        // matches a fresh computation.
+        for tree in [repo(2, "1.0", "x: 2\n"), repo(2, "1.1", "x: 2\n")] {
+            let before = computed.get();
+            let memoised = hash(&mut memo, &tree, &computed).unwrap();
+            assert_eq!(memoised, config_hash(&tree, "apps/a").unwrap().to_string());
+            assert_ne!(memoised, fresh);
+            assert_eq!(computed.get(), before + 1);
+        }
+
+        // Back to the first inputs: still remembered.
+        assert_eq!(
+            hash(&mut memo, &repo(1, "1.0", "x: 3\n"), &computed).unwrap(),
+            fresh
+        );
+        assert_eq!(computed.get(), 3);
+    }
+
+    #[test]
+    fn a_new_file_in_a_read_directory_is_seen() {
+        let mut memo = ReadMemo::new(16);
+        let computed = Cell::new(0);
+        let first = repo(1, "1.0", "");
+        hash(&mut memo, &first, &computed).unwrap();
+        let mut changed = repo(1, "1.0", "");
+        changed.0.insert(
+            "bases/web/kustomization.yaml",
+            "resources: [svc.yaml, extra.yaml]\n",
+        );
+        changed.0.insert(
+            "bases/web/extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n",
+        );
+        assert_eq!(
+            hash(&mut memo, &changed, &computed).unwrap(),
+            config_hash(&changed, "apps/a").unwrap().to_string()
+        );
+        assert_eq!(computed.get(), 2);
+    }
+
+    #[test]
+    fn capacity_bounds_the_answers_and_zero_keeps_none() {
+        let mut memo = ReadMemo::new(2);
+        let computed = Cell::new(0);
+        for replicas in 1..=5 {
+            hash(&mut memo, &repo(replicas, "1.0", ""), &computed).unwrap();
+        }
+        assert_eq!(memo.len(), 2);
+        // The oldest was evicted: computed again.
+        hash(&mut memo, &repo(1, "1.0", ""), &computed).unwrap();
+        assert_eq!(computed.get(), 6);
+
+        let mut off = ReadMemo::new(0);
+        let computed = Cell::new(0);
+        for _ in 0..2 {
+            hash(&mut off, &repo(1, "1.0", ""), &computed).unwrap();
+        }
+        assert_eq!((computed.get(), off.len()), (2, 0));
+    }
+
+    #[test]
+    fn sources_without_ids_are_computed_every_time() {
+        let mut memo = ReadMemo::new(16);
+        let computed = Cell::new(0);
+        let tree = repo(1, "1.0", "").0;
+        for _ in 0..2 {
+            memo.get_or_compute(&tree, "apps/a", |src| {
+                computed.set(computed.get() + 1);
+                config_hash(src, "apps/a").map(|h| h.to_string())
+            })
+            .unwrap();
+        }
+        assert_eq!((computed.get(), memo.len()), (2, 0));
+    }
+}
