@@ -16,13 +16,15 @@
 //!
 //! Placeholders are `$1`, `$2`, ... in both dialects.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::types::Json;
-use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row as _, Sqlite, Transaction};
 
 use crate::LedgerError;
 use crate::error::{classify, connection_error};
@@ -105,15 +107,54 @@ impl From<Option<DateTime<Utc>>> for Arg {
 /// SQL text and its parameters.
 #[derive(Debug)]
 pub(crate) struct Sql {
-    text: &'static str,
+    text: Cow<'static, str>,
     args: Vec<Arg>,
 }
+
+/// Most parameters one statement binds, for the callers that chunk
+/// multi-row statements: SQLite allows 32,766, PostgreSQL 65,535.
+pub(crate) const MAX_PARAMS: usize = 30_000;
 
 /// Starts a query. The text is `'static` on purpose: parameters are always
 /// bound, never formatted into SQL.
 pub(crate) fn sql(text: &'static str) -> Sql {
     Sql {
-        text,
+        text: Cow::Borrowed(text),
+        args: Vec::new(),
+    }
+}
+
+/// Starts a multi-row query: `head`, then `group` `count` times joined by
+/// `sep`, then `tail`. Each `?` in `group` becomes the next `$n`; that is
+/// the only text generated, so values are still always bound, and every
+/// piece of SQL is a `'static` string of ours. `group` must hold no other
+/// `?`. Callers keep `count` times the `?`s under [`MAX_PARAMS`].
+pub(crate) fn sql_repeated(
+    head: &'static str,
+    group: &'static str,
+    sep: &'static str,
+    count: usize,
+    tail: &'static str,
+) -> Sql {
+    let mut text = String::with_capacity(head.len() + count * (group.len() + 8) + tail.len());
+    text.push_str(head);
+    let mut n = 0usize;
+    for i in 0..count {
+        if i > 0 {
+            text.push_str(sep);
+        }
+        for (j, part) in group.split('?').enumerate() {
+            if j > 0 {
+                n += 1;
+                text.push('$');
+                text.push_str(&n.to_string());
+            }
+            text.push_str(part);
+        }
+    }
+    text.push_str(tail);
+    Sql {
+        text: Cow::Owned(text),
         args: Vec::new(),
     }
 }
@@ -125,7 +166,10 @@ impl Sql {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut query = sqlx::query(self.text);
+        let mut query = match self.text {
+            Cow::Borrowed(text) => sqlx::query(text),
+            Cow::Owned(text) => sqlx::query(AssertSqlSafe(text)),
+        };
         for arg in self.args {
             query = match arg {
                 Arg::I64(v) => query.bind(v),
@@ -140,7 +184,10 @@ impl Sql {
     }
 
     fn postgres(self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-        let mut query = sqlx::query(self.text);
+        let mut query = match self.text {
+            Cow::Borrowed(text) => sqlx::query(text),
+            Cow::Owned(text) => sqlx::query(AssertSqlSafe(text)),
+        };
         for arg in self.args {
             query = match arg {
                 Arg::I64(v) => query.bind(v),

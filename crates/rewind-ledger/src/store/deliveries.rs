@@ -16,7 +16,7 @@ use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError, job_kind};
 /// digest of the body is 64 hex digits.
 const MAX_KEY_LEN: usize = 512;
 
-fn validate(d: &Delivery) -> Result<(), LedgerError> {
+pub(crate) fn validate(d: &Delivery) -> Result<(), LedgerError> {
     if d.source.is_empty() || d.key.is_empty() {
         return Err(LedgerError::Invalid(
             "a delivery needs a source and a key".into(),
@@ -48,7 +48,16 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     if c.fetch_optional(claim).await?.is_none() {
         return Ok(DeliveryOutcome::Duplicate);
     }
+    apply_claimed(c, d).await
+}
 
+/// Applies the observations of a delivery whose idempotency row this
+/// transaction has just inserted.
+pub(crate) async fn apply_claimed(
+    c: &mut Conn<'_>,
+    d: &Delivery,
+) -> Result<DeliveryOutcome, LedgerError> {
+    let now = d.received_at;
     let mut new_deployments = Vec::new();
     let mut new_alerts = Vec::new();
     let mut new_cluster_rollbacks = Vec::new();
@@ -109,36 +118,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Observation::Health(h) = o {
-            let applied_to = deployments::apply_health(c, h).await?;
-            if let (Some(id), Some(images)) = (applied_to, &h.running_images) {
-                proof::set_running_images(c, id, images).await?;
-            }
-            let app = h.app_ref();
-            let current = deployments::current(c, &app).await?;
-            let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
-            // Argo CD and Flux see Git's version in sync while Flagger or
-            // Argo Rollouts keep the previous one running: a drift reported
-            // by those stays until Git moves past the refused deployment.
-            let drift = match drift_of(h, current.as_ref()) {
-                Some(drift) => Some(drift),
-                None if drifting_before => {
-                    cluster_rollback_drift(c, &app, current.as_ref()).await?
-                }
-                None => None,
-            };
-            let sync = h.sync.map(SyncStatus::as_str);
-            apps::set_reported(
-                c,
-                &app,
-                sync,
-                h.sync_revision.as_deref(),
-                drift.as_deref(),
-                h.at,
-            )
-            .await?;
-            if let (Some(detail), false) = (&drift, drifting_before) {
-                job_count += enqueue_drift(c, &app, detail, h.at, now).await?;
-            }
+            job_count += record_health(c, h, now).await?;
         }
     }
 
@@ -220,6 +200,46 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
         jobs: job_count,
         new_cluster_rollbacks,
     })
+}
+
+/// Records a health report: on the deployment it is about, and what the
+/// cluster reports on its app with the drift derived from it. Returns the
+/// jobs queued (a `drift` job when a drift begins).
+pub(crate) async fn record_health(
+    c: &mut Conn<'_>,
+    h: &HealthObserved,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let mut job_count = 0;
+    let applied_to = deployments::apply_health(c, h).await?;
+    if let (Some(id), Some(images)) = (applied_to, &h.running_images) {
+        proof::set_running_images(c, id, images).await?;
+    }
+    let app = h.app_ref();
+    let current = deployments::current(c, &app).await?;
+    let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
+    // Argo CD and Flux see Git's version in sync while Flagger or
+    // Argo Rollouts keep the previous one running: a drift reported
+    // by those stays until Git moves past the refused deployment.
+    let drift = match drift_of(h, current.as_ref()) {
+        Some(drift) => Some(drift),
+        None if drifting_before => cluster_rollback_drift(c, &app, current.as_ref()).await?,
+        None => None,
+    };
+    let sync = h.sync.map(SyncStatus::as_str);
+    apps::set_reported(
+        c,
+        &app,
+        sync,
+        h.sync_revision.as_deref(),
+        drift.as_deref(),
+        h.at,
+    )
+    .await?;
+    if let (Some(detail), false) = (&drift, drifting_before) {
+        job_count += enqueue_drift(c, &app, detail, h.at, now).await?;
+    }
+    Ok(job_count)
 }
 
 /// Drift: the cluster reports something other than what Git says for the

@@ -1,7 +1,7 @@
 //! Deployments: reading them, inserting observed ones (Argo CD history and
 //! Flux's assigned sequence), health, resolution and known-good promotion.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use rewind_domain::{
 };
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Row, sql};
+use crate::db::{Arg, Conn, MAX_PARAMS, Row, sql, sql_repeated};
 
 /// The columns `from_row` reads, in `SELECT` lists.
 macro_rules! deployment_columns {
@@ -308,6 +308,80 @@ pub(crate) async fn insert_observed(
     .bind(d.initiated_by.clone())
     .bind(now);
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+}
+
+/// The `(app, cluster_revision)` pairs the ledger has among the given
+/// `(app, low, high)` ranges: one query per chunk for a whole batch.
+pub(crate) async fn revisions_in(
+    c: &mut Conn<'_>,
+    ranges: &[(String, i64, i64)],
+) -> Result<HashSet<(String, i64)>, LedgerError> {
+    let mut known = HashSet::new();
+    for chunk in ranges.chunks(MAX_PARAMS / 3) {
+        let mut q = sql_repeated(
+            "SELECT app, cluster_revision FROM deployments WHERE ",
+            "(app = ? AND cluster_revision BETWEEN ? AND ?)",
+            " OR ",
+            chunk.len(),
+            "",
+        );
+        for (app, low, high) in chunk {
+            q = q.bind(app.as_str()).bind(*low).bind(*high);
+        }
+        for row in c.fetch_all(q).await? {
+            known.insert((row.text("app")?, row.i64("cluster_revision")?));
+        }
+    }
+    Ok(known)
+}
+
+/// [`insert_observed`] for Argo CD deployments (cluster revision named)
+/// known to be new, `(deployment, now)`, in one statement per chunk. Ids
+/// follow the order given. Answers the new ids by `(app, cluster_revision)`.
+pub(crate) async fn insert_numbered_many(
+    c: &mut Conn<'_>,
+    rows: &[(&DeploymentObserved, DateTime<Utc>)],
+) -> Result<HashMap<(String, i64), i64>, LedgerError> {
+    const COLUMNS: usize = 14;
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(MAX_PARAMS / COLUMNS) {
+        let mut q = sql_repeated(
+            "INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, \
+                 images, health, sync, deployed_at, source, known_good, alerted, initiated_by, \
+                 recorded_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ", ",
+            chunk.len(),
+            " ON CONFLICT (app, cluster_revision) DO NOTHING RETURNING id, app, cluster_revision",
+        );
+        for (d, now) in chunk {
+            let cluster_revision = d.cluster_revision.ok_or_else(|| {
+                LedgerError::Invalid("a batched deployment needs a cluster revision".into())
+            })?;
+            q = q
+                .bind(d.app_ref().to_string())
+                .bind(d.cluster.as_str())
+                .bind(cluster_revision)
+                .bind(d.revision.as_str())
+                .bind(d.commit.as_ref().map(CommitId::as_str))
+                .bind(Arg::json(&Vec::<String>::new())?)
+                .bind(Health::Unknown.as_str())
+                .bind(SyncStatus::Unknown.as_str())
+                .bind(d.deployed_at)
+                .bind(d.source.as_str())
+                .bind(false)
+                .bind(false)
+                .bind(d.initiated_by.clone())
+                .bind(*now);
+        }
+        for row in c.fetch_all(q).await? {
+            ids.insert(
+                (row.text("app")?, row.i64("cluster_revision")?),
+                row.i64("id")?,
+            );
+        }
+    }
+    Ok(ids)
 }
 
 /// Sets health (and sync when given). `healthy_since` keeps the start of the
