@@ -11,10 +11,11 @@
 //! - the claimed deliveries are cut into runs of "plain" ones (apps, Argo
 //!   CD history, health); in a run, apps, known history, deployments and
 //!   their resolve jobs take one statement each for the whole run;
-//! - health reports still apply one by one (each reads the drift the one
-//!   before left), so a run ends before a delivery that names an app an
-//!   earlier health report of the run was about: that report must not see
-//!   the later delivery's deployments;
+//! - the run's health reports are recorded together (`batch_health.rs`),
+//!   after its deployments; so a run ends before a delivery that names an
+//!   app an earlier health report of the run was about (that report must
+//!   not see the later delivery's deployments, nor the next report its
+//!   drift);
 //! - anything else (alerts, forge events, in-cluster rollbacks, Flux
 //!   deployments numbered by the ledger, an app carrying a hold) applies
 //!   one by one with [`deliveries::apply_claimed`], between the runs.
@@ -27,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use rewind_domain::{App, AppName, AppRef, DeploymentObserved, Observation};
 
 use crate::db::{Conn, MAX_PARAMS, sql_repeated};
-use crate::store::{apps, deliveries, deployments, jobs};
+use crate::store::{apps, batch_health, deliveries, deployments, jobs};
 use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
 
 /// Records `batch` in the open transaction. A delivery that is invalid by
@@ -135,14 +136,16 @@ async fn claim(
         .collect())
 }
 
-/// Whether the set-based path covers every observation of `d`.
+/// Whether the set-based path covers every observation of `d`. Two
+/// health reports on one app name read each other's writes: one by one.
 fn is_plain(d: &Delivery) -> bool {
+    let mut reported = HashSet::new();
     d.observations.iter().all(|o| match o {
         // An upsert keeps an existing row's hold but inserts a new row's:
         // with holds, the order of inserts matters; leave it to one by one.
         Observation::App(app) => app.held_since.is_none(),
         Observation::Deployment(dep) => dep.cluster_revision.is_some(),
-        Observation::Health(_) => true,
+        Observation::Health(h) => reported.insert(&h.app),
         _ => false,
     })
 }
@@ -248,13 +251,25 @@ async fn apply_run(
         job_count[k] += usize::from(queued);
     }
 
+    // The run's health reports are about distinct app names (see
+    // `apply_set`), so they can be recorded together.
+    let mut reports = Vec::new();
+    let mut report_of = Vec::new();
     for (k, &i) in run.iter().enumerate() {
         let d = &batch[i];
         for o in &d.observations {
             if let Observation::Health(h) = o {
-                job_count[k] += deliveries::record_health(c, h, d.received_at).await?;
+                reports.push((h, d.received_at));
+                report_of.push(k);
             }
         }
+    }
+    let queued = batch_health::record_many(c, &reports).await?;
+    for (k, n) in report_of.into_iter().zip(queued) {
+        job_count[k] += n;
+    }
+
+    for (k, &i) in run.iter().enumerate() {
         outcomes[i] = Some(DeliveryOutcome::Recorded {
             new_deployments: std::mem::take(&mut new_deployments[k]),
             new_alerts: Vec::new(),

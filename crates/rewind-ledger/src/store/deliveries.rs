@@ -246,7 +246,7 @@ pub(crate) async fn record_health(
 /// app. Argo CD `OutOfSync`, or a sync revision that is not the current
 /// deployment's (someone ran `argocd app rollback`, or Git moved and the
 /// cluster did not follow).
-fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> {
+pub(crate) fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> {
     if h.sync == Some(SyncStatus::OutOfSync) {
         return Some(match &h.sync_revision {
             Some(revision) => format!("the cluster reports OutOfSync with Git at {revision}"),
@@ -370,6 +370,18 @@ async fn enqueue_resolve(
     enqueue(c, &job, now).await
 }
 
+/// The dedup key and payload of the `drift` job of a drift that began at
+/// `since`.
+pub(crate) fn drift_job(
+    app: &AppRef,
+    detail: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> (String, serde_json::Value) {
+    let key = format!("{}:{app}:{}", job_kind::DRIFT, since.timestamp_millis());
+    let payload = serde_json::json!({"app": app.to_string(), "detail": detail});
+    (key, payload)
+}
+
 /// A drift began: one `drift` job to tell people (the engine notifies).
 /// Keyed by the drift's start, so a redelivery queues nothing new.
 async fn enqueue_drift(
@@ -379,8 +391,7 @@ async fn enqueue_drift(
     since: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let key = format!("{}:{app}:{}", job_kind::DRIFT, since.timestamp_millis());
-    let payload = serde_json::json!({"app": app.to_string(), "detail": detail});
+    let (key, payload) = drift_job(app, detail, since);
     let id = jobs::enqueue(c, job_kind::DRIFT, &payload, Some(&key), now, now).await?;
     Ok(usize::from(id.is_some()))
 }

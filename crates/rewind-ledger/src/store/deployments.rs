@@ -94,6 +94,36 @@ pub(crate) async fn current(
     one(c.fetch_optional(q).await?)
 }
 
+/// [`current`] of many apps (`name@cluster` each), in one query per chunk,
+/// by app.
+pub(crate) async fn current_many(
+    c: &mut Conn<'_>,
+    apps: &[String],
+) -> Result<HashMap<String, Deployment>, LedgerError> {
+    let mut found = HashMap::new();
+    for chunk in apps.chunks(MAX_PARAMS) {
+        let mut q = sql_repeated(
+            concat!(
+                "SELECT ",
+                deployment_columns!(),
+                " FROM deployments WHERE id IN ("
+            ),
+            "(SELECT id FROM deployments WHERE app = ? ORDER BY cluster_revision DESC LIMIT 1)",
+            ", ",
+            chunk.len(),
+            ")",
+        );
+        for app in chunk {
+            q = q.bind(app.as_str());
+        }
+        for row in c.fetch_all(q).await? {
+            let d = from_row(&row)?;
+            found.insert(d.app_ref().to_string(), d);
+        }
+    }
+    Ok(found)
+}
+
 pub(crate) async fn newest_known_good(
     c: &mut Conn<'_>,
     app: &AppRef,

@@ -6,6 +6,7 @@ pub(crate) mod alerts;
 mod apps;
 mod audit;
 mod batch;
+mod batch_health;
 mod checks;
 mod cluster_rollbacks;
 mod deliveries;

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 
 use rewind_domain::{
-    AlertStatus, Deployment, Health, HealthObserved, Observation, PullRequestAction,
-    PullRequestEvent, SyncStatus,
+    AlertStatus, ClusterRolledBack, Deployment, Health, HealthObserved, Observation,
+    PullRequestAction, PullRequestEvent, RollbackSender, SyncStatus,
 };
 use rewind_ledger::testing::TestDatabase;
 use std::collections::HashMap;
@@ -96,7 +96,8 @@ async fn snapshot(l: &dyn Ledger, ids: &Ids) -> String {
     for app in APPS {
         let app = aref(app);
         for d in l.history(&app, 1000).await.unwrap() {
-            out += &format!("{:?}\n", renamed(&d, ids));
+            let images = l.running_images(d.id).await.unwrap();
+            out += &format!("{:?} running {images:?}\n", renamed(&d, ids));
         }
         for mut alert in l.alerts_for_app(&app, 1000).await.unwrap() {
             alert.deployment_id = alert.deployment_id.map(|id| rename(ids, id));
@@ -388,12 +389,53 @@ fn observation() -> impl Strategy<Value = Observation> {
                 health(a, n.map(|n| commit(n).to_string()), h, at)
             }
         ),
-        1 => (names.clone(), 0i64..20).prop_map(|(a, at)| out_of_sync(a, at)),
+        2 => (names.clone(), prop::option::of(1u64..4), 0i64..20).prop_map(|(a, n, at)| {
+            match out_of_sync(a, at) {
+                Observation::Health(h) => Observation::Health(HealthObserved {
+                    revision: n.map(|n| commit(n).to_string()),
+                    ..h
+                }),
+                other => other,
+            }
+        }),
         1 => (names.clone(), 0i64..20, any::<bool>()).prop_map(|(a, at, firing)| {
             let status = if firing { AlertStatus::Firing } else { AlertStatus::Resolved };
             Observation::Alert(alert(a, "f", at, status))
         }),
         1 => (1u64..3, 0i64..20).prop_map(|(n, at)| flux("ns/web", n, at)),
+        1 => (names.clone(), any::<bool>(), 0i64..20).prop_map(|(a, named, at)| {
+            Observation::ClusterRolledBack(ClusterRolledBack {
+                app: name(a),
+                cluster: if named { "prod".into() } else { String::new() },
+                namespace: "shop".into(),
+                workload: "Canary/web".into(),
+                sender: RollbackSender::Flagger,
+                running_revision: None,
+                running_images: vec![],
+                rejected_revision: None,
+                rejected_images: vec![],
+                at: t(at),
+                message: "canary failed".into(),
+            })
+        }),
+        2 => (names.clone(), prop::option::of(1u64..4), any::<bool>(), 0i64..20).prop_map(
+            |(a, n, odd, at)| {
+                // Reports the running images, and a revision the ledger
+                // has, or one it cannot have.
+                let revision = n.map(|n| match odd {
+                    true => format!("main@sha1:{}", commit(n)),
+                    false => commit(n).to_string(),
+                });
+                match health(a, revision, Health::Healthy, at) {
+                    Observation::Health(h) => Observation::Health(HealthObserved {
+                        running_images: Some(vec![format!("web:{at}")]),
+                        sync_revision: n.map(|n| commit(n).to_string()),
+                        ..h
+                    }),
+                    other => other,
+                }
+            }
+        ),
     ]
 }
 
