@@ -111,9 +111,19 @@ pub(crate) struct Sql {
     args: Vec<Arg>,
 }
 
-/// Most parameters one statement binds, for the callers that chunk
-/// multi-row statements: SQLite allows 32,766, PostgreSQL 65,535.
-pub(crate) const MAX_PARAMS: usize = 30_000;
+/// Most parameters one statement binds: SQLite allows 32,766, PostgreSQL
+/// 65,535.
+const MAX_PARAMS: usize = 30_000;
+
+/// Most rows (groups) one multi-row statement holds: keeps the text far
+/// under SQLite's 1 MB statement limit whatever the group.
+const MAX_ROWS: usize = 500;
+
+/// How many rows of `params` parameters each a multi-row statement takes
+/// at most: callers chunk by this.
+pub(crate) fn rows_per_statement(params: usize) -> usize {
+    (MAX_PARAMS / params.max(1)).min(MAX_ROWS)
+}
 
 /// Starts a query. The text is `'static` on purpose: parameters are always
 /// bound, never formatted into SQL.
@@ -128,7 +138,7 @@ pub(crate) fn sql(text: &'static str) -> Sql {
 /// `sep`, then `tail`. Each `?` in `group` becomes the next `$n`; that is
 /// the only text generated, so values are still always bound, and every
 /// piece of SQL is a `'static` string of ours. `group` must hold no other
-/// `?`. Callers keep `count` times the `?`s under [`MAX_PARAMS`].
+/// `?`. Callers chunk by [`rows_per_statement`].
 pub(crate) fn sql_repeated(
     head: &'static str,
     group: &'static str,

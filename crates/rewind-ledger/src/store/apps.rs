@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rewind_domain::{App, AppName, AppRef, ClusterName, Drift, Source};
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Dialect, MAX_PARAMS, Row, sql, sql_repeated};
+use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
 
 macro_rules! app_columns {
     () => {
@@ -104,7 +104,7 @@ pub(crate) async fn ensure_and_lock(
 /// statement), sorted, so concurrent batches lock rows in the same order.
 pub(crate) async fn upsert_many(c: &mut Conn<'_>, apps: &[&App]) -> Result<(), LedgerError> {
     const COLUMNS: usize = 11;
-    for chunk in apps.chunks(MAX_PARAMS / COLUMNS) {
+    for chunk in apps.chunks(rows_per_statement(COLUMNS)) {
         let mut q = sql_repeated(
             "INSERT INTO apps (app, name, source, cluster, project, sources, path, rollbackable, \
                      status, held_since, updated_at) VALUES ",
@@ -144,7 +144,7 @@ pub(crate) async fn ensure_and_lock_many(
     apps: &[(AppRef, Source, DateTime<Utc>)],
 ) -> Result<(), LedgerError> {
     const COLUMNS: usize = 8;
-    for chunk in apps.chunks(MAX_PARAMS / COLUMNS) {
+    for chunk in apps.chunks(rows_per_statement(COLUMNS)) {
         let mut q = sql_repeated(
             "INSERT INTO apps (app, name, source, cluster, sources, rollbackable, status, \
                      updated_at) VALUES ",

@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 
 use rewind_domain::{App, AppName, AppRef, DeploymentObserved, Observation};
 
-use crate::db::{Conn, MAX_PARAMS, sql_repeated};
+use crate::db::{Conn, rows_per_statement, sql_repeated};
 use crate::store::{apps, batch_health, deliveries, deployments, jobs};
 use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError};
 
@@ -105,7 +105,7 @@ async fn claim(
     let mut unique: Vec<usize> = first.values().copied().collect();
     unique.sort_unstable();
     let mut inserted: HashSet<(String, String)> = HashSet::new();
-    for chunk in unique.chunks(MAX_PARAMS / 3) {
+    for chunk in unique.chunks(rows_per_statement(3)) {
         // In PostgreSQL a concurrent transaction inserting the same key
         // makes this wait for it; once it commits, DO NOTHING applies.
         let mut q = sql_repeated(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use rewind_domain::{HealthObserved, SyncStatus};
 
-use crate::db::{Conn, Dialect, MAX_PARAMS, sql_repeated};
+use crate::db::{Conn, Dialect, rows_per_statement, sql_repeated};
 use crate::store::{deliveries, deployments, jobs, proof};
 use crate::{LedgerError, job_kind};
 
@@ -87,7 +87,7 @@ async fn by_revision(
         .filter_map(|((h, _), app)| Some((app.as_str(), h.revision.as_deref()?)))
         .collect();
     let mut found = HashMap::new();
-    for chunk in wanted.chunks(MAX_PARAMS / 2) {
+    for chunk in wanted.chunks(rows_per_statement(2)) {
         let mut q = sql_repeated(
             "SELECT id, app, revision FROM deployments WHERE id IN (",
             "(SELECT id FROM deployments WHERE app = ? AND revision = ? \
@@ -109,7 +109,7 @@ async fn by_revision(
 /// Whether each app drifts now (as `apps::get` reads it: detail and start).
 async fn drifting(c: &mut Conn<'_>, apps: &[String]) -> Result<HashMap<String, bool>, LedgerError> {
     let mut found = HashMap::new();
-    for chunk in apps.chunks(MAX_PARAMS) {
+    for chunk in apps.chunks(rows_per_statement(1)) {
         let mut q = sql_repeated(
             "SELECT app, drift, drift_since FROM apps WHERE app IN (",
             "?",
@@ -138,7 +138,7 @@ async fn set_health(c: &mut Conn<'_>, rows: &[(i64, &HealthObserved)]) -> Result
             "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TIMESTAMPTZ))"
         }
     };
-    for chunk in rows.chunks(MAX_PARAMS / 4) {
+    for chunk in rows.chunks(rows_per_statement(4)) {
         let mut q = sql_repeated(
             "WITH v(id, health, sync, at) AS (VALUES ",
             group,
@@ -174,7 +174,7 @@ async fn set_reported(
              CAST(? AS TIMESTAMPTZ))"
         }
     };
-    for chunk in rows.chunks(MAX_PARAMS / 5) {
+    for chunk in rows.chunks(rows_per_statement(5)) {
         let mut q = sql_repeated(
             "WITH v(app, sync, revision, drift, at) AS (VALUES ",
             group,

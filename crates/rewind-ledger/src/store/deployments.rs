@@ -12,7 +12,7 @@ use rewind_domain::{
 };
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, MAX_PARAMS, Row, sql, sql_repeated};
+use crate::db::{Arg, Conn, Row, rows_per_statement, sql, sql_repeated};
 
 /// The columns `from_row` reads, in `SELECT` lists.
 macro_rules! deployment_columns {
@@ -101,7 +101,7 @@ pub(crate) async fn current_many(
     apps: &[String],
 ) -> Result<HashMap<String, Deployment>, LedgerError> {
     let mut found = HashMap::new();
-    for chunk in apps.chunks(MAX_PARAMS) {
+    for chunk in apps.chunks(rows_per_statement(1)) {
         let mut q = sql_repeated(
             concat!(
                 "SELECT ",
@@ -346,8 +346,11 @@ pub(crate) async fn revisions_in(
     c: &mut Conn<'_>,
     ranges: &[(String, i64, i64)],
 ) -> Result<HashSet<(String, i64)>, LedgerError> {
+    // SQLite nests a chain of ORs one level per term and refuses depths
+    // past 1,000: a few hundred terms per query.
+    const TERMS: usize = 250;
     let mut known = HashSet::new();
-    for chunk in ranges.chunks(MAX_PARAMS / 3) {
+    for chunk in ranges.chunks(TERMS.min(rows_per_statement(3))) {
         let mut q = sql_repeated(
             "SELECT app, cluster_revision FROM deployments WHERE ",
             "(app = ? AND cluster_revision BETWEEN ? AND ?)",
@@ -374,7 +377,7 @@ pub(crate) async fn insert_numbered_many(
 ) -> Result<HashMap<(String, i64), i64>, LedgerError> {
     const COLUMNS: usize = 14;
     let mut ids = HashMap::with_capacity(rows.len());
-    for chunk in rows.chunks(MAX_PARAMS / COLUMNS) {
+    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
         let mut q = sql_repeated(
             "INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, \
                  images, health, sync, deployed_at, source, known_good, alerted, initiated_by, \

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Arg, Conn, Dialect, MAX_PARAMS, Row, sql, sql_repeated};
+use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
 use crate::{DEFAULT_MAX_ATTEMPTS, Job, JobCount, JobState, LedgerError};
 
 macro_rules! job_columns {
@@ -55,7 +55,7 @@ pub(crate) async fn enqueue_many(
 ) -> Result<Vec<bool>, LedgerError> {
     const COLUMNS: usize = 9;
     let mut queued = std::collections::HashSet::new();
-    for chunk in jobs.chunks(MAX_PARAMS / COLUMNS) {
+    for chunk in jobs.chunks(rows_per_statement(COLUMNS)) {
         let mut q = sql_repeated(
             "INSERT INTO jobs (kind, payload, dedup_key, state, attempts, max_attempts, \
                      run_at, created_at, updated_at) VALUES ",

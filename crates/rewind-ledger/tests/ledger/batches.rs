@@ -478,3 +478,49 @@ proptest! {
         });
     }
 }
+
+/// A batch larger than the chunks of its statements (600 apps, each with
+/// 12 history entries): the same outcomes as one by one.
+#[tokio::test]
+async fn a_large_batch_is_chunked() {
+    let mut pairs = vec![(TestDatabase::sqlite(), TestDatabase::sqlite())];
+    if let (Some(a), Some(b)) = (
+        TestDatabase::postgres().await,
+        TestDatabase::postgres().await,
+    ) {
+        pairs.push((a, b));
+    }
+    let apps: Vec<String> = (0..600).map(|i| format!("app-{i}")).collect();
+    let batch: Vec<Delivery> = apps
+        .iter()
+        .map(|a| {
+            let mut observations = vec![Observation::App(app(a))];
+            observations.extend((1..=12).map(|rev| argo(a, rev, rev as u64, rev)));
+            observations.push(health(a, Some(commit(12).to_string()), Health::Healthy, 13));
+            delivery("argocd", a, observations)
+        })
+        .collect();
+    for (a, b) in pairs {
+        let (together, alone) = (a.connect().await, b.connect().await);
+        let batched = outcomes(
+            together.ledger.record_deliveries(batch.clone()).await,
+            &None,
+        );
+        let mut one_by_one = Vec::new();
+        for d in &batch {
+            one_by_one.push(alone.sql().record_one_by_one(d.clone()).await);
+        }
+        assert_eq!(batched, outcomes(one_by_one, &None));
+        let current = together
+            .ledger
+            .current_deployment(&aref("app-599"))
+            .await
+            .unwrap();
+        assert_eq!(
+            current.map(|d| (d.cluster_revision, d.health)),
+            Some((12, Health::Healthy))
+        );
+        a.cleanup().await;
+        b.cleanup().await;
+    }
+}
