@@ -108,6 +108,11 @@ impl From<Option<DateTime<Utc>>> for Arg {
 #[derive(Debug)]
 pub(crate) struct Sql {
     text: Cow<'static, str>,
+    /// The same statement with plain `?` parameters, for SQLite: sqlx
+    /// asks SQLite the name of every parameter of a statement, a linear
+    /// search per named (`$n`) parameter, so quadratic in a multi-row
+    /// statement's; unnamed ones answer at once.
+    sqlite_text: Option<String>,
     args: Vec<Arg>,
 }
 
@@ -130,12 +135,14 @@ pub(crate) fn rows_per_statement(params: usize) -> usize {
 pub(crate) fn sql(text: &'static str) -> Sql {
     Sql {
         text: Cow::Borrowed(text),
+        sqlite_text: None,
         args: Vec::new(),
     }
 }
 
 /// Starts a multi-row query: `head`, then `group` `count` times joined by
-/// `sep`, then `tail`. Each `?` in `group` becomes the next `$n`; that is
+/// `sep`, then `tail`. Each `?` in `group` becomes the next `$n` (SQLite
+/// takes the plain `?`, see [`Sql`]); that is
 /// the only text generated, so values are still always bound, and every
 /// piece of SQL is a `'static` string of ours. `group` must hold no other
 /// `?`. Callers chunk by [`rows_per_statement`].
@@ -147,12 +154,17 @@ pub(crate) fn sql_repeated(
     tail: &'static str,
 ) -> Sql {
     let mut text = String::with_capacity(head.len() + count * (group.len() + 8) + tail.len());
+    let mut sqlite_text =
+        String::with_capacity(head.len() + count * (group.len() + sep.len()) + tail.len());
     text.push_str(head);
+    sqlite_text.push_str(head);
     let mut n = 0usize;
     for i in 0..count {
         if i > 0 {
             text.push_str(sep);
+            sqlite_text.push_str(sep);
         }
+        sqlite_text.push_str(group);
         for (j, part) in group.split('?').enumerate() {
             if j > 0 {
                 n += 1;
@@ -163,8 +175,10 @@ pub(crate) fn sql_repeated(
         }
     }
     text.push_str(tail);
+    sqlite_text.push_str(tail);
     Sql {
         text: Cow::Owned(text),
+        sqlite_text: Some(sqlite_text),
         args: Vec::new(),
     }
 }
@@ -176,9 +190,10 @@ impl Sql {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut query = match self.text {
-            Cow::Borrowed(text) => sqlx::query(text),
-            Cow::Owned(text) => sqlx::query(AssertSqlSafe(text)),
+        let mut query = match (self.sqlite_text, self.text) {
+            (Some(text), _) => sqlx::query(AssertSqlSafe(text)),
+            (None, Cow::Borrowed(text)) => sqlx::query(text),
+            (None, Cow::Owned(text)) => sqlx::query(AssertSqlSafe(text)),
         };
         for arg in self.args {
             query = match arg {
