@@ -16,13 +16,15 @@
 //!
 //! Placeholders are `$1`, `$2`, ... in both dialects.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::types::Json;
-use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row as _, Sqlite, Transaction};
 
 use crate::LedgerError;
 use crate::error::{classify, connection_error};
@@ -105,15 +107,78 @@ impl From<Option<DateTime<Utc>>> for Arg {
 /// SQL text and its parameters.
 #[derive(Debug)]
 pub(crate) struct Sql {
-    text: &'static str,
+    text: Cow<'static, str>,
+    /// The same statement with plain `?` parameters, for SQLite: sqlx
+    /// asks SQLite the name of every parameter of a statement, a linear
+    /// search per named (`$n`) parameter, so quadratic in a multi-row
+    /// statement's; unnamed ones answer at once.
+    sqlite_text: Option<String>,
     args: Vec<Arg>,
+}
+
+/// Most parameters one statement binds: SQLite allows 32,766, PostgreSQL
+/// 65,535.
+const MAX_PARAMS: usize = 30_000;
+
+/// Most rows (groups) one multi-row statement holds: keeps the text far
+/// under SQLite's 1 MB statement limit whatever the group.
+const MAX_ROWS: usize = 500;
+
+/// How many rows of `params` parameters each a multi-row statement takes
+/// at most: callers chunk by this.
+pub(crate) fn rows_per_statement(params: usize) -> usize {
+    (MAX_PARAMS / params.max(1)).min(MAX_ROWS)
 }
 
 /// Starts a query. The text is `'static` on purpose: parameters are always
 /// bound, never formatted into SQL.
 pub(crate) fn sql(text: &'static str) -> Sql {
     Sql {
-        text,
+        text: Cow::Borrowed(text),
+        sqlite_text: None,
+        args: Vec::new(),
+    }
+}
+
+/// Starts a multi-row query: `head`, then `group` `count` times joined by
+/// `sep`, then `tail`. Each `?` in `group` becomes the next `$n` (SQLite
+/// takes the plain `?`, see [`Sql`]); that is
+/// the only text generated, so values are still always bound, and every
+/// piece of SQL is a `'static` string of ours. `group` must hold no other
+/// `?`. Callers chunk by [`rows_per_statement`].
+pub(crate) fn sql_repeated(
+    head: &'static str,
+    group: &'static str,
+    sep: &'static str,
+    count: usize,
+    tail: &'static str,
+) -> Sql {
+    let mut text = String::with_capacity(head.len() + count * (group.len() + 8) + tail.len());
+    let mut sqlite_text =
+        String::with_capacity(head.len() + count * (group.len() + sep.len()) + tail.len());
+    text.push_str(head);
+    sqlite_text.push_str(head);
+    let mut n = 0usize;
+    for i in 0..count {
+        if i > 0 {
+            text.push_str(sep);
+            sqlite_text.push_str(sep);
+        }
+        sqlite_text.push_str(group);
+        for (j, part) in group.split('?').enumerate() {
+            if j > 0 {
+                n += 1;
+                text.push('$');
+                text.push_str(&n.to_string());
+            }
+            text.push_str(part);
+        }
+    }
+    text.push_str(tail);
+    sqlite_text.push_str(tail);
+    Sql {
+        text: Cow::Owned(text),
+        sqlite_text: Some(sqlite_text),
         args: Vec::new(),
     }
 }
@@ -125,7 +190,11 @@ impl Sql {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut query = sqlx::query(self.text);
+        let mut query = match (self.sqlite_text, self.text) {
+            (Some(text), _) => sqlx::query(AssertSqlSafe(text)),
+            (None, Cow::Borrowed(text)) => sqlx::query(text),
+            (None, Cow::Owned(text)) => sqlx::query(AssertSqlSafe(text)),
+        };
         for arg in self.args {
             query = match arg {
                 Arg::I64(v) => query.bind(v),
@@ -140,7 +209,10 @@ impl Sql {
     }
 
     fn postgres(self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-        let mut query = sqlx::query(self.text);
+        let mut query = match self.text {
+            Cow::Borrowed(text) => sqlx::query(text),
+            Cow::Owned(text) => sqlx::query(AssertSqlSafe(text)),
+        };
         for arg in self.args {
             query = match arg {
                 Arg::I64(v) => query.bind(v),

@@ -234,6 +234,11 @@ impl Harness {
         .map_err(crate::error::classify)
     }
 
+    /// The SQL ledger itself (test hooks below the trait).
+    pub fn sql(&self) -> &SqlLedger {
+        &self.sql
+    }
+
     /// A single-value query, as `i64` (counting rows in tests).
     pub async fn count(&self, statement: &'static str) -> Result<i64, LedgerError> {
         let mut c = self.sql.db.read().await?;

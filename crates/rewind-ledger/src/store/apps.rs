@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rewind_domain::{App, AppName, AppRef, ClusterName, Drift, Source};
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Dialect, Row, sql};
+use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
 
 macro_rules! app_columns {
     () => {
@@ -95,6 +95,89 @@ pub(crate) async fn ensure_and_lock(
     if c.dialect() == Dialect::Postgres {
         let lock = sql("SELECT app FROM apps WHERE app = $1 FOR UPDATE").bind(app.to_string());
         c.fetch_optional(lock).await?;
+    }
+    Ok(())
+}
+
+/// [`upsert`] for many apps, one statement per chunk. The caller passes
+/// each app once (PostgreSQL refuses to update a row twice in one
+/// statement), sorted, so concurrent batches lock rows in the same order.
+pub(crate) async fn upsert_many(c: &mut Conn<'_>, apps: &[&App]) -> Result<(), LedgerError> {
+    const COLUMNS: usize = 11;
+    for chunk in apps.chunks(rows_per_statement(COLUMNS)) {
+        let mut q = sql_repeated(
+            "INSERT INTO apps (app, name, source, cluster, project, sources, path, rollbackable, \
+                     status, held_since, updated_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ", ",
+            chunk.len(),
+            " ON CONFLICT (app) DO UPDATE SET source = excluded.source, \
+                     project = excluded.project, \
+                     sources = excluded.sources, path = excluded.path, \
+                     rollbackable = excluded.rollbackable, status = excluded.status, \
+                     updated_at = excluded.updated_at",
+        );
+        for app in chunk {
+            q = q
+                .bind(app.app_ref().to_string())
+                .bind(app.name.as_str())
+                .bind(app.source.as_str())
+                .bind(app.cluster.as_str())
+                .bind(app.project.clone())
+                .bind(Arg::json(&app.sources)?)
+                .bind(app.path.clone())
+                .bind(app.rollbackable)
+                .bind(app.status.clone())
+                .bind(app.held_since)
+                .bind(app.updated_at);
+        }
+        c.execute(q).await?;
+    }
+    Ok(())
+}
+
+/// [`ensure_and_lock`] for many apps (`(app, source, now)`, each once,
+/// sorted): the placeholder rows in one statement per chunk, then in
+/// PostgreSQL the locks in one more, in app order.
+pub(crate) async fn ensure_and_lock_many(
+    c: &mut Conn<'_>,
+    apps: &[(AppRef, Source, DateTime<Utc>)],
+) -> Result<(), LedgerError> {
+    const COLUMNS: usize = 8;
+    for chunk in apps.chunks(rows_per_statement(COLUMNS)) {
+        let mut q = sql_repeated(
+            "INSERT INTO apps (app, name, source, cluster, sources, rollbackable, status, \
+                     updated_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            ", ",
+            chunk.len(),
+            " ON CONFLICT (app) DO NOTHING",
+        );
+        for (app, source, now) in chunk {
+            q = q
+                .bind(app.to_string())
+                .bind(app.name.as_str())
+                .bind(source.as_str())
+                .bind(app.cluster.as_str())
+                .bind(Arg::json(&Vec::<()>::new())?)
+                .bind(false)
+                .bind("seen in a deployment before its app was configured or reported")
+                .bind(*now);
+        }
+        c.execute(q).await?;
+        if c.dialect() == Dialect::Postgres {
+            let mut lock = sql_repeated(
+                "SELECT app FROM apps WHERE app IN (",
+                "?",
+                ", ",
+                chunk.len(),
+                ") ORDER BY app FOR UPDATE",
+            );
+            for (app, _, _) in chunk {
+                lock = lock.bind(app.to_string());
+            }
+            c.fetch_all(lock).await?;
+        }
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::{Delivery, DeliveryOutcome, JobPayload, LedgerError, job_kind};
 /// digest of the body is 64 hex digits.
 const MAX_KEY_LEN: usize = 512;
 
-fn validate(d: &Delivery) -> Result<(), LedgerError> {
+pub(crate) fn validate(d: &Delivery) -> Result<(), LedgerError> {
     if d.source.is_empty() || d.key.is_empty() {
         return Err(LedgerError::Invalid(
             "a delivery needs a source and a key".into(),
@@ -48,7 +48,16 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     if c.fetch_optional(claim).await?.is_none() {
         return Ok(DeliveryOutcome::Duplicate);
     }
+    apply_claimed(c, d).await
+}
 
+/// Applies the observations of a delivery whose idempotency row this
+/// transaction has just inserted.
+pub(crate) async fn apply_claimed(
+    c: &mut Conn<'_>,
+    d: &Delivery,
+) -> Result<DeliveryOutcome, LedgerError> {
+    let now = d.received_at;
     let mut new_deployments = Vec::new();
     let mut new_alerts = Vec::new();
     let mut new_cluster_rollbacks = Vec::new();
@@ -109,36 +118,7 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
 
     for o in &d.observations {
         if let Observation::Health(h) = o {
-            let applied_to = deployments::apply_health(c, h).await?;
-            if let (Some(id), Some(images)) = (applied_to, &h.running_images) {
-                proof::set_running_images(c, id, images).await?;
-            }
-            let app = h.app_ref();
-            let current = deployments::current(c, &app).await?;
-            let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
-            // Argo CD and Flux see Git's version in sync while Flagger or
-            // Argo Rollouts keep the previous one running: a drift reported
-            // by those stays until Git moves past the refused deployment.
-            let drift = match drift_of(h, current.as_ref()) {
-                Some(drift) => Some(drift),
-                None if drifting_before => {
-                    cluster_rollback_drift(c, &app, current.as_ref()).await?
-                }
-                None => None,
-            };
-            let sync = h.sync.map(SyncStatus::as_str);
-            apps::set_reported(
-                c,
-                &app,
-                sync,
-                h.sync_revision.as_deref(),
-                drift.as_deref(),
-                h.at,
-            )
-            .await?;
-            if let (Some(detail), false) = (&drift, drifting_before) {
-                job_count += enqueue_drift(c, &app, detail, h.at, now).await?;
-            }
+            job_count += record_health(c, h, now).await?;
         }
     }
 
@@ -222,11 +202,51 @@ pub(crate) async fn apply(c: &mut Conn<'_>, d: &Delivery) -> Result<DeliveryOutc
     })
 }
 
+/// Records a health report: on the deployment it is about, and what the
+/// cluster reports on its app with the drift derived from it. Returns the
+/// jobs queued (a `drift` job when a drift begins).
+pub(crate) async fn record_health(
+    c: &mut Conn<'_>,
+    h: &HealthObserved,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, LedgerError> {
+    let mut job_count = 0;
+    let applied_to = deployments::apply_health(c, h).await?;
+    if let (Some(id), Some(images)) = (applied_to, &h.running_images) {
+        proof::set_running_images(c, id, images).await?;
+    }
+    let app = h.app_ref();
+    let current = deployments::current(c, &app).await?;
+    let drifting_before = apps::get(c, &app).await?.is_some_and(|a| a.drift.is_some());
+    // Argo CD and Flux see Git's version in sync while Flagger or
+    // Argo Rollouts keep the previous one running: a drift reported
+    // by those stays until Git moves past the refused deployment.
+    let drift = match drift_of(h, current.as_ref()) {
+        Some(drift) => Some(drift),
+        None if drifting_before => cluster_rollback_drift(c, &app, current.as_ref()).await?,
+        None => None,
+    };
+    let sync = h.sync.map(SyncStatus::as_str);
+    apps::set_reported(
+        c,
+        &app,
+        sync,
+        h.sync_revision.as_deref(),
+        drift.as_deref(),
+        h.at,
+    )
+    .await?;
+    if let (Some(detail), false) = (&drift, drifting_before) {
+        job_count += enqueue_drift(c, &app, detail, h.at, now).await?;
+    }
+    Ok(job_count)
+}
+
 /// Drift: the cluster reports something other than what Git says for the
 /// app. Argo CD `OutOfSync`, or a sync revision that is not the current
 /// deployment's (someone ran `argocd app rollback`, or Git moved and the
 /// cluster did not follow).
-fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> {
+pub(crate) fn drift_of(h: &HealthObserved, current: Option<&Deployment>) -> Option<String> {
     if h.sync == Some(SyncStatus::OutOfSync) {
         return Some(match &h.sync_revision {
             Some(revision) => format!("the cluster reports OutOfSync with Git at {revision}"),
@@ -350,6 +370,18 @@ async fn enqueue_resolve(
     enqueue(c, &job, now).await
 }
 
+/// The dedup key and payload of the `drift` job of a drift that began at
+/// `since`.
+pub(crate) fn drift_job(
+    app: &AppRef,
+    detail: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> (String, serde_json::Value) {
+    let key = format!("{}:{app}:{}", job_kind::DRIFT, since.timestamp_millis());
+    let payload = serde_json::json!({"app": app.to_string(), "detail": detail});
+    (key, payload)
+}
+
 /// A drift began: one `drift` job to tell people (the engine notifies).
 /// Keyed by the drift's start, so a redelivery queues nothing new.
 async fn enqueue_drift(
@@ -359,8 +391,7 @@ async fn enqueue_drift(
     since: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, LedgerError> {
-    let key = format!("{}:{app}:{}", job_kind::DRIFT, since.timestamp_millis());
-    let payload = serde_json::json!({"app": app.to_string(), "detail": detail});
+    let (key, payload) = drift_job(app, detail, since);
     let id = jobs::enqueue(c, job_kind::DRIFT, &payload, Some(&key), now, now).await?;
     Ok(usize::from(id.is_some()))
 }

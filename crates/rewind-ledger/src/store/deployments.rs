@@ -1,7 +1,7 @@
 //! Deployments: reading them, inserting observed ones (Argo CD history and
 //! Flux's assigned sequence), health, resolution and known-good promotion.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use rewind_domain::{
 };
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Row, sql};
+use crate::db::{Arg, Conn, Row, rows_per_statement, sql, sql_repeated};
 
 /// The columns `from_row` reads, in `SELECT` lists.
 macro_rules! deployment_columns {
@@ -99,37 +99,62 @@ pub(crate) async fn current(
 /// per app (the fleet page and `GET /api/v1/apps` list thousands).
 pub(crate) async fn current_and_known_good_of_all(
     c: &mut Conn<'_>,
-) -> Result<
-    (
-        std::collections::HashMap<String, Deployment>,
-        std::collections::HashMap<String, Deployment>,
-    ),
-    LedgerError,
-> {
+) -> Result<(HashMap<String, Deployment>, HashMap<String, Deployment>), LedgerError> {
     let current = sql(concat!(
         "SELECT ",
         deployment_columns!(),
         " FROM (SELECT ",
         deployment_columns!(),
-        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest            FROM deployments) ranked WHERE newest = 1"
+        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest \
+           FROM deployments) ranked WHERE newest = 1"
     ));
     let known_good = sql(concat!(
         "SELECT ",
         deployment_columns!(),
         " FROM (SELECT ",
         deployment_columns!(),
-        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest            FROM deployments WHERE known_good) ranked WHERE newest = 1"
+        ", ROW_NUMBER() OVER (PARTITION BY app ORDER BY cluster_revision DESC) AS newest \
+           FROM deployments WHERE known_good) ranked WHERE newest = 1"
     ));
-    let by_app =
-        |rows: Vec<Row>| -> Result<std::collections::HashMap<String, Deployment>, LedgerError> {
-            rows.iter()
-                .map(|row| from_row(row).map(|d| (d.app_ref().to_string(), d)))
-                .collect()
-        };
+    let by_app = |rows: Vec<Row>| -> Result<HashMap<String, Deployment>, LedgerError> {
+        rows.iter()
+            .map(|row| from_row(row).map(|d| (d.app_ref().to_string(), d)))
+            .collect()
+    };
     Ok((
         by_app(c.fetch_all(current).await?)?,
         by_app(c.fetch_all(known_good).await?)?,
     ))
+}
+
+/// [`current`] of many apps (`name@cluster` each), in one query per chunk,
+/// by app.
+pub(crate) async fn current_many(
+    c: &mut Conn<'_>,
+    apps: &[String],
+) -> Result<HashMap<String, Deployment>, LedgerError> {
+    let mut found = HashMap::new();
+    for chunk in apps.chunks(rows_per_statement(1)) {
+        let mut q = sql_repeated(
+            concat!(
+                "SELECT ",
+                deployment_columns!(),
+                " FROM deployments WHERE id IN ("
+            ),
+            "(SELECT id FROM deployments WHERE app = ? ORDER BY cluster_revision DESC LIMIT 1)",
+            ", ",
+            chunk.len(),
+            ")",
+        );
+        for app in chunk {
+            q = q.bind(app.as_str());
+        }
+        for row in c.fetch_all(q).await? {
+            let d = from_row(&row)?;
+            found.insert(d.app_ref().to_string(), d);
+        }
+    }
+    Ok(found)
 }
 
 pub(crate) async fn newest_known_good(
@@ -346,6 +371,83 @@ pub(crate) async fn insert_observed(
     .bind(d.initiated_by.clone())
     .bind(now);
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
+}
+
+/// The `(app, cluster_revision)` pairs the ledger has among the given
+/// `(app, low, high)` ranges: one query per chunk for a whole batch.
+pub(crate) async fn revisions_in(
+    c: &mut Conn<'_>,
+    ranges: &[(String, i64, i64)],
+) -> Result<HashSet<(String, i64)>, LedgerError> {
+    // SQLite nests a chain of ORs one level per term and refuses depths
+    // past 1,000: a few hundred terms per query.
+    const TERMS: usize = 250;
+    let mut known = HashSet::new();
+    for chunk in ranges.chunks(TERMS.min(rows_per_statement(3))) {
+        let mut q = sql_repeated(
+            "SELECT app, cluster_revision FROM deployments WHERE ",
+            "(app = ? AND cluster_revision BETWEEN ? AND ?)",
+            " OR ",
+            chunk.len(),
+            "",
+        );
+        for (app, low, high) in chunk {
+            q = q.bind(app.as_str()).bind(*low).bind(*high);
+        }
+        for row in c.fetch_all(q).await? {
+            known.insert((row.text("app")?, row.i64("cluster_revision")?));
+        }
+    }
+    Ok(known)
+}
+
+/// [`insert_observed`] for Argo CD deployments (cluster revision named)
+/// known to be new, `(deployment, now)`, in one statement per chunk. Ids
+/// follow the order given. Answers the new ids by `(app, cluster_revision)`.
+pub(crate) async fn insert_numbered_many(
+    c: &mut Conn<'_>,
+    rows: &[(&DeploymentObserved, DateTime<Utc>)],
+) -> Result<HashMap<(String, i64), i64>, LedgerError> {
+    const COLUMNS: usize = 14;
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+        let mut q = sql_repeated(
+            "INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, \
+                 images, health, sync, deployed_at, source, known_good, alerted, initiated_by, \
+                 recorded_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ", ",
+            chunk.len(),
+            " ON CONFLICT (app, cluster_revision) DO NOTHING RETURNING id, app, cluster_revision",
+        );
+        for (d, now) in chunk {
+            let cluster_revision = d.cluster_revision.ok_or_else(|| {
+                LedgerError::Invalid("a batched deployment needs a cluster revision".into())
+            })?;
+            q = q
+                .bind(d.app_ref().to_string())
+                .bind(d.cluster.as_str())
+                .bind(cluster_revision)
+                .bind(d.revision.as_str())
+                .bind(d.commit.as_ref().map(CommitId::as_str))
+                .bind(Arg::json(&Vec::<String>::new())?)
+                .bind(Health::Unknown.as_str())
+                .bind(SyncStatus::Unknown.as_str())
+                .bind(d.deployed_at)
+                .bind(d.source.as_str())
+                .bind(false)
+                .bind(false)
+                .bind(d.initiated_by.clone())
+                .bind(*now);
+        }
+        for row in c.fetch_all(q).await? {
+            ids.insert(
+                (row.text("app")?, row.i64("cluster_revision")?),
+                row.i64("id")?,
+            );
+        }
+    }
+    Ok(ids)
 }
 
 /// Sets health (and sync when given). `healthy_since` keeps the start of the

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Arg, Conn, Dialect, Row, sql};
+use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
 use crate::{DEFAULT_MAX_ATTEMPTS, Job, JobCount, JobState, LedgerError};
 
 macro_rules! job_columns {
@@ -43,6 +43,60 @@ fn from_row(row: &Row) -> Result<Job, LedgerError> {
         last_error: row.opt_text("last_error")?,
         created_at: row.time("created_at")?,
     })
+}
+
+/// [`enqueue`] for many jobs `(kind, payload, dedup_key, now)`, due now,
+/// each with its own dedup key, in one statement per chunk. Answers, per
+/// job in order, whether it was queued; a job whose key had a live twin
+/// pulls that twin forward, as [`enqueue`] does.
+pub(crate) async fn enqueue_many(
+    c: &mut Conn<'_>,
+    jobs: &[(&str, serde_json::Value, String, DateTime<Utc>)],
+) -> Result<Vec<bool>, LedgerError> {
+    const COLUMNS: usize = 9;
+    let mut queued = std::collections::HashSet::new();
+    for chunk in jobs.chunks(rows_per_statement(COLUMNS)) {
+        let mut q = sql_repeated(
+            "INSERT INTO jobs (kind, payload, dedup_key, state, attempts, max_attempts, \
+                     run_at, created_at, updated_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ", ",
+            chunk.len(),
+            " ON CONFLICT DO NOTHING RETURNING dedup_key",
+        );
+        for (kind, payload, key, now) in chunk {
+            if kind.is_empty() {
+                return Err(LedgerError::Invalid("job kind must not be empty".into()));
+            }
+            q = q
+                .bind(*kind)
+                .bind(Arg::Json(Some(payload.clone())))
+                .bind(key.as_str())
+                .bind("queued")
+                .bind(0i64)
+                .bind(i64::from(DEFAULT_MAX_ATTEMPTS))
+                .bind(*now)
+                .bind(*now)
+                .bind(*now);
+        }
+        for row in c.fetch_all(q).await? {
+            queued.insert(row.text("dedup_key")?);
+        }
+    }
+    let mut answers = Vec::with_capacity(jobs.len());
+    for (_, _, key, now) in jobs {
+        let new = queued.contains(key);
+        if !new {
+            let pull = sql("UPDATE jobs SET run_at = $2, updated_at = $3 \
+                            WHERE dedup_key = $1 AND state = 'queued' AND run_at > $2")
+            .bind(key.as_str())
+            .bind(*now)
+            .bind(*now);
+            c.execute(pull).await?;
+        }
+        answers.push(new);
+    }
+    Ok(answers)
 }
 
 pub(crate) async fn enqueue(

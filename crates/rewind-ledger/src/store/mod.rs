@@ -5,6 +5,8 @@
 pub(crate) mod alerts;
 mod apps;
 mod audit;
+mod batch;
+mod batch_health;
 mod checks;
 mod cluster_rollbacks;
 mod deliveries;
@@ -120,25 +122,41 @@ impl SqlLedger {
         Ok(results)
     }
 
-    /// The whole batch in one transaction without savepoints; `None` (and
-    /// nothing written) when any delivery fails.
+    /// The whole batch in one transaction, set-based (`batch.rs`), without
+    /// savepoints; `None` (and nothing written) when any delivery fails.
     async fn record_together(
         &self,
         batch: &[Delivery],
-    ) -> Result<Option<Vec<DeliveryOutcome>>, LedgerError> {
+    ) -> Result<Option<Vec<Result<DeliveryOutcome, LedgerError>>>, LedgerError> {
         let mut tx = self.db.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            match deliveries::apply(&mut tx.conn(), delivery).await {
-                Ok(outcome) => outcomes.push(outcome),
-                Err(_) => {
-                    let _ = tx.rollback().await;
-                    return Ok(None);
-                }
+        match batch::apply_set(&mut tx.conn(), batch).await {
+            Ok(outcomes) => {
+                tx.commit().await?;
+                Ok(Some(outcomes))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "batch not recorded together; one by one instead");
+                let _ = tx.rollback().await;
+                Ok(None)
             }
         }
+    }
+
+    /// Records one delivery with the per-delivery code alone, in a
+    /// savepoint, as the fallback path does: the reference the set-based
+    /// path is tested against.
+    #[cfg(feature = "testing")]
+    pub async fn record_one_by_one(
+        &self,
+        delivery: Delivery,
+    ) -> Result<DeliveryOutcome, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let result = Self::apply_batch(&mut tx.conn(), std::slice::from_ref(&delivery))
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(LedgerError::Invalid("empty batch".into())));
         tx.commit().await?;
-        Ok(Some(outcomes))
+        result
     }
 
     async fn summary(c: &mut Conn<'_>, app: App) -> Result<AppSummary, LedgerError> {
@@ -197,11 +215,23 @@ impl Ledger for SqlLedger {
     ) -> Vec<Result<DeliveryOutcome, LedgerError>> {
         let everyone = |e: LedgerError| vec![Err(e); batch.len()];
         // Nearly always every delivery applies (a duplicate writes nothing),
-        // so the batch first runs without savepoints: two statements fewer
-        // per delivery. If one fails, that transaction is rolled back and the
+        // so the batch first runs set-based, without savepoints: a few
+        // multi-row statements for the whole batch. If one fails, that transaction is rolled back and the
         // batch runs again with a savepoint per delivery, so the others land.
         match self.record_together(&batch).await {
-            Ok(Some(outcomes)) => return outcomes.into_iter().map(Ok).collect(),
+            Ok(Some(results)) => {
+                for (delivery, result) in batch.iter().zip(&results) {
+                    if let Err(e) = result {
+                        tracing::warn!(
+                            delivery.source = %delivery.source,
+                            delivery.key = %delivery.key,
+                            error = %e,
+                            "delivery not recorded"
+                        );
+                    }
+                }
+                return results;
+            }
             Ok(None) => {}
             Err(e) => return everyone(e),
         }

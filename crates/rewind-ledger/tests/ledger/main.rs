@@ -4,6 +4,7 @@
 
 mod apps;
 mod audit;
+mod batches;
 mod cluster_rollbacks;
 mod connect;
 mod deliveries;
