@@ -54,12 +54,21 @@ impl Engine {
 
     /// Claims and runs jobs until there are none due; answers how many ran.
     pub async fn drain(&self) -> Result<usize, EngineError> {
+        self.drain_until(&CancellationToken::new()).await
+    }
+
+    /// As [`Engine::drain`], but claims nothing more once `stop` fires: a
+    /// shutdown waits for the job in hand, not for the whole queue (a
+    /// fleet's first reports are thousands of jobs; Kubernetes would kill
+    /// the pod at the end of its grace period instead).
+    pub async fn drain_until(&self, stop: &CancellationToken) -> Result<usize, EngineError> {
         let lease = self.settings.database.job_lease.get();
         let mut ran = 0;
-        while let Some(job) = self
-            .ledger
-            .claim(&self.worker_id, JOB_KINDS, lease, Utc::now())
-            .await?
+        while !stop.is_cancelled()
+            && let Some(job) = self
+                .ledger
+                .claim(&self.worker_id, JOB_KINDS, lease, Utc::now())
+                .await?
         {
             let result = self.run_leased(&job, lease).await;
             self.finish(&job, result).await?;
@@ -131,7 +140,7 @@ pub async fn run_worker(
     poll: Duration,
 ) {
     while !cancel.is_cancelled() {
-        match engine.drain().await {
+        match engine.drain_until(&cancel).await {
             // The queue just emptied after a burst (a fleet's first
             // reports: thousands of resolves); glibc keeps what those
             // freed unless asked, so an idle rewind would stay at its peak.
