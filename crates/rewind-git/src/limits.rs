@@ -103,6 +103,8 @@ mod tests {
         let url = remote.to_str().unwrap();
         let cache = dir.path().join("cache");
         let settings = crate::GitSettings::new(format!("file://{url}"), "main", &cache);
+        // As `Service::start` does: before the cache opens any pack.
+        set_open_pack_limit(4).unwrap();
         let mut repo = crate::GitRepo::open(settings).unwrap();
         // One fetch per commit: libgit2 keeps each fetch as its own pack.
         for n in 0..12 {
@@ -124,7 +126,6 @@ mod tests {
             .count();
         assert!(packs >= 12, "{packs} packs");
 
-        set_open_pack_limit(4).unwrap();
         // Read every file of every commit: every pack is needed.
         let head = repo.head("main").unwrap().unwrap();
         let r = repo.repository();
