@@ -46,6 +46,8 @@ pub mod read_memo;
 pub mod render;
 pub mod risk;
 pub mod source;
+#[cfg(test)]
+mod test_tree;
 
 pub use diff::{
     AppDiff, Comparison, FieldChange, FileChange, FileStatus, ObjectChange, compare, semantic_diff,

@@ -136,48 +136,9 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::source::{DirEntry, EntryKind, MemoryTree};
+    use crate::source::MemoryTree;
+    use crate::test_tree::Hashed;
     use crate::{ManifestError, config_hash};
-
-    /// A [`MemoryTree`] with object ids: a digest of everything under a
-    /// path, so an id changes exactly when something under it changes.
-    struct Hashed(MemoryTree);
-
-    impl TreeSource for Hashed {
-        fn list_dir(&self, path: &str) -> Result<Option<Vec<DirEntry>>, SourceError> {
-            self.0.list_dir(path)
-        }
-        fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
-            self.0.read_file(path)
-        }
-        fn kind(&self, path: &str) -> Result<Option<EntryKind>, SourceError> {
-            self.0.kind(path)
-        }
-        fn object_id(&self, path: &str) -> Result<Option<String>, SourceError> {
-            fn walk(t: &MemoryTree, p: &str, h: &mut Sha256) -> Result<bool, SourceError> {
-                if let Some(bytes) = t.read_file(p)? {
-                    h.update(p.as_bytes());
-                    h.update(&bytes);
-                    return Ok(true);
-                }
-                let Some(entries) = t.list_dir(p)? else {
-                    return Ok(false);
-                };
-                for e in entries {
-                    let child = if p.is_empty() {
-                        e.name.clone()
-                    } else {
-                        format!("{p}/{}", e.name)
-                    };
-                    walk(t, &child, h)?;
-                }
-                Ok(true)
-            }
-            let mut h = Sha256::new();
-            Ok(walk(&self.0, path, &mut h)?
-                .then(|| h.finalize().iter().map(|b| format!("{b:02x}")).collect()))
-        }
-    }
 
     /// App `a` (overlay on a shared base) and an unrelated file.
     fn repo(replicas: u32, image: &str, other: &str) -> Hashed {
