@@ -42,6 +42,7 @@ pub mod merge;
 pub mod prune;
 pub mod push;
 pub mod remote_status;
+mod repack;
 pub mod repo;
 mod restore;
 mod revert;

@@ -105,14 +105,19 @@ mod tests {
         let settings = crate::GitSettings::new(format!("file://{url}"), "main", &cache);
         // As `Service::start` does: before the cache opens any pack.
         set_open_pack_limit(4).unwrap();
-        let mut repo = crate::GitRepo::open(settings).unwrap();
+        let repo = crate::GitRepo::open(settings).unwrap();
         // One fetch per commit: libgit2 keeps each fetch as its own pack.
+        // Straight through libgit2, as `GitRepo::fetch` rolls packs up.
         for n in 0..12 {
             std::fs::write(work.join(format!("f{n}.txt")), format!("{n}\n")).unwrap();
             git(&work, &["add", "."]);
             git(&work, &["commit", "-q", "-m", &format!("c{n}")]);
             git(&work, &["push", "-q", url, "main"]);
-            repo.fetch().unwrap();
+            repo.repository()
+                .remote_anonymous(url)
+                .unwrap()
+                .fetch(&["+refs/heads/main:refs/remotes/origin/main"], None, None)
+                .unwrap();
         }
         let packs = std::fs::read_dir(repo.path().join("objects/pack"))
             .unwrap()

@@ -102,7 +102,7 @@ impl GitRepo {
 
     fn fetch_branches(&mut self) -> Result<CommitId, GitError> {
         let _lock = CacheLock::acquire(&self.dir)?;
-        let branch = &self.settings.branch;
+        let branch = self.settings.branch.clone();
         // These forced refspecs update only this cache's tracking refs, so
         // the cache follows the remote even if someone rewrote it there.
         // Nothing is ever force-pushed.
@@ -126,21 +126,52 @@ impl GitRepo {
             .map_err(|e| self.fetch_error(&e))?;
         let received = remote.stats().received_objects();
         drop(remote);
+        drop(options);
         if received > 0 {
+            self.roll_up_packs();
             // Indexing a pack allocates and frees a lot (a first clone of
             // a large repository: ~120 MiB); give it back.
             crate::limits::release_free_memory();
         }
-        let head = self.head(branch)?.ok_or_else(|| GitError::BranchNotFound {
-            url: redact_url(&self.settings.url),
-            branch: branch.clone(),
-        })?;
+        let head = self
+            .head(&branch)?
+            .ok_or_else(|| GitError::BranchNotFound {
+                url: redact_url(&self.settings.url),
+                branch: branch.clone(),
+            })?;
         tracing::debug!(
             commit.sha = %head,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "fetched"
         );
         Ok(head)
+    }
+
+    /// Rolls the newest small packs into one (`repack.rs`) and reopens the
+    /// repository so libgit2 lets go of the old ones. A failure costs only
+    /// an extra pack until the next fetch: logged, never the fetch's error.
+    fn roll_up_packs(&mut self) {
+        let started = std::time::Instant::now();
+        match crate::repack::roll_up(&self.repo) {
+            Ok(None) => {}
+            Ok(Some(done)) => match Repository::open_bare(&self.dir) {
+                Ok(repo) => {
+                    self.repo = repo;
+                    tracing::debug!(
+                        git.packs = done.packs,
+                        git.objects = done.objects,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "rolled up pack files"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %self.redactor.git(&e), "cannot reopen the cache after rolling up packs")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %self.redactor.git(&e), "cannot roll up the cache's pack files")
+            }
+        }
     }
 
     fn fetch_error(&self, e: &git2::Error) -> GitError {
