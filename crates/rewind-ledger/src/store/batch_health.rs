@@ -1,6 +1,6 @@
 //! The health reports of a set-based run (`batch.rs`), recorded together:
-//! three reads for all of them (the deployment each is about, each app's
-//! current deployment, each app's drift), then one update of deployments,
+//! one read for all of them (per report: the deployment it is about, its
+//! app's current deployment and drift), then one update of deployments,
 //! one of apps, one insert of drift jobs. The caller passes reports about
 //! distinct app names, so none of them sees another's writes one by one
 //! either. A report off the common path (its revision unknown, or an app
@@ -8,10 +8,11 @@
 //! the per-delivery code instead, which reads what it needs itself.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 
-use rewind_domain::{HealthObserved, SyncStatus};
+use rewind_domain::{Deployment, HealthObserved, SyncStatus};
 
 use crate::db::{Conn, Dialect, rows_per_statement, sql_repeated};
 use crate::store::{deliveries, deployments, jobs, proof};
@@ -31,9 +32,11 @@ pub(crate) async fn record_many(
         .iter()
         .map(|(h, _)| h.app_ref().to_string())
         .collect();
-    let targets = by_revision(c, reports, &apps).await?;
-    let current = deployments::current_many(c, &apps).await?;
-    let drifting = drifting(c, &apps).await?;
+    let Known {
+        targets,
+        current,
+        drifting,
+    } = known(c, reports, &apps).await?;
 
     let mut health_rows = Vec::new();
     let mut app_rows = Vec::new();
@@ -74,58 +77,85 @@ pub(crate) async fn record_many(
     Ok(queued)
 }
 
-/// The deployment each report with a revision is about: the newest of its
-/// app with that revision, by `(app, revision)`.
-async fn by_revision(
+/// What the ledger knows about the reports' apps, read in one statement.
+struct Known {
+    /// The deployment a report is about: the newest of its app with its
+    /// revision, by `(app, revision)`.
+    targets: HashMap<(String, String), i64>,
+    /// Each app's current deployment (highest cluster revision).
+    current: HashMap<String, Deployment>,
+    /// Whether each app drifts now (as `apps::get` reads it: detail and
+    /// start).
+    drifting: HashMap<String, bool>,
+}
+
+/// After the reports' `VALUES`: per report, the newest deployment of its
+/// app with its revision, the app's drift, and its current deployment's
+/// columns (as `cur`, named as `deployments::from_row` reads them).
+static KNOWN_TAIL: LazyLock<String> = LazyLock::new(|| {
+    let current: Vec<String> = deployments::COLUMNS
+        .split(',')
+        .map(|c| format!("cur.{0} AS {0}", c.trim()))
+        .collect();
+    format!(
+        ") SELECT v.app AS report_app, v.revision AS report_revision, \
+             (SELECT t.id FROM deployments t WHERE t.app = v.app AND t.revision = v.revision \
+              ORDER BY t.cluster_revision DESC LIMIT 1) AS target_id, \
+             a.drift AS app_drift, a.drift_since AS app_drift_since, {} \
+         FROM v \
+         LEFT JOIN apps a ON a.app = v.app \
+         LEFT JOIN deployments cur ON cur.id = (SELECT n.id FROM deployments n \
+             WHERE n.app = v.app ORDER BY n.cluster_revision DESC LIMIT 1)",
+        current.join(", ")
+    )
+});
+
+async fn known(
     c: &mut Conn<'_>,
     reports: &[(&HealthObserved, DateTime<Utc>)],
     apps: &[String],
-) -> Result<HashMap<(String, String), i64>, LedgerError> {
-    let wanted: Vec<(&str, &str)> = reports
+) -> Result<Known, LedgerError> {
+    let group = match c.dialect() {
+        Dialect::Sqlite => "(?, ?)",
+        Dialect::Postgres => "(CAST(? AS TEXT), CAST(? AS TEXT))",
+    };
+    let mut known = Known {
+        targets: HashMap::new(),
+        current: HashMap::new(),
+        drifting: HashMap::new(),
+    };
+    let wanted: Vec<(&str, Option<&str>)> = reports
         .iter()
         .zip(apps)
-        .filter_map(|((h, _), app)| Some((app.as_str(), h.revision.as_deref()?)))
+        .map(|((h, _), app)| (app.as_str(), h.revision.as_deref()))
         .collect();
-    let mut found = HashMap::new();
     for chunk in wanted.chunks(rows_per_statement(2)) {
         let mut q = sql_repeated(
-            "SELECT id, app, revision FROM deployments WHERE id IN (",
-            "(SELECT id FROM deployments WHERE app = ? AND revision = ? \
-             ORDER BY cluster_revision DESC LIMIT 1)",
+            "WITH v(app, revision) AS (VALUES ",
+            group,
             ", ",
             chunk.len(),
-            ")",
+            &KNOWN_TAIL,
         );
         for (app, revision) in chunk {
             q = q.bind(*app).bind(*revision);
         }
         for row in c.fetch_all(q).await? {
-            found.insert((row.text("app")?, row.text("revision")?), row.i64("id")?);
+            let app = row.text("report_app")?;
+            if let (Some(revision), Some(id)) =
+                (row.opt_text("report_revision")?, row.opt_i64("target_id")?)
+            {
+                known.targets.insert((app.clone(), revision), id);
+            }
+            let drifts =
+                row.opt_text("app_drift")?.is_some() && row.opt_time("app_drift_since")?.is_some();
+            known.drifting.insert(app.clone(), drifts);
+            if row.opt_i64("id")?.is_some() {
+                known.current.insert(app, deployments::from_row(&row)?);
+            }
         }
     }
-    Ok(found)
-}
-
-/// Whether each app drifts now (as `apps::get` reads it: detail and start).
-async fn drifting(c: &mut Conn<'_>, apps: &[String]) -> Result<HashMap<String, bool>, LedgerError> {
-    let mut found = HashMap::new();
-    for chunk in apps.chunks(rows_per_statement(1)) {
-        let mut q = sql_repeated(
-            "SELECT app, drift, drift_since FROM apps WHERE app IN (",
-            "?",
-            ", ",
-            chunk.len(),
-            ")",
-        );
-        for app in chunk {
-            q = q.bind(app.as_str());
-        }
-        for row in c.fetch_all(q).await? {
-            let drifts = row.opt_text("drift")?.is_some() && row.opt_time("drift_since")?.is_some();
-            found.insert(row.text("app")?, drifts);
-        }
-    }
-    Ok(found)
+    Ok(known)
 }
 
 /// `deployments::set_health` for many rows: `(id, report)`.

@@ -23,6 +23,9 @@ macro_rules! deployment_columns {
     };
 }
 
+/// The columns [`from_row`] reads, for queries that name them elsewhere.
+pub(crate) const COLUMNS: &str = deployment_columns!();
+
 /// Sets health `$2`, sync `$3` (when not null) and the Healthy streak's
 /// start `$4`; the caller adds the `WHERE`, with `$1` naming the row.
 macro_rules! set_health {
@@ -125,36 +128,6 @@ pub(crate) async fn current_and_known_good_of_all(
         by_app(c.fetch_all(current).await?)?,
         by_app(c.fetch_all(known_good).await?)?,
     ))
-}
-
-/// [`current`] of many apps (`name@cluster` each), in one query per chunk,
-/// by app.
-pub(crate) async fn current_many(
-    c: &mut Conn<'_>,
-    apps: &[String],
-) -> Result<HashMap<String, Deployment>, LedgerError> {
-    let mut found = HashMap::new();
-    for chunk in apps.chunks(rows_per_statement(1)) {
-        let mut q = sql_repeated(
-            concat!(
-                "SELECT ",
-                deployment_columns!(),
-                " FROM deployments WHERE id IN ("
-            ),
-            "(SELECT id FROM deployments WHERE app = ? ORDER BY cluster_revision DESC LIMIT 1)",
-            ", ",
-            chunk.len(),
-            ")",
-        );
-        for app in chunk {
-            q = q.bind(app.as_str());
-        }
-        for row in c.fetch_all(q).await? {
-            let d = from_row(&row)?;
-            found.insert(d.app_ref().to_string(), d);
-        }
-    }
-    Ok(found)
 }
 
 pub(crate) async fn newest_known_good(
