@@ -9,7 +9,7 @@
 //! - one claim of every `(source, key)`; the first of equal keys in the
 //!   batch claims, later ones are `Duplicate`, as they would be one by one;
 //! - the claimed deliveries are cut into runs of "plain" ones (apps, Argo
-//!   CD history, health); in a run, apps, deployments and
+//!   CD history, health); in a run, apps, known history, deployments and
 //!   their resolve jobs take one statement each for the whole run;
 //! - the run's health reports are recorded together (`batch_health.rs`),
 //!   after its deployments; so a run ends before a delivery that names an
@@ -189,17 +189,17 @@ async fn apply_run(
             observed
         })
         .collect();
-    // Entries an earlier delivery of the run adds are skipped; entries the
-    // ledger has, by the insert itself. An entry twice in one delivery
-    // stays twice: one by one, the second insert conflicts, and that uses
-    // up an id (a PostgreSQL sequence value, a SQLite AUTOINCREMENT
-    // number), so later ids match.
+    let known = known_history(c, &per_delivery).await?;
+    // Entries the ledger has, or an earlier delivery of the run adds, are
+    // skipped. An entry twice in one delivery stays twice: one by one, the
+    // second insert conflicts, and that uses up an id (a PostgreSQL
+    // sequence value, a SQLite AUTOINCREMENT number), so later ids match.
     let mut earlier: HashSet<(String, i64)> = HashSet::new();
     let mut rows = Vec::new();
     for (k, observed) in per_delivery.iter_mut().enumerate() {
         observed.retain(|dep| {
             let key = (dep.app_ref().to_string(), dep.cluster_revision.unwrap_or(0));
-            !earlier.contains(&key)
+            !known.contains(&key) && !earlier.contains(&key)
         });
         earlier.extend(
             observed
@@ -335,4 +335,25 @@ async fn upsert_apps(
         apps::upsert_many(c, &described).await?;
     }
     Ok(())
+}
+
+/// The numbered history entries the ledger has already, for the whole run:
+/// one range per app and delivery, in one query.
+async fn known_history(
+    c: &mut Conn<'_>,
+    per_delivery: &[Vec<&DeploymentObserved>],
+) -> Result<HashSet<(String, i64)>, LedgerError> {
+    let mut ranges: Vec<(String, i64, i64)> = Vec::new();
+    for observed in per_delivery {
+        for same_app in observed.chunk_by(|a, b| a.app == b.app && a.cluster == b.cluster) {
+            let numbered = same_app.iter().filter_map(|dep| dep.cluster_revision);
+            if let (Some(low), Some(high)) = (numbered.clone().min(), numbered.max()) {
+                ranges.push((same_app[0].app_ref().to_string(), low, high));
+            }
+        }
+    }
+    if ranges.is_empty() {
+        return Ok(HashSet::new());
+    }
+    deployments::revisions_in(c, &ranges).await
 }

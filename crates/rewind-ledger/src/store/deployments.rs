@@ -1,7 +1,7 @@
 //! Deployments: reading them, inserting observed ones (Argo CD history and
 //! Flux's assigned sequence), health, resolution and known-good promotion.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use rewind_domain::{
 };
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
+use crate::db::{Arg, Conn, Row, rows_per_statement, sql, sql_repeated};
 
 /// The columns `from_row` reads, in `SELECT` lists.
 macro_rules! deployment_columns {
@@ -346,6 +346,34 @@ pub(crate) async fn insert_observed(
     c.fetch_optional(q).await?.map(|r| r.i64("id")).transpose()
 }
 
+/// The `(app, cluster_revision)` pairs the ledger has among the given
+/// `(app, low, high)` ranges: one query per chunk for a whole batch.
+pub(crate) async fn revisions_in(
+    c: &mut Conn<'_>,
+    ranges: &[(String, i64, i64)],
+) -> Result<HashSet<(String, i64)>, LedgerError> {
+    // SQLite nests a chain of ORs one level per term and refuses depths
+    // past 1,000: a few hundred terms per query.
+    const TERMS: usize = 250;
+    let mut known = HashSet::new();
+    for chunk in ranges.chunks(TERMS.min(rows_per_statement(3))) {
+        let mut q = sql_repeated(
+            "SELECT app, cluster_revision FROM deployments WHERE ",
+            "(app = ? AND cluster_revision BETWEEN ? AND ?)",
+            " OR ",
+            chunk.len(),
+            "",
+        );
+        for (app, low, high) in chunk {
+            q = q.bind(app.as_str()).bind(*low).bind(*high);
+        }
+        for row in c.fetch_all(q).await? {
+            known.insert((row.text("app")?, row.i64("cluster_revision")?));
+        }
+    }
+    Ok(known)
+}
+
 /// [`insert_observed`] for Argo CD deployments (cluster revision named)
 /// known to be new, `(deployment, now)`, in one statement per chunk. Ids
 /// follow the order given. Answers the new ids by `(app, cluster_revision)`.
@@ -353,49 +381,23 @@ pub(crate) async fn insert_numbered_many(
     c: &mut Conn<'_>,
     rows: &[(&DeploymentObserved, DateTime<Utc>)],
 ) -> Result<HashMap<(String, i64), i64>, LedgerError> {
-    // The row number first: ids follow the order given.
-    const COLUMNS: usize = 15;
-    // PostgreSQL types a VALUES list by its values, so parameters there
-    // need casts; SQLite keeps times as microseconds.
-    let group = match c.dialect() {
-        Dialect::Sqlite => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        Dialect::Postgres => {
-            "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), \
-             CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS JSONB), CAST(? AS TEXT), \
-             CAST(? AS TEXT), CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT), CAST(? AS BOOLEAN), \
-             CAST(? AS BOOLEAN), CAST(? AS TEXT), CAST(? AS TIMESTAMPTZ))"
-        }
-    };
+    const COLUMNS: usize = 14;
     let mut ids = HashMap::with_capacity(rows.len());
-    let mut n: i64 = 0;
     for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-        // Entries the ledger already has (Argo CD resends its last ten)
-        // are left out by the statement itself, not by a query before it:
-        // one round trip fewer per batch, and no id spent on them.
         let mut q = sql_repeated(
-            "WITH v(n, app, cluster, cluster_revision, revision, commit_sha, images, health, \
-                 sync, deployed_at, source, known_good, alerted, initiated_by, recorded_at) \
-             AS (VALUES ",
-            group,
+            "INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, \
+                 images, health, sync, deployed_at, source, known_good, alerted, initiated_by, \
+                 recorded_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ", ",
             chunk.len(),
-            ") INSERT INTO deployments (app, cluster, cluster_revision, revision, commit_sha, \
-                 images, health, sync, deployed_at, source, known_good, alerted, initiated_by, \
-                 recorded_at) \
-             SELECT app, cluster, cluster_revision, revision, commit_sha, images, health, sync, \
-                 deployed_at, source, known_good, alerted, initiated_by, recorded_at FROM v \
-             WHERE NOT EXISTS (SELECT 1 FROM deployments d \
-                 WHERE d.app = v.app AND d.cluster_revision = v.cluster_revision) \
-             ORDER BY n \
-             ON CONFLICT (app, cluster_revision) DO NOTHING RETURNING id, app, cluster_revision",
+            " ON CONFLICT (app, cluster_revision) DO NOTHING RETURNING id, app, cluster_revision",
         );
         for (d, now) in chunk {
             let cluster_revision = d.cluster_revision.ok_or_else(|| {
                 LedgerError::Invalid("a batched deployment needs a cluster revision".into())
             })?;
-            n += 1;
             q = q
-                .bind(n)
                 .bind(d.app_ref().to_string())
                 .bind(d.cluster.as_str())
                 .bind(cluster_revision)
