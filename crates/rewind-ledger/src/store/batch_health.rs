@@ -97,15 +97,20 @@ static KNOWN_TAIL: LazyLock<String> = LazyLock::new(|| {
         .split(',')
         .map(|c| format!("cur.{0} AS {0}", c.trim()))
         .collect();
+    // The two ids first, then the join by primary key: a join on a
+    // correlated subquery made PostgreSQL scan every deployment per report.
     format!(
-        ") SELECT v.app AS report_app, v.revision AS report_revision, \
+        "), w AS (SELECT v.app, v.revision, \
              (SELECT t.id FROM deployments t WHERE t.app = v.app AND t.revision = v.revision \
               ORDER BY t.cluster_revision DESC LIMIT 1) AS target_id, \
+             (SELECT n.id FROM deployments n WHERE n.app = v.app \
+              ORDER BY n.cluster_revision DESC LIMIT 1) AS current_id \
+             FROM v) \
+         SELECT w.app AS report_app, w.revision AS report_revision, w.target_id AS target_id, \
              a.drift AS app_drift, a.drift_since AS app_drift_since, {} \
-         FROM v \
-         LEFT JOIN apps a ON a.app = v.app \
-         LEFT JOIN deployments cur ON cur.id = (SELECT n.id FROM deployments n \
-             WHERE n.app = v.app ORDER BY n.cluster_revision DESC LIMIT 1)",
+         FROM w \
+         LEFT JOIN apps a ON a.app = w.app \
+         LEFT JOIN deployments cur ON cur.id = w.current_id",
         current.join(", ")
     )
 });
