@@ -176,6 +176,20 @@ impl World {
         health: &str,
         at: DateTime<Utc>,
     ) -> StatusCode {
+        let status = self.report_deploy(id, commit, health, at).await;
+        self.settle().await;
+        status
+    }
+
+    /// [`World::deploy_at`] without running the jobs it queues: what the
+    /// clock sees between a report and its resolve job.
+    pub async fn report_deploy(
+        &mut self,
+        id: i64,
+        commit: &str,
+        health: &str,
+        at: DateTime<Utc>,
+    ) -> StatusCode {
         if !self.history.iter().any(|h| h.id == id) {
             self.history.push(HistoryEntry {
                 id,
@@ -191,12 +205,9 @@ impl World {
             &self.history,
             health,
         );
-        let status = self
-            .post_json("/webhooks/argocd", ARGOCD_TOKEN, &body)
+        self.post_json("/webhooks/argocd", ARGOCD_TOKEN, &body)
             .await
-            .0;
-        self.settle().await;
-        status
+            .0
     }
 
     /// Alertmanager reports an alert for the app.

@@ -7,7 +7,8 @@
 //! alone counts.
 
 use chrono::Utc;
-use rewind_domain::{Deployment, Rollback, RollbackState, TimelineEvent};
+use rewind_domain::{CommitId, Deployment, Rollback, RollbackState, TimelineEvent};
+use rewind_git::GitError;
 
 use crate::timeline::entry;
 use crate::{Engine, EngineError};
@@ -73,6 +74,29 @@ pub(crate) fn compare_images(
 }
 
 impl Engine {
+    /// Whether the deployed `commit` contains `merge`. The cluster may
+    /// report a commit pushed seconds ago that no fetch has brought to the
+    /// cache yet (the clock runs before the deployment's resolve job): then
+    /// fetch once; a commit the remote does not have either, or a fetch
+    /// that fails, is "not yet", and a later report or tick asks again.
+    async fn contains(&self, commit: &CommitId, merge: &CommitId) -> Result<bool, EngineError> {
+        match self.git.is_ancestor(merge, commit).await {
+            Err(GitError::CommitNotFound(_)) => {}
+            answer => return Ok(answer?),
+        }
+        if let Err(e) = self.git.fetch().await {
+            tracing::info!(commit.sha = %commit, error = %e, "deployed commit not in the cache, and the fetch failed");
+            return Ok(false);
+        }
+        match self.git.is_ancestor(merge, commit).await {
+            Err(GitError::CommitNotFound(missing)) => {
+                tracing::debug!(commit.sha = %missing, "deployed commit not on the remote's fetched branches");
+                Ok(false)
+            }
+            answer => Ok(answer?),
+        }
+    }
+
     /// merged → synced when `deployment` contains the merge and runs the
     /// target's images; otherwise, when only the images are behind, says
     /// so on the timeline (once per distinct wait).
@@ -87,7 +111,7 @@ impl Engine {
         let (Some(merge), Some(commit)) = (&rollback.merge_commit, &deployment.commit) else {
             return Ok(());
         };
-        if merge != commit && !self.git.is_ancestor(merge, commit).await? {
+        if merge != commit && !self.contains(commit, merge).await? {
             return Ok(());
         }
         let running = self.ledger.running_images(deployment.id).await?;
