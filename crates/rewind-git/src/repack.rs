@@ -11,6 +11,7 @@
 //! packs smaller than what it produces, so each object is rewritten about
 //! log₂(growth) times over the cache's life, and the big pack of the first
 //! clone is left alone until the packs after it add up to half its size.
+//! Packs over 64 MiB are never rewritten (see [`MAX_REWRITTEN_BYTES`]).
 //!
 //! Every object of the rolled-up packs is kept (reachable or not), the new
 //! pack is complete before an old one is removed, and the repository handle
@@ -22,6 +23,14 @@ use git2::{Odb, Oid, Repository};
 
 /// Each pack left is at least this many times the size of the next smaller.
 const FACTOR: u64 = 2;
+
+/// Packs larger than this are never rewritten. A roll-up runs inside the
+/// fetch, holding the repository: rewriting a large pack (the first clone
+/// of a big repository) would stall every Git operation for as long as
+/// libgit2 takes to delta it, and its pack builder keeps a record per
+/// object. Above the bound, the cache gains one pack per this many bytes
+/// fetched, which stays a handful.
+const MAX_REWRITTEN_BYTES: u64 = 64 << 20;
 
 /// A pack file of the cache: its `.pack` path and size in bytes.
 #[derive(Debug, Clone)]
@@ -40,6 +49,8 @@ pub(crate) struct RolledUp {
 /// How many of `ascending` (pack sizes, smallest first) to roll into one:
 /// 0, or at least 2.
 pub(crate) fn roll_up_count(ascending: &[u64]) -> usize {
+    let small = ascending.partition_point(|&bytes| bytes <= MAX_REWRITTEN_BYTES);
+    let ascending = &ascending[..small];
     // From the largest down, the first pack not at least FACTOR times the
     // one below breaks the progression: it and everything below roll up.
     let mut split = 0;
@@ -173,6 +184,11 @@ mod tests {
         // The roll-up grows past the next pack: that one joins too.
         assert_eq!(roll_up_count(&[3, 3, 10, 1000]), 3);
         assert_eq!(roll_up_count(&[300, 300, 1000]), 3);
+        // Large packs are left alone, whatever the progression says.
+        let big = MAX_REWRITTEN_BYTES;
+        assert_eq!(roll_up_count(&[1, 1, big + 1, big + 2]), 2);
+        assert_eq!(roll_up_count(&[big / 2, big / 2 + 1, big + 1]), 2);
+        assert_eq!(roll_up_count(&[big + 1, big + 2]), 0);
     }
 
     /// A rewind that fetches after every merge: forty fetches that each
@@ -237,7 +253,13 @@ mod tests {
         /// rewrites packs.
         #[test]
         fn after_a_roll_up_the_packs_are_a_progression(
-            mut sizes in proptest::collection::vec(1u64..1_000_000, 0..40)
+            mut sizes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    1u64..1_000_000,
+                    MAX_REWRITTEN_BYTES / 2..MAX_REWRITTEN_BYTES * 2
+                ],
+                0..40,
+            )
         ) {
             sizes.sort_unstable();
             let n = roll_up_count(&sizes);
