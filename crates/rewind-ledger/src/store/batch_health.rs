@@ -97,8 +97,8 @@ static KNOWN_TAIL: LazyLock<String> = LazyLock::new(|| {
         .split(',')
         .map(|c| format!("cur.{0} AS {0}", c.trim()))
         .collect();
-    // The two ids first, then the join by primary key: a join on a
-    // correlated subquery made PostgreSQL scan every deployment per report.
+    // The two ids first (index scans on `(app, revision, …)` and
+    // `(app, cluster_revision)`), then the rows by primary key.
     format!(
         "), w AS (SELECT v.app, v.revision, \
              (SELECT t.id FROM deployments t WHERE t.app = v.app AND t.revision = v.revision \
