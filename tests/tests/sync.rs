@@ -9,6 +9,21 @@ use reqwest::StatusCode;
 use rewind_tests::{World, databases};
 use serde_json::json;
 
+/// Argo CD reports cluster revision `id` running `commit`, Healthy; the
+/// clock runs before that deployment's resolve job, and must not fail.
+async fn report_then_tick(world: &mut World, id: i64, commit: &str) {
+    assert_eq!(
+        world.report_deploy(id, commit, "Healthy", Utc::now()).await,
+        StatusCode::ACCEPTED
+    );
+    world
+        .service()
+        .engine
+        .tick(Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("the tick after deploying {commit} failed: {e}"));
+}
+
 #[tokio::test]
 async fn a_deployed_commit_not_yet_fetched_syncs_on_the_next_tick() {
     for db in databases().await {
@@ -24,18 +39,7 @@ async fn a_deployed_commit_not_yet_fetched_syncs_on_the_next_tick() {
         // A commit the remote does not have either (deployed from a
         // branch rewind does not fetch): "not yet", and the tick goes on.
         let elsewhere = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(
-            world
-                .report_deploy(3, elsewhere, "Healthy", Utc::now())
-                .await,
-            StatusCode::ACCEPTED
-        );
-        world
-            .service()
-            .engine
-            .tick(Utc::now())
-            .await
-            .expect("an unknown deployed commit is not a failed tick");
+        report_then_tick(&mut world, 3, elsewhere).await;
         assert_eq!(world.rollback(&id).await["state"], "merged");
 
         // A developer pushes on top of the merge; Argo CD deploys that.
@@ -43,16 +47,7 @@ async fn a_deployed_commit_not_yet_fetched_syncs_on_the_next_tick() {
             &[("README.md", "# shop\n\nOn call: #shop-oncall\n".into())],
             "docs: on-call channel",
         );
-        assert_eq!(
-            world.report_deploy(4, &on_top, "Healthy", Utc::now()).await,
-            StatusCode::ACCEPTED
-        );
-        world
-            .service()
-            .engine
-            .tick(Utc::now())
-            .await
-            .expect("the clock fetches the deployed commit instead of failing");
+        report_then_tick(&mut world, 4, &on_top).await;
         let rollback = world.rollback(&id).await;
         assert_eq!(rollback["state"], "synced", "{rollback:#}");
         world.settle().await;
