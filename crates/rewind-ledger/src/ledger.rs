@@ -100,6 +100,8 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Deployment>, LedgerError>;
     async fn deployment(&self, id: i64) -> Result<Option<Deployment>, LedgerError>;
+    /// The deployments of `ids` that exist, in id order.
+    async fn deployments(&self, ids: &[i64]) -> Result<Vec<Deployment>, LedgerError>;
     async fn deployment_by_revision(
         &self,
         app: &AppRef,
@@ -132,6 +134,12 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         tree: String,
         config_hash: ConfigHash,
         images: Vec<String>,
+    ) -> Result<(), LedgerError>;
+    /// [`Ledger::set_deployment_resolution`] for several deployments, in one
+    /// transaction.
+    async fn set_deployment_resolutions(
+        &self,
+        resolutions: &[crate::Resolution],
     ) -> Result<(), LedgerError>;
     /// Sets a deployment's health (and sync, when given), keeping
     /// `healthy_since` (set when it turns Healthy, cleared otherwise).
@@ -341,6 +349,22 @@ pub trait Ledger: std::fmt::Debug + Send + Sync + 'static {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Job>, LedgerError>;
+    /// [`Ledger::claim`], and in the same transaction up to `max_siblings`
+    /// more due jobs that run with the claimed one under its app's hold:
+    /// the other queued `resolve_deployment` jobs of the same app, oldest
+    /// first (none for other kinds). The claimed job comes first; finish
+    /// it last, as its end releases the app. Empty when nothing is due.
+    async fn claim_with_siblings(
+        &self,
+        worker_id: &str,
+        kinds: &[&str],
+        lease: Duration,
+        now: DateTime<Utc>,
+        max_siblings: usize,
+    ) -> Result<Vec<Job>, LedgerError>;
+    /// Marks these jobs done in one transaction; answers how many this
+    /// worker still held (another took the others when their lease ran out).
+    async fn complete_many(&self, job_ids: &[i64], worker_id: &str) -> Result<u64, LedgerError>;
     /// Marks the job done. `NotFound` when this worker does not hold it.
     async fn complete(&self, job_id: i64, worker_id: &str) -> Result<(), LedgerError>;
     /// Records a failure: with `retry_at` and attempts left the job is

@@ -40,7 +40,7 @@ pub use exclusive::{ExclusiveUse, exclusive_use, sqlite_file};
 pub use ledger::Ledger;
 pub use model::{
     AUDIT_VIA, AppSummary, AuditEntry, AuditFilter, AuditRecord, DEFAULT_MAX_ATTEMPTS, Delivery,
-    DeliveryOutcome, ForgeEventRecord, Job, JobCount, JobPayload, JobState, Pruned, StoredAlert,
-    StoredApiToken, StoredClusterRollback, UiSession, backoff, job_kind,
+    DeliveryOutcome, ForgeEventRecord, Job, JobCount, JobPayload, JobState, Pruned, Resolution,
+    StoredAlert, StoredApiToken, StoredClusterRollback, UiSession, backoff, job_kind,
 };
 pub use store::SqlLedger;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use rewind_domain::{Alert, App, AppName, CommitId, Deployment, Observation, RollbackId};
+use rewind_domain::{
+    Alert, App, AppName, CommitId, ConfigHash, Deployment, Observation, RollbackId,
+};
 
 /// One webhook delivery: its idempotency key and what it said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +305,16 @@ impl JobPayload {
         serde_json::from_value(tagged)
             .map_err(|e| crate::LedgerError::Invalid(format!("job {} ({}): {e}", job.id, job.kind)))
     }
+}
+
+/// What resolving a deployment's commit found for its app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub deployment_id: i64,
+    /// Tree id of the app's path at the commit.
+    pub tree: String,
+    pub config_hash: ConfigHash,
+    pub images: Vec<String>,
 }
 
 /// Attempts a job gets before it is `dead`, unless enqueued otherwise.

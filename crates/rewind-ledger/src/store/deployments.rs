@@ -12,7 +12,7 @@ use rewind_domain::{
 };
 
 use crate::LedgerError;
-use crate::db::{Arg, Conn, Row, rows_per_statement, sql, sql_repeated};
+use crate::db::{Arg, Conn, Dialect, Row, rows_per_statement, sql, sql_repeated};
 
 /// The columns `from_row` reads, in `SELECT` lists.
 macro_rules! deployment_columns {
@@ -82,6 +82,28 @@ pub(crate) async fn by_id(c: &mut Conn<'_>, id: i64) -> Result<Option<Deployment
     ))
     .bind(id);
     one(c.fetch_optional(q).await?)
+}
+
+/// The deployments of `ids` that exist, in id order.
+pub(crate) async fn by_ids(c: &mut Conn<'_>, ids: &[i64]) -> Result<Vec<Deployment>, LedgerError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = match c.dialect() {
+        Dialect::Postgres => sql(concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM deployments WHERE id = ANY(CAST($1 AS BIGINT[])) ORDER BY id"
+        )),
+        Dialect::Sqlite => sql(concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM deployments WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each($1)) \
+             ORDER BY id"
+        )),
+    }
+    .bind(Arg::TextList(ids.iter().map(i64::to_string).collect()));
+    all(c.fetch_all(q).await?)
 }
 
 pub(crate) async fn current(

@@ -203,6 +203,73 @@ pub(crate) async fn claim(
     Ok(None)
 }
 
+/// For the worker that just claimed `lead`, a `resolve_deployment` job
+/// (its claim took the app's hold), claims up to `max` more queued, due
+/// resolve jobs of the same app, to run together under that hold. A
+/// fleet's first reports queue ten per app (Argo CD's history); claimed
+/// one at a time, each paid a claim, and a second worker passed over the
+/// rest of the app's jobs one by one. Candidates come from the app's
+/// unresolved deployments (an index probe) and are matched by dedup key
+/// (the unique index of queued keys), so the queue's length costs
+/// nothing. Other kinds have no siblings.
+pub(crate) async fn claim_siblings(
+    c: &mut Conn<'_>,
+    lead: &Job,
+    worker_id: &str,
+    max: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<Job>, LedgerError> {
+    if lead.kind != crate::job_kind::RESOLVE_DEPLOYMENT || max == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(app) = app_of(c, lead).await? else {
+        return Ok(Vec::new());
+    };
+    let Some(locked_until) = lead.locked_until else {
+        return Ok(Vec::new());
+    };
+    let q = match c.dialect() {
+        Dialect::Postgres => sql(concat!(
+            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT j.id FROM jobs j \
+                          WHERE j.state = 'queued' AND j.kind = 'resolve_deployment' \
+                            AND j.dedup_key IN (SELECT 'resolve_deployment:' || d.id FROM deployments d \
+                                                WHERE d.app = $4 AND d.config_hash IS NULL) \
+                            AND j.run_at <= $3 AND j.attempts < j.max_attempts AND j.id <> $6 \
+                          ORDER BY j.run_at, j.id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             RETURNING ",
+            job_columns!()
+        )),
+        Dialect::Sqlite => sql(concat!(
+            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT j.id FROM jobs j \
+                          WHERE j.state = 'queued' AND j.kind = 'resolve_deployment' \
+                            AND j.dedup_key IN (SELECT 'resolve_deployment:' || d.id FROM deployments d \
+                                                WHERE d.app = $4 AND d.config_hash IS NULL) \
+                            AND j.run_at <= $3 AND j.attempts < j.max_attempts AND j.id <> $6 \
+                          ORDER BY j.run_at, j.id LIMIT $5) \
+             RETURNING ",
+            job_columns!()
+        )),
+    }
+    .bind(worker_id)
+    .bind(locked_until)
+    .bind(now)
+    .bind(app)
+    .bind(i64::try_from(max).unwrap_or(i64::MAX))
+    .bind(lead.id);
+    let mut jobs = c
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    jobs.sort_by_key(|j| (j.run_at, j.id));
+    Ok(jobs)
+}
+
 /// How many due jobs of busy apps one claim passes over before it gives up
 /// until the next poll.
 const MAX_CANDIDATES: usize = 32;
@@ -371,6 +438,49 @@ pub(crate) async fn complete(
         return Err(LedgerError::not_found("job held by this worker", job_id));
     }
     unlock_app(c, job_id).await
+}
+
+/// [`complete`] for several jobs in one statement; answers how many this
+/// worker still held (the others' leases ran out and another worker took
+/// them: it does the work again, which every job allows).
+pub(crate) async fn complete_many(
+    c: &mut Conn<'_>,
+    job_ids: &[i64],
+    worker_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, LedgerError> {
+    if job_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = Arg::TextList(job_ids.iter().map(i64::to_string).collect());
+    let (done, unlock) = match c.dialect() {
+        Dialect::Postgres => (
+            sql(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, \
+                     updated_at = $3 \
+                 WHERE id = ANY(CAST($1 AS BIGINT[])) AND locked_by = $2 AND state = 'running'",
+            ),
+            sql(
+                "DELETE FROM app_locks WHERE job_id = ANY(CAST($1 AS BIGINT[])) AND locked_by = $2",
+            ),
+        ),
+        Dialect::Sqlite => (
+            sql(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, \
+                     updated_at = $3 \
+                 WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each($1)) \
+                   AND locked_by = $2 AND state = 'running'",
+            ),
+            sql("DELETE FROM app_locks \
+                 WHERE job_id IN (SELECT CAST(value AS INTEGER) FROM json_each($1)) \
+                   AND locked_by = $2"),
+        ),
+    };
+    let n = c
+        .execute(done.bind(ids.clone()).bind(worker_id).bind(now))
+        .await?;
+    c.execute(unlock.bind(ids).bind(worker_id)).await?;
+    Ok(n)
 }
 
 pub(crate) async fn fail(

@@ -345,6 +345,10 @@ impl Ledger for SqlLedger {
         deployments::by_id(&mut self.db.read().await?.conn(), id).await
     }
 
+    async fn deployments(&self, ids: &[i64]) -> Result<Vec<Deployment>, LedgerError> {
+        deployments::by_ids(&mut self.db.read().await?.conn(), ids).await
+    }
+
     async fn deployment_by_revision(
         &self,
         app: &AppRef,
@@ -391,6 +395,27 @@ impl Ledger for SqlLedger {
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
         deployments::set_resolution(&mut tx.conn(), id, tree, &config_hash, &images).await?;
+        tx.commit().await
+    }
+
+    async fn set_deployment_resolutions(
+        &self,
+        resolutions: &[crate::Resolution],
+    ) -> Result<(), LedgerError> {
+        if resolutions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        for r in resolutions {
+            deployments::set_resolution(
+                &mut tx.conn(),
+                r.deployment_id,
+                r.tree.clone(),
+                &r.config_hash,
+                &r.images,
+            )
+            .await?;
+        }
         tx.commit().await
     }
 
@@ -803,6 +828,34 @@ impl Ledger for SqlLedger {
         let job = jobs::claim(&mut tx.conn(), worker_id, kinds, lease, now).await?;
         tx.commit().await?;
         Ok(job)
+    }
+
+    async fn claim_with_siblings(
+        &self,
+        worker_id: &str,
+        kinds: &[&str],
+        lease: Duration,
+        now: DateTime<Utc>,
+        max_siblings: usize,
+    ) -> Result<Vec<Job>, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let Some(lead) = jobs::claim(&mut tx.conn(), worker_id, kinds, lease, now).await? else {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        };
+        let siblings =
+            jobs::claim_siblings(&mut tx.conn(), &lead, worker_id, max_siblings, now).await?;
+        tx.commit().await?;
+        let mut jobs = vec![lead];
+        jobs.extend(siblings);
+        Ok(jobs)
+    }
+
+    async fn complete_many(&self, job_ids: &[i64], worker_id: &str) -> Result<u64, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let n = jobs::complete_many(&mut tx.conn(), job_ids, worker_id, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn complete(&self, job_id: i64, worker_id: &str) -> Result<(), LedgerError> {

@@ -377,3 +377,104 @@ async fn jobs_of_one_app_run_one_at_a_time_across_workers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_claim_takes_the_apps_other_queued_resolves_with_it() {
+    for_each_backend(|h| async move {
+        let checkout: rewind_domain::AppRef = "checkout@prod".parse().unwrap();
+        let billing: rewind_domain::AppRef = "billing@prod".parse().unwrap();
+        h.seed_deployments(&checkout, 4, t(-100)).await.unwrap();
+        h.seed_deployments(&billing, 2, t(-100)).await.unwrap();
+        let l = h.ledger;
+        let oldest_first = |mut ds: Vec<rewind_domain::Deployment>| {
+            ds.reverse();
+            ds.iter().map(|d| d.id).collect::<Vec<i64>>()
+        };
+        let c = oldest_first(l.history(&checkout, 10).await.unwrap());
+        let b = oldest_first(l.history(&billing, 10).await.unwrap());
+        // Interleaved in the queue, as several reports arrive.
+        let queue = [
+            (c[0], 0),
+            (c[1], 1),
+            (b[0], 2),
+            (c[2], 3),
+            (b[1], 4),
+            (c[3], 5),
+        ];
+        let mut job_of = std::collections::HashMap::new();
+        for (id, minutes) in queue {
+            let job = l
+                .enqueue(
+                    "resolve_deployment",
+                    json!({"deployment_id": id, "app": "x", "commit": "0".repeat(40)}),
+                    Some(format!("resolve_deployment:{id}")),
+                    t(minutes),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            job_of.insert(job, id);
+        }
+        let kinds = &["resolve_deployment"];
+        let deployments =
+            |jobs: &[rewind_ledger::Job]| jobs.iter().map(|j| job_of[&j.id]).collect::<Vec<i64>>();
+
+        // w1 takes checkout's oldest and, with it, two more (its bound),
+        // oldest first; the fourth stays queued.
+        let w1 = l
+            .claim_with_siblings("w1", kinds, LEASE, t(6), 2)
+            .await
+            .unwrap();
+        assert_eq!(deployments(&w1), vec![c[0], c[1], c[2]]);
+        assert!(w1.iter().all(|j| j.state == JobState::Running
+            && j.locked_by.as_deref() == Some("w1")
+            && j.attempts == 1));
+        // w2 gets billing's two; checkout's fourth waits for the hold.
+        let w2 = l
+            .claim_with_siblings("w2", kinds, LEASE, t(6), 8)
+            .await
+            .unwrap();
+        assert_eq!(deployments(&w2), vec![b[0], b[1]]);
+        assert!(
+            l.claim_with_siblings("w3", kinds, LEASE, t(6), 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Siblings done: the lead still holds the app.
+        let siblings: Vec<i64> = w1[1..].iter().map(|j| j.id).collect();
+        assert_eq!(l.complete_many(&siblings, "w1").await.unwrap(), 2);
+        assert!(
+            l.claim_with_siblings("w3", kinds, LEASE, t(6), 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Another worker's completion counts nothing and releases nothing.
+        assert_eq!(l.complete_many(&[w1[0].id], "w2").await.unwrap(), 0);
+        assert!(
+            l.claim_with_siblings("w3", kinds, LEASE, t(6), 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(l.complete_many(&[w1[0].id], "w1").await.unwrap(), 1);
+        let w3 = l
+            .claim_with_siblings("w3", kinds, LEASE, t(6), 8)
+            .await
+            .unwrap();
+        assert_eq!(deployments(&w3), vec![c[3]]);
+        for job in &w1 {
+            assert_eq!(l.job(job.id).await.unwrap().unwrap().state, JobState::Done);
+        }
+        // Jobs of other kinds never bring siblings.
+        l.enqueue("notify", json!({}), None, t(0)).await.unwrap();
+        let notify = l
+            .claim_with_siblings("w4", &["notify"], LEASE, t(6), 8)
+            .await
+            .unwrap();
+        assert_eq!(notify.len(), 1);
+    })
+    .await;
+}
