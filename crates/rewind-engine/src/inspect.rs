@@ -2,11 +2,11 @@
 //! tree id, config hash and images; and what a rollback changes (semantic
 //! and text diff, risks).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rewind_domain::{CommitId, ConfigHash, Risk, RollbackDiff};
 use rewind_git::GitRepo;
-use rewind_manifest::{InputsCache, TreeSource};
+use rewind_manifest::{CachedTree, InputsCache, ReadMemo, TreeSource};
 
 use crate::{Engine, EngineError};
 
@@ -46,14 +46,7 @@ impl Engine {
         let (commit, app_path) = (commit.clone(), app_path.to_string());
         let snapshots = Arc::clone(&self.snapshots);
         self.git
-            .with_repo(move |repo| {
-                ensure_commit(repo, &commit)?;
-                let tree = repo.tree(&commit)?;
-                // Entries are inserted whole, so a panic elsewhere leaves
-                // the memo usable.
-                let mut snapshots = snapshots.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(snapshots.get_or_compute(&tree, &app_path, |src| snapshot_of(src, &app_path)))
-            })
+            .with_repo(move |repo| Ok(snapshot_in(repo, &snapshots, &commit, &app_path)))
             .await?
     }
 
@@ -65,14 +58,41 @@ impl Engine {
         commit: &CommitId,
         app_path: &str,
     ) -> Result<Option<Snapshot>, EngineError> {
-        match self.snapshot(commit, app_path).await {
-            Ok(snapshot) => Ok(Some(snapshot)),
-            Err(EngineError::Manifest(e @ rewind_manifest::ManifestError::Escape { .. })) => {
-                tracing::info!(commit.sha = %commit, error = %e, "app unreadable at this commit");
-                Ok(None)
-            }
-            Err(e) => Err(e),
+        readable(commit, self.snapshot(commit, app_path).await)
+    }
+
+    /// [`Engine::snapshot_if_readable`] for several commits of one app: an
+    /// answer per commit, in order. Read through a handle of their own
+    /// ([`rewind_git::RepoCache::with_reader`]), so two workers resolve on
+    /// two cores; a commit the cache lacks goes through the exclusive
+    /// handle, which fetches.
+    pub(crate) async fn snapshots_if_readable(
+        &self,
+        commits: Vec<CommitId>,
+        app_path: &str,
+    ) -> Result<Vec<Result<Option<Snapshot>, EngineError>>, EngineError> {
+        let (path, snapshots) = (app_path.to_string(), Arc::clone(&self.snapshots));
+        // `None`: not in the cache (yet).
+        let (commits, read) =
+            self.git
+                .with_reader(move |repo| {
+                    let mut read = Vec::with_capacity(commits.len());
+                    for commit in &commits {
+                        read.push(repo.commit_exists(commit)?.then(|| {
+                            readable(commit, snapshot_read(repo, &snapshots, commit, &path))
+                        }));
+                    }
+                    Ok((commits, read))
+                })
+                .await?;
+        let mut answers = Vec::with_capacity(read.len());
+        for (commit, answer) in commits.iter().zip(read) {
+            answers.push(match answer {
+                Some(answer) => answer,
+                None => self.snapshot_if_readable(commit, app_path).await,
+            });
         }
+        Ok(answers)
     }
 
     /// The head of `git.branch` (after a fetch) and the app there, when
@@ -118,7 +138,48 @@ impl Engine {
     }
 }
 
+/// The app at `commit`, fetching once when the cache lacks it.
+fn snapshot_in(
+    repo: &mut GitRepo,
+    snapshots: &Mutex<ReadMemo<Snapshot>>,
+    commit: &CommitId,
+    app_path: &str,
+) -> Result<Snapshot, EngineError> {
+    ensure_commit(repo, commit)?;
+    snapshot_read(repo, snapshots, commit, app_path)
+}
+
+/// The app at `commit` (in the cache), through the memo of snapshots.
+fn snapshot_read(
+    repo: &GitRepo,
+    snapshots: &Mutex<ReadMemo<Snapshot>>,
+    commit: &CommitId,
+    app_path: &str,
+) -> Result<Snapshot, EngineError> {
+    let tree = repo.tree(commit)?;
+    ReadMemo::get_or_compute_shared(snapshots, &tree, app_path, |src| snapshot_of(src, app_path))
+}
+
+/// A snapshot, or `None` when the app reads outside the repository there.
+fn readable(
+    commit: &CommitId,
+    snapshot: Result<Snapshot, EngineError>,
+) -> Result<Option<Snapshot>, EngineError> {
+    match snapshot {
+        Ok(snapshot) => Ok(Some(snapshot)),
+        Err(EngineError::Manifest(e @ rewind_manifest::ManifestError::Escape { .. })) => {
+            tracing::info!(commit.sha = %commit, error = %e, "app unreadable at this commit");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn snapshot_of(tree: &dyn TreeSource, app_path: &str) -> Result<Snapshot, EngineError> {
+    // The hash and the render read the same kustomizations and files: one
+    // cache for both reads each from Git once.
+    let cached = CachedTree::new(tree);
+    let tree = &cached;
     let config_hash = rewind_manifest::config_hash(tree, app_path)?;
     let images = rewind_manifest::images(tree, app_path)?;
     let tree_id = tree

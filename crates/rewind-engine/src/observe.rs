@@ -3,11 +3,14 @@
 //! rollback under verification fails), a pull-request event, a review, a
 //! `/rewind` comment, a push to `git.branch` (held apps).
 
+use std::collections::HashMap;
+
 use rewind_domain::{
-    AlertStatus, AppRef, ChatCommand, Observation, PullRequestAction, PushEvent, ReviewState,
-    RollbackState, TimelineEvent, Trigger,
+    AlertStatus, AppRef, ChatCommand, CommitId, Deployment, Observation, PullRequestAction,
+    PushEvent, ReviewState, RollbackState, TimelineEvent, Trigger,
 };
 use rewind_forge::{HOLD_STATUS_CONTEXT, StatusState};
+use rewind_ledger::Resolution;
 
 use crate::propose::ProposeRequest;
 use crate::timeline::entry;
@@ -22,37 +25,120 @@ impl Engine {
         let Some(deployment) = self.ledger.deployment(deployment_id).await? else {
             return Ok(());
         };
-        let Some(app) = self.ledger.get_app(&deployment.app_ref()).await? else {
-            return Ok(());
+        let mut answers = self.resolve_app(vec![deployment]).await?;
+        answers.pop().unwrap_or(Ok(()))
+    }
+
+    /// [`Engine::resolve_deployment`] for several deployments of one app (a
+    /// claim takes an app's queued resolves together): the app is read, its
+    /// history trusted, its catch-up and open rollback checked once, the
+    /// commits resolved in one call into the repository cache and written
+    /// in one transaction. Answers per deployment, in the order of `ids`.
+    /// When a step they share fails, each is resolved on its own, so each
+    /// gets its own answer (every step is safe to run twice).
+    #[tracing::instrument(skip_all, fields(deployments = ids.len()))]
+    pub async fn resolve_deployments(&self, ids: &[i64]) -> Vec<Result<(), EngineError>> {
+        if let [id] = ids {
+            return vec![self.resolve_deployment(*id).await];
+        }
+        match self.resolve_together(ids).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::debug!(error = %e, "resolving together failed: one at a time");
+                let mut answers = Vec::with_capacity(ids.len());
+                for id in ids {
+                    answers.push(self.resolve_deployment(*id).await);
+                }
+                answers
+            }
+        }
+    }
+
+    async fn resolve_together(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
+        let deployments = self.ledger.deployments(ids).await?;
+        if let Some(first) = deployments.first()
+            && deployments
+                .iter()
+                .any(|d| d.app != first.app || d.cluster != first.cluster)
+        {
+            return Err(EngineError::Invalid(
+                "deployments of several apps cannot be resolved together".into(),
+            ));
+        }
+        let found: Vec<i64> = deployments.iter().map(|d| d.id).collect();
+        let mut answers: HashMap<i64, Result<(), EngineError>> = found
+            .into_iter()
+            .zip(self.resolve_app(deployments).await?)
+            .collect();
+        // A deployment that is gone (retention) has nothing left to do.
+        Ok(ids
+            .iter()
+            .map(|id| answers.remove(id).unwrap_or(Ok(())))
+            .collect())
+    }
+
+    /// Resolves `deployments`, all of one app: an answer for each, in
+    /// order; the error of a step they share is the outer one.
+    async fn resolve_app(
+        &self,
+        deployments: Vec<Deployment>,
+    ) -> Result<Vec<Result<(), EngineError>>, EngineError> {
+        let mut answers: Vec<Result<(), EngineError>> =
+            deployments.iter().map(|_| Ok(())).collect();
+        let Some(app_ref) = deployments.first().map(Deployment::app_ref) else {
+            return Ok(answers);
         };
-        self.trust_history(&app.app_ref()).await?;
-        self.catch_up(&app, &deployment).await?;
-        let (Some(path), Some(commit), true) = (
-            app.path.as_deref(),
-            deployment.commit.as_ref(),
-            app.rollbackable,
-        ) else {
-            return Ok(());
+        let Some(app) = self.ledger.get_app(&app_ref).await? else {
+            return Ok(answers);
+        };
+        self.trust_history(&app_ref).await?;
+        let ids: Vec<i64> = deployments.iter().map(|d| d.id).collect();
+        self.catch_up(&app, &ids).await?;
+        let (Some(path), true) = (app.path.as_deref(), app.rollbackable) else {
+            return Ok(answers);
         };
         // A commit rewind cannot read (an escaping reference) stays
         // unresolved: retrying would not change it, and it must not keep
         // the rollback away from it waiting.
-        if deployment.config_hash.is_none()
-            && let Some(snapshot) = self.snapshot_if_readable(commit, path).await?
-        {
-            self.ledger
-                .set_deployment_resolution(
-                    deployment.id,
-                    snapshot.tree,
-                    snapshot.config_hash,
-                    snapshot.images,
-                )
-                .await?;
+        let unresolved: Vec<(usize, CommitId)> = deployments
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.config_hash.is_none())
+            .filter_map(|(i, d)| d.commit.clone().map(|c| (i, c)))
+            .collect();
+        let snapshots = self
+            .snapshots_if_readable(unresolved.iter().map(|(_, c)| c.clone()).collect(), path)
+            .await?;
+        let mut resolutions = Vec::with_capacity(snapshots.len());
+        for ((i, _), snapshot) in unresolved.iter().zip(snapshots) {
+            match snapshot {
+                Ok(Some(snapshot)) => resolutions.push(Resolution {
+                    deployment_id: deployments[*i].id,
+                    tree: snapshot.tree,
+                    config_hash: snapshot.config_hash,
+                    images: snapshot.images,
+                }),
+                Ok(None) => {}
+                Err(e) => answers[*i] = Err(e),
+            }
         }
-        let Some(rollback) = self.ledger.open_rollback(&deployment.app_ref()).await? else {
-            return Ok(());
-        };
-        self.sync_if_deployed(&rollback, &deployment).await
+        self.ledger.set_deployment_resolutions(&resolutions).await?;
+        if self.ledger.open_rollback(&app_ref).await?.is_none() {
+            return Ok(answers);
+        }
+        for (deployment, answer) in deployments.iter().zip(&answers) {
+            if answer.is_err() || deployment.commit.is_none() {
+                continue;
+            }
+            // Read again for each: syncing on one deployment moves it on.
+            if let Some(rollback) = self.ledger.open_rollback(&app_ref).await? {
+                self.sync_if_deployed(&rollback, deployment).await?;
+            }
+        }
+        Ok(answers)
     }
 
     /// `policy.catch_up = "propose"`: the cluster's newest deployment runs
@@ -60,10 +146,11 @@ impl Engine {
     /// another (`argocd app rollback`, `kubectl rollout undo` through Argo
     /// CD): propose a rollback of Git to that earlier deployment, so the
     /// next sync does not bring the bad version back.
+    /// Runs when the newest deployment is among `resolving`.
     async fn catch_up(
         &self,
         app: &rewind_domain::App,
-        deployment: &rewind_domain::Deployment,
+        resolving: &[i64],
     ) -> Result<(), EngineError> {
         if self.settings.policy.catch_up != rewind_config::CatchUp::Propose || !app.rollbackable {
             return Ok(());
@@ -76,7 +163,7 @@ impl Engine {
         let Some(commit) = current.commit.as_ref() else {
             return Ok(());
         };
-        if current.id != deployment.id || previous.commit.as_ref() == Some(commit) {
+        if !resolving.contains(&current.id) || previous.commit.as_ref() == Some(commit) {
             return Ok(());
         }
         let Some(earlier) = history[2..]

@@ -64,24 +64,99 @@ impl Engine {
     pub async fn drain_until(&self, stop: &CancellationToken) -> Result<usize, EngineError> {
         let lease = self.settings.database.job_lease.get();
         let mut ran = 0;
-        while !stop.is_cancelled()
-            && let Some(job) = self
+        while !stop.is_cancelled() {
+            let mut claimed = self
                 .ledger
-                .claim(&self.worker_id, JOB_KINDS, lease, Utc::now())
+                .claim_with_siblings(&self.worker_id, JOB_KINDS, lease, Utc::now(), MAX_SIBLINGS)
                 .await?
-        {
-            let result = self.run_leased(&job, lease).await;
-            self.finish(&job, result).await?;
-            ran += 1;
+                .into_iter();
+            let Some(job) = claimed.next() else {
+                break;
+            };
+            let siblings: Vec<Job> = claimed.collect();
+            if siblings.is_empty() {
+                let result = self
+                    .run_leased(std::slice::from_ref(&job), self.run_job(&job), lease)
+                    .await;
+                self.finish(&job, result).await?;
+                ran += 1;
+            } else {
+                ran += 1 + siblings.len();
+                self.run_together(job, siblings, lease).await?;
+            }
         }
         Ok(ran)
     }
 
-    /// Runs `job`, renewing its lease every third of `lease` while it runs:
-    /// only a worker that died stops renewing, so only its jobs are taken
-    /// over by another replica once the lease expires.
-    async fn run_leased(&self, job: &Job, lease: Duration) -> Result<(), EngineError> {
-        let work = self.run_job(job);
+    /// Runs a lead job and the siblings claimed with it (resolves of one
+    /// app) as one piece of work, then finishes each: the siblings first,
+    /// the lead last, as its end releases the app's hold.
+    async fn run_together(
+        &self,
+        lead: Job,
+        siblings: Vec<Job>,
+        lease: Duration,
+    ) -> Result<(), EngineError> {
+        let mut jobs = vec![lead];
+        jobs.extend(siblings);
+        let ids: Option<Vec<i64>> = jobs
+            .iter()
+            .map(|job| match JobPayload::of(job) {
+                Ok(JobPayload::ResolveDeployment { deployment_id, .. }) => Some(deployment_id),
+                _ => None,
+            })
+            .collect();
+        let Some(ids) = ids else {
+            // Not what a claim takes together: each on its own, so each
+            // gets its own answer (a payload that does not parse, too).
+            for job in jobs[1..].iter().chain(&jobs[..1]) {
+                let result = self
+                    .run_leased(std::slice::from_ref(job), self.run_job(job), lease)
+                    .await;
+                self.finish(job, result).await?;
+            }
+            return Ok(());
+        };
+        let answers = self
+            .run_leased(&jobs, self.resolve_deployments(&ids), lease)
+            .await;
+        let mut done = Vec::with_capacity(jobs.len());
+        let mut lead_failure = None;
+        for (i, (job, answer)) in jobs.iter().zip(answers).enumerate() {
+            match answer {
+                Ok(()) => done.push(job.id),
+                Err(e) if i == 0 => lead_failure = Some(e),
+                Err(e) => self.finish(job, Err(e)).await?,
+            }
+        }
+        let held = self.ledger.complete_many(&done, &self.worker_id).await?;
+        if held < done.len() as u64 {
+            tracing::warn!(
+                jobs = done.len(),
+                held,
+                "some jobs' leases ran out while they ran; another worker runs them again"
+            );
+        }
+        for job in &jobs {
+            if done.contains(&job.id) {
+                metrics::counter!("rewind_jobs_run_total", "kind" => job.kind.clone()).increment(1);
+            }
+        }
+        if let Some(e) = lead_failure {
+            self.finish(&jobs[0], Err(e)).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work` for `jobs`, renewing their leases every third of `lease`
+    /// while it runs: only a worker that died stops renewing, so only its
+    /// jobs are taken over by another replica once the lease expires.
+    async fn run_leased<T>(
+        &self,
+        jobs: &[Job],
+        work: impl Future<Output = T>,
+        lease: Duration,
+    ) -> T {
         tokio::pin!(work);
         let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -90,9 +165,11 @@ impl Engine {
             tokio::select! {
                 result = &mut work => return result,
                 _ = renew.tick() => {
-                    if let Err(e) = self.ledger.renew(job.id, &self.worker_id, lease).await {
-                        // The step itself is safe to run twice; say so and go on.
-                        tracing::warn!(job.id = job.id, error = %e, "cannot renew the job's lease");
+                    for job in jobs {
+                        if let Err(e) = self.ledger.renew(job.id, &self.worker_id, lease).await {
+                            // The step itself is safe to run twice; say so and go on.
+                            tracing::warn!(job.id = job.id, error = %e, "cannot renew the job's lease");
+                        }
                     }
                 }
             }
@@ -127,6 +204,11 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Most jobs a claim takes beside its lead (resolves of the same app).
+/// Argo CD reports ten history entries at a time; a few reports' worth
+/// keeps one piece of work well inside a lease.
+const MAX_SIBLINGS: usize = 31;
 
 /// Jobs in one drain after which the worker gives freed memory back.
 const IDLE_TRIM_AFTER: usize = 100;

@@ -48,6 +48,18 @@ pub fn set_open_pack_limit(packs: usize) -> Result<(), GitError> {
     })
 }
 
+/// Stops libgit2 from hashing every object again each time it reads it.
+/// Each object in the cache was hashed when it arrived (libgit2 indexes a
+/// fetched pack, hashing every object, before using it) or was written by
+/// rewind itself; what is stored is zlib data, whose checksum catches a
+/// damaged disk block on every read; `git fsck` is the full check. `git`
+/// itself does not hash objects on ordinary reads either. A cold resolve
+/// of a fleet spent 12 % of its CPU hashing, mostly the same large
+/// `apps/` trees read once per history entry (docs/benchmarks.md).
+pub fn skip_rehashing_reads() {
+    git2::opts::strict_hash_verification(false);
+}
+
 /// Gives the heap's free pages back to the kernel (glibc's `malloc_trim`;
 /// nothing elsewhere). glibc returns freed memory only from the top of each
 /// arena, so after a burst (a pack indexed, thousands of resolves on

@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use git2::{AutotagOption, Commit, FetchOptions, FetchPrune, Oid, Repository, Tree};
 use rewind_domain::CommitId;
@@ -29,6 +31,9 @@ pub struct GitRepo {
     pub(crate) dir: PathBuf,
     pub(crate) redactor: Redactor,
     pub(crate) remote_status: RemoteStatus,
+    /// Bumped each time rolled-up packs were removed: a reader handle
+    /// ([`GitRepo::reader`]) opened before still holds the old ones.
+    pub(crate) pack_generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -64,6 +69,25 @@ impl GitRepo {
             dir,
             redactor,
             remote_status: RemoteStatus::default(),
+            pack_generation: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Another handle on the same cache, for reads on another thread
+    /// ([`crate::RepoCache::with_reader`]). It must not fetch or push: the
+    /// cache's writes go through the one exclusive handle.
+    pub(crate) fn reader(&self) -> Result<GitRepo, GitError> {
+        let repo = Repository::open_bare(&self.dir).map_err(|e| GitError::Cache {
+            path: self.dir.display().to_string(),
+            message: self.redactor.git(&e),
+        })?;
+        Ok(GitRepo {
+            settings: self.settings.clone(),
+            repo,
+            dir: self.dir.clone(),
+            redactor: self.redactor.clone(),
+            remote_status: self.remote_status.clone(),
+            pack_generation: Arc::clone(&self.pack_generation),
         })
     }
 
@@ -157,6 +181,7 @@ impl GitRepo {
             Ok(Some(done)) => match Repository::open_bare(&self.dir) {
                 Ok(repo) => {
                     self.repo = repo;
+                    self.pack_generation.fetch_add(1, Ordering::SeqCst);
                     tracing::debug!(
                         git.packs = done.packs,
                         git.objects = done.objects,

@@ -15,7 +15,7 @@
 //! `capacity` apps' directory lists. Sources without object ids (in-memory
 //! trees) are never cached.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hashlink::LruCache;
 use sha2::{Digest, Sha256};
@@ -82,21 +82,58 @@ impl<T: Clone> ReadMemo<T> {
     where
         E: From<SourceError>,
     {
-        if self.answers.capacity() == 0 || src.object_id("")?.is_none() {
+        // One body for both: the memo moves into a lock for the call and
+        // back (a panic in `compute` leaves it empty, which is only a cache).
+        let memo = Mutex::new(std::mem::replace(self, ReadMemo::new(0)));
+        let answer = ReadMemo::get_or_compute_shared(&memo, src, app_path, compute);
+        *self = memo.into_inner().unwrap_or_else(|p| p.into_inner());
+        answer
+    }
+
+    /// [`ReadMemo::get_or_compute`] on a memo shared between threads: the
+    /// lock is held to look up and to store, not while the tree is read or
+    /// `compute` runs, so several threads resolve at once. Two threads
+    /// computing the same answer both store it; the second replaces the
+    /// first with an equal one.
+    pub fn get_or_compute_shared<E>(
+        memo: &Mutex<ReadMemo<T>>,
+        src: &dyn TreeSource,
+        app_path: &str,
+        compute: impl FnOnce(&dyn TreeSource) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<SourceError>,
+    {
+        // A panic elsewhere cannot leave an entry half-inserted.
+        let lock = || memo.lock().unwrap_or_else(|p| p.into_inner());
+        let known: Vec<Arc<[String]>> = {
+            let mut memo = lock();
+            if memo.answers.capacity() == 0 {
+                drop(memo);
+                return compute(src);
+            }
+            memo.lists.get(app_path).cloned().unwrap_or_default()
+        };
+        if src.object_id("")?.is_none() {
             return compute(src);
         }
-        let known: Vec<Arc<[String]>> = self.lists.get(app_path).cloned().unwrap_or_default();
+        let mut keys = Vec::with_capacity(known.len());
         for dirs in &known {
-            let key = Key {
+            keys.push(Key {
                 app_path: app_path.to_string(),
                 fingerprint: fingerprint(src, dirs)?,
-            };
-            if let Some(answer) = self.answers.get(&key) {
-                self.hits += 1;
-                return Ok(answer.clone());
-            }
+            });
         }
-        self.misses += 1;
+        {
+            let mut memo = lock();
+            for key in &keys {
+                if let Some(answer) = memo.answers.get(key).cloned() {
+                    memo.hits += 1;
+                    return Ok(answer);
+                }
+            }
+            memo.misses += 1;
+        }
         let recording = Recording::new(src);
         let answer = compute(&recording)?;
         let dirs: Arc<[String]> = recording.dirs.into_inner().into_iter().collect();
@@ -104,13 +141,14 @@ impl<T: Clone> ReadMemo<T> {
             app_path: app_path.to_string(),
             fingerprint: fingerprint(src, &dirs)?,
         };
-        self.answers.insert(key, answer.clone());
-        let mut lists = known;
+        let mut memo = lock();
+        memo.answers.insert(key, answer.clone());
+        let mut lists = memo.lists.get(app_path).cloned().unwrap_or_default();
         if !lists.contains(&dirs) {
             lists.insert(0, dirs);
             lists.truncate(LISTS_PER_APP);
         }
-        self.lists.insert(app_path.to_string(), lists);
+        memo.lists.insert(app_path.to_string(), lists);
         Ok(answer)
     }
 }

@@ -88,6 +88,7 @@ impl Service {
             usize::try_from(settings.git.object_cache_mib).unwrap_or(usize::MAX) << 20,
         )?;
         rewind_git::limits::set_open_pack_limit(rewind_git::limits::OPEN_PACK_LIMIT)?;
+        rewind_git::limits::skip_rehashing_reads();
         let git = RepoCache::open(rewind_engine::wiring::git_settings(&settings)).await?;
         // A first fetch now, so /readyz can say the repository is ready; a
         // remote that is down is not fatal: the next fetch retries.
