@@ -31,7 +31,7 @@ use futures::StreamExt;
 use rewind_ingest::samples::{HistoryEntry, argocd_notification};
 use rewind_tests::ARGOCD_TOKEN;
 use rewind_tests::fleet_repo::{DeployLine, Fixture};
-use rewind_tests::proc_stats::{MemStatus, Sample, Sampler, mib, smaps_rollup};
+use rewind_tests::proc_stats::{MemStatus, Sample, Sampler, cpu_by_thread, mib, smaps_rollup};
 use rewind_tests::replica::Replica;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -282,6 +282,7 @@ async fn run(
 
     let client = reqwest::Client::new();
     let url = format!("{}/webhooks/argocd", replica.url);
+    let cpu_before = cpu_by_thread(pid);
     let sent_at = Instant::now();
     let mut sends = futures::stream::iter(deploys.values())
         .map(|lines| {
@@ -351,6 +352,21 @@ async fn run(
         resolve.as_secs_f64(),
         mib(after.rss_anon)
     );
+    // Where the resolve's CPU went: the SQLite threads are the ledger's,
+    // tokio's threads run Git (blocking pool) and everything else.
+    let cpu_after = cpu_by_thread(pid);
+    let used: Vec<String> = cpu_after
+        .iter()
+        .map(|(thread, secs)| {
+            (
+                thread,
+                secs - cpu_before.get(thread).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, secs)| *secs >= 0.05)
+        .map(|(thread, secs)| format!("{thread} {secs:.1} s"))
+        .collect();
+    eprintln!("[{name}] CPU while resolving: {}", used.join(", "));
     tokio::time::sleep(idle).await;
     let idle_status = MemStatus::read(pid).context("child status")?;
     let smaps_idle = smaps_rollup(pid);

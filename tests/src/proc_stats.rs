@@ -48,6 +48,46 @@ pub fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) each live thread of the process used, summed
+/// by thread name with its trailing number dropped (`sqlx-sqlite-worker-3`
+/// counts as `sqlx-sqlite-worker-`), and the whole process's under
+/// `"(process)"`, dead threads included. Linux truncates names to 15
+/// bytes; tokio's workers and its blocking threads share one name.
+pub fn cpu_by_thread(pid: u32) -> BTreeMap<String, f64> {
+    // USER_HZ is 100 on every Linux ABI rewind builds for.
+    const TICKS: f64 = 100.0;
+    // Fields after the `(comm)`: state is the first, utime the 12th.
+    let ticks = |stat: &str| -> Option<(String, f64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit());
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((name.to_string(), (utime + stime) / TICKS))
+    };
+    let mut by_name = BTreeMap::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Some((name, secs)) = std::fs::read_to_string(task.path().join("stat"))
+                .ok()
+                .as_deref()
+                .and_then(ticks)
+            {
+                *by_name.entry(name).or_insert(0.0) += secs;
+            }
+        }
+    }
+    if let Some((_, secs)) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .as_deref()
+        .and_then(ticks)
+    {
+        by_name.insert("(process)".to_string(), secs);
+    }
+    by_name
+}
+
 /// `Name:   123 kB` lines (and plain counts such as `Threads:  9`).
 fn kib_fields(text: &str) -> BTreeMap<String, u64> {
     text.lines()
@@ -169,5 +209,11 @@ mod tests {
         assert!(me.rss_anon > 0 && me.vm_hwm > 0 && me.threads > 0);
         assert!(smaps_rollup(std::process::id()).contains_key("Rss"));
         assert!(open_fds(std::process::id()) > 0);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(spin.elapsed());
+        }
+        let cpu = cpu_by_thread(std::process::id());
+        assert!(cpu["(process)"] > 0.0, "{cpu:?}");
     }
 }
