@@ -228,31 +228,30 @@ pub(crate) async fn claim_siblings(
     let Some(locked_until) = lead.locked_until else {
         return Ok(Vec::new());
     };
+    // The statement differs only in PostgreSQL's row locks: a concurrent
+    // claim skips the rows this one takes.
+    macro_rules! claim_siblings {
+        ($lock:literal) => {
+            concat!(
+                "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
+                     attempts = attempts + 1, updated_at = $3 \
+                 WHERE id IN (SELECT j.id FROM jobs j \
+                              WHERE j.state = 'queued' AND j.kind = 'resolve_deployment' \
+                                AND j.dedup_key IN (SELECT 'resolve_deployment:' || d.id \
+                                                    FROM deployments d \
+                                                    WHERE d.app = $4 AND d.config_hash IS NULL) \
+                                AND j.run_at <= $3 AND j.attempts < j.max_attempts \
+                                AND j.id <> $6 \
+                              ORDER BY j.run_at, j.id LIMIT $5",
+                $lock,
+                ") RETURNING ",
+                job_columns!()
+            )
+        };
+    }
     let q = match c.dialect() {
-        Dialect::Postgres => sql(concat!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT j.id FROM jobs j \
-                          WHERE j.state = 'queued' AND j.kind = 'resolve_deployment' \
-                            AND j.dedup_key IN (SELECT 'resolve_deployment:' || d.id FROM deployments d \
-                                                WHERE d.app = $4 AND d.config_hash IS NULL) \
-                            AND j.run_at <= $3 AND j.attempts < j.max_attempts AND j.id <> $6 \
-                          ORDER BY j.run_at, j.id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING ",
-            job_columns!()
-        )),
-        Dialect::Sqlite => sql(concat!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT j.id FROM jobs j \
-                          WHERE j.state = 'queued' AND j.kind = 'resolve_deployment' \
-                            AND j.dedup_key IN (SELECT 'resolve_deployment:' || d.id FROM deployments d \
-                                                WHERE d.app = $4 AND d.config_hash IS NULL) \
-                            AND j.run_at <= $3 AND j.attempts < j.max_attempts AND j.id <> $6 \
-                          ORDER BY j.run_at, j.id LIMIT $5) \
-             RETURNING ",
-            job_columns!()
-        )),
+        Dialect::Postgres => sql(claim_siblings!(" FOR UPDATE SKIP LOCKED")),
+        Dialect::Sqlite => sql(claim_siblings!("")),
     }
     .bind(worker_id)
     .bind(locked_until)
