@@ -157,7 +157,7 @@ fn snapshot_read(
     app_path: &str,
 ) -> Result<Snapshot, EngineError> {
     let tree = repo.tree(commit)?;
-    ReadMemo::get_or_compute_shared(snapshots, &tree, app_path, |src| snapshot_of(src, app_path))
+    ReadMemo::get_or_compute(snapshots, &tree, app_path, |src| snapshot_of(src, app_path))
 }
 
 /// A snapshot, or `None` when the app reads outside the repository there.

@@ -72,30 +72,12 @@ impl<T: Clone> ReadMemo<T> {
 
     /// `compute(src)` for the app at `app_path`, or the answer it gave for
     /// the same directories at another tree. `compute` must read the tree
-    /// only through the source it is given.
+    /// only through the source it is given. The lock is held to look up
+    /// and to store, not while the tree is read or `compute` runs, so
+    /// several threads resolve at once; two threads computing the same
+    /// answer both store it, the second replacing the first with an equal
+    /// one.
     pub fn get_or_compute<E>(
-        &mut self,
-        src: &dyn TreeSource,
-        app_path: &str,
-        compute: impl FnOnce(&dyn TreeSource) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<SourceError>,
-    {
-        // One body for both: the memo moves into a lock for the call and
-        // back (a panic in `compute` leaves it empty, which is only a cache).
-        let memo = Mutex::new(std::mem::replace(self, ReadMemo::new(0)));
-        let answer = ReadMemo::get_or_compute_shared(&memo, src, app_path, compute);
-        *self = memo.into_inner().unwrap_or_else(|p| p.into_inner());
-        answer
-    }
-
-    /// [`ReadMemo::get_or_compute`] on a memo shared between threads: the
-    /// lock is held to look up and to store, not while the tree is read or
-    /// `compute` runs, so several threads resolve at once. Two threads
-    /// computing the same answer both store it; the second replaces the
-    /// first with an equal one.
-    pub fn get_or_compute_shared<E>(
         memo: &Mutex<ReadMemo<T>>,
         src: &dyn TreeSource,
         app_path: &str,
@@ -200,11 +182,11 @@ mod tests {
 
     /// The config hash through the memo, counting real computations.
     fn hash(
-        memo: &mut ReadMemo<String>,
+        memo: &Mutex<ReadMemo<String>>,
         tree: &Hashed,
         computed: &Cell<u32>,
     ) -> Result<String, ManifestError> {
-        memo.get_or_compute(tree, "apps/a", |src| {
+        ReadMemo::get_or_compute(memo, tree, "apps/a", |src| {
             computed.set(computed.get() + 1);
             config_hash(src, "apps/a").map(|h| h.to_string())
         })
@@ -212,24 +194,24 @@ mod tests {
 
     #[test]
     fn same_inputs_at_another_tree_are_a_lookup_and_the_same_answer() {
-        let mut memo = ReadMemo::new(16);
+        let memo = Mutex::new(ReadMemo::new(16));
         let computed = Cell::new(0);
         let first = repo(1, "1.0", "x: 1\n");
         let fresh = config_hash(&first, "apps/a").unwrap().to_string();
-        assert_eq!(hash(&mut memo, &first, &computed).unwrap(), fresh);
+        assert_eq!(hash(&memo, &first, &computed).unwrap(), fresh);
         assert_eq!(computed.get(), 1);
 
         // Another commit: only a file outside the app's closure moved.
         let elsewhere = repo(1, "1.0", "x: 2\n");
-        assert_eq!(hash(&mut memo, &elsewhere, &computed).unwrap(), fresh);
+        assert_eq!(hash(&memo, &elsewhere, &computed).unwrap(), fresh);
         assert_eq!(computed.get(), 1, "answered from the memo");
-        assert_eq!(memo.counts(), (1, 1));
+        assert_eq!(memo.lock().unwrap().counts(), (1, 1));
 
         // The shared base changed, then the overlay: each is computed, and
         // matches a fresh computation.
         for tree in [repo(2, "1.0", "x: 2\n"), repo(2, "1.1", "x: 2\n")] {
             let before = computed.get();
-            let memoised = hash(&mut memo, &tree, &computed).unwrap();
+            let memoised = hash(&memo, &tree, &computed).unwrap();
             assert_eq!(memoised, config_hash(&tree, "apps/a").unwrap().to_string());
             assert_ne!(memoised, fresh);
             assert_eq!(computed.get(), before + 1);
@@ -237,7 +219,7 @@ mod tests {
 
         // Back to the first inputs: still remembered.
         assert_eq!(
-            hash(&mut memo, &repo(1, "1.0", "x: 3\n"), &computed).unwrap(),
+            hash(&memo, &repo(1, "1.0", "x: 3\n"), &computed).unwrap(),
             fresh
         );
         assert_eq!(computed.get(), 3);
@@ -245,10 +227,10 @@ mod tests {
 
     #[test]
     fn a_new_file_in_a_read_directory_is_seen() {
-        let mut memo = ReadMemo::new(16);
+        let memo = Mutex::new(ReadMemo::new(16));
         let computed = Cell::new(0);
         let first = repo(1, "1.0", "");
-        hash(&mut memo, &first, &computed).unwrap();
+        hash(&memo, &first, &computed).unwrap();
         let mut changed = repo(1, "1.0", "");
         changed.0.insert(
             "bases/web/kustomization.yaml",
@@ -259,7 +241,7 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n",
         );
         assert_eq!(
-            hash(&mut memo, &changed, &computed).unwrap(),
+            hash(&memo, &changed, &computed).unwrap(),
             config_hash(&changed, "apps/a").unwrap().to_string()
         );
         assert_eq!(computed.get(), 2);
@@ -267,36 +249,36 @@ mod tests {
 
     #[test]
     fn capacity_bounds_the_answers_and_zero_keeps_none() {
-        let mut memo = ReadMemo::new(2);
+        let memo = Mutex::new(ReadMemo::new(2));
         let computed = Cell::new(0);
         for replicas in 1..=5 {
-            hash(&mut memo, &repo(replicas, "1.0", ""), &computed).unwrap();
+            hash(&memo, &repo(replicas, "1.0", ""), &computed).unwrap();
         }
-        assert_eq!(memo.len(), 2);
+        assert_eq!(memo.lock().unwrap().len(), 2);
         // The oldest was evicted: computed again.
-        hash(&mut memo, &repo(1, "1.0", ""), &computed).unwrap();
+        hash(&memo, &repo(1, "1.0", ""), &computed).unwrap();
         assert_eq!(computed.get(), 6);
 
-        let mut off = ReadMemo::new(0);
+        let off = Mutex::new(ReadMemo::new(0));
         let computed = Cell::new(0);
         for _ in 0..2 {
-            hash(&mut off, &repo(1, "1.0", ""), &computed).unwrap();
+            hash(&off, &repo(1, "1.0", ""), &computed).unwrap();
         }
-        assert_eq!((computed.get(), off.len()), (2, 0));
+        assert_eq!((computed.get(), off.lock().unwrap().len()), (2, 0));
     }
 
     #[test]
     fn sources_without_ids_are_computed_every_time() {
-        let mut memo = ReadMemo::new(16);
+        let memo = Mutex::new(ReadMemo::new(16));
         let computed = Cell::new(0);
         let tree = repo(1, "1.0", "").0;
         for _ in 0..2 {
-            memo.get_or_compute(&tree, "apps/a", |src| {
+            ReadMemo::get_or_compute(&memo, &tree, "apps/a", |src| {
                 computed.set(computed.get() + 1);
                 config_hash(src, "apps/a").map(|h| h.to_string())
             })
             .unwrap();
         }
-        assert_eq!((computed.get(), memo.len()), (2, 0));
+        assert_eq!((computed.get(), memo.lock().unwrap().len()), (2, 0));
     }
 }
